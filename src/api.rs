@@ -1,0 +1,587 @@
+//! The public Rust API: a loaded [`Ranker`] answers `compare`, `rank`,
+//! `compare_conversations`, `rank_with_ref` and `best_of_n`.
+//!
+//! Methods are `async` because reading results back from a WebGPU device can
+//! only be awaited in a browser; natively, drive them with [`block_on`].
+
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{parse_model_config, ConfigSource, PairRmConfig};
+use crate::error::{Error, Result};
+use crate::model::PairRmModel;
+use crate::rank::{self, CompareMode, Ranking};
+use crate::segments::{self, Limits, PairInput};
+use crate::tokenize::PairRmTokenizer;
+use crate::weights::PairRmWeights;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub use futures_lite::future::block_on;
+
+/// Instruction of `compare_conversations` (the reference's text, typo included).
+pub const CONVERSATION_INSTRUCTION: &str =
+    "Finish the following coversation in each i-th turn by filling in <Response i> with your response.";
+
+/// Default number of comparisons per forward pass.
+pub const DEFAULT_BATCH_SIZE: usize = 8;
+
+/// The tokenizer files of a model dir.
+pub enum TokenizerFiles {
+    /// `tokenizer.json` (the `tokenizers` serialization).
+    Json(String),
+    /// `spm.model` bytes and `added_tokens.json` text.
+    Spm {
+        spm_model: Vec<u8>,
+        added_tokens_json: String,
+    },
+}
+
+impl TokenizerFiles {
+    pub fn load(&self) -> Result<PairRmTokenizer> {
+        match self {
+            TokenizerFiles::Json(json) => PairRmTokenizer::from_tokenizer_json(json),
+            TokenizerFiles::Spm {
+                spm_model,
+                added_tokens_json,
+            } => PairRmTokenizer::from_spm(spm_model, added_tokens_json),
+        }
+    }
+}
+
+/// Every file a model needs, already in memory (wasm has no file system).
+pub struct ModelFiles {
+    pub config_json: String,
+    /// The backbone folder's `config.json`, when the ranker config names a folder.
+    pub backbone_config_json: Option<String>,
+    pub tokenizer: TokenizerFiles,
+    pub safetensors: Vec<u8>,
+}
+
+/// A conversation turn for `compare_conversations`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Message {
+    pub role: String,
+    pub content: String,
+}
+
+/// Ranks and scores against a reference candidate.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RefRanking {
+    pub reference: usize,
+    pub ranks: Vec<usize>,
+    pub scores: Vec<f64>,
+}
+
+/// Strategy for [`Ranker::best_of_n`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BestOfN {
+    /// One pass over a seeded random order, keeping the winner of each pair.
+    Bubble { seed: u64 },
+    /// A full ranking; the best is rank 1.
+    Full,
+}
+
+/// A loaded PairRM on one device.
+pub struct Ranker {
+    tokenizer: PairRmTokenizer,
+    model: PairRmModel,
+    config: PairRmConfig,
+    batch_size: usize,
+}
+
+impl Ranker {
+    /// Parse config, tokenizer and weights, check them against each other, upload to `device`.
+    pub fn from_files(files: ModelFiles, device: &Device) -> Result<Self> {
+        let config = match parse_model_config(&files.config_json)? {
+            ConfigSource::Ready(c) => c,
+            ConfigSource::NeedsBackbone(pending) => {
+                let backbone = files.backbone_config_json.ok_or_else(|| {
+                    Error::Config(format!(
+                        "model_name {:?} is a folder, but its config.json was not given",
+                        pending.model_name
+                    ))
+                })?;
+                pending.with_backbone(&backbone)?
+            }
+        };
+        let tokenizer = files.tokenizer.load()?;
+        let weights = PairRmWeights::from_bytes(&files.safetensors, &config.backbone)?;
+        drop(files.safetensors); // the f32 copy is all we keep
+        if tokenizer.vocab_len > weights.vocab_size {
+            return Err(Error::Weights(format!(
+                "the tokenizer has {} tokens but the embedding table only {} rows",
+                tokenizer.vocab_len, weights.vocab_size
+            )));
+        }
+        let model = PairRmModel::load(&config, weights, tokenizer.special.pad, device);
+        Ok(Self {
+            tokenizer,
+            model,
+            config,
+            batch_size: DEFAULT_BATCH_SIZE,
+        })
+    }
+
+    /// Load a model dir holding the files of `llm-blender/PairRM` or `llm-blender/PairRM-hf`.
+    /// The tokenizer comes from `tokenizer.json` when present, else `spm.model` + `added_tokens.json`.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn load_dir(dir: &std::path::Path, device: &Device) -> Result<Self> {
+        Self::from_files(read_model_dir(dir, TokenizerPreference::Auto)?, device)
+    }
+
+    pub fn config(&self) -> &PairRmConfig {
+        &self.config
+    }
+
+    pub fn tokenizer(&self) -> &PairRmTokenizer {
+        &self.tokenizer
+    }
+
+    pub fn device(&self) -> &Device {
+        self.model.device()
+    }
+
+    /// Comparisons per forward pass (results do not depend on it).
+    pub fn set_batch_size(&mut self, batch_size: usize) {
+        self.batch_size = batch_size.max(1);
+    }
+
+    /// How many of the next `pairs` go in one forward pass: at most
+    /// `batch_size`, and few enough that one head's attention scores for the
+    /// whole batch fit in [`crate::model::SCORE_BUDGET`] elements (GPU buffers are bounded).
+    fn batch_len(&self, pairs: &[PairInput]) -> usize {
+        let mut longest = 0;
+        let mut take = 0;
+        for p in pairs.iter().take(self.batch_size) {
+            let l = longest.max(p.ids.len());
+            if take > 0 && (take + 1) * l * l > crate::model::SCORE_BUDGET {
+                break;
+            }
+            longest = l;
+            take += 1;
+        }
+        take.max(1)
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            source_maxlength: self.config.source_maxlength,
+            candidate_maxlength: self.config.candidate_maxlength,
+        }
+    }
+
+    fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        self.tokenizer.encode(&segments::clean_text(text))
+    }
+
+    fn source_ids(&self, instruction: &str, input: &str) -> Result<Vec<u32>> {
+        self.tokenizer.encode(&segments::source_text(instruction, input))
+    }
+
+    /// The assembled input ids of one comparison (what the model sees).
+    pub fn pair_input(&self, instruction: &str, input: &str, a: &str, b: &str) -> Result<PairInput> {
+        Ok(segments::assemble(
+            &self.tokenizer.special,
+            self.limits(),
+            &self.source_ids(instruction, input)?,
+            &self.encode(a)?,
+            &self.encode(b)?,
+        ))
+    }
+
+    /// `logit(A, B)` for each assembled pair, in batches of `batch_size`.
+    pub async fn logits(&self, pairs: &[PairInput]) -> Result<Vec<f64>> {
+        self.logits_with_progress(pairs, &mut |_, _| {}).await
+    }
+
+    /// As [`Self::logits`], reporting `(done, total)` after each batch.
+    pub async fn logits_with_progress(
+        &self,
+        pairs: &[PairInput],
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Vec<f64>> {
+        let mut out = Vec::with_capacity(pairs.len());
+        let mut rest = pairs;
+        while !rest.is_empty() {
+            let take = self.batch_len(rest);
+            let (chunk, tail) = rest.split_at(take);
+            rest = tail;
+            let data = self
+                .model
+                .forward(chunk)?
+                .into_data_async()
+                .await
+                .map_err(|e| Error::Device(format!("reading results back failed: {e:?}")))?;
+            let values: Vec<f32> = data
+                .try_into_vec()
+                .map_err(|e| Error::Device(format!("unexpected result type: {e:?}")))?;
+            out.extend(values.into_iter().map(f64::from));
+            progress(out.len(), pairs.len());
+        }
+        Ok(out)
+    }
+
+    /// The reference's `compare`: `ab` → logit(A,B); `ba` → logit(B,A) (not
+    /// negated); `both` → logit(A,B) − logit(B,A).
+    pub async fn compare(
+        &self,
+        instruction: &str,
+        input: &str,
+        a: &str,
+        b: &str,
+        mode: CompareMode,
+    ) -> Result<f64> {
+        let source = self.source_ids(instruction, input)?;
+        let (a, b) = (self.encode(a)?, self.encode(b)?);
+        let (special, limits) = (&self.tokenizer.special, self.limits());
+        let ab = || segments::assemble(special, limits, &source, &a, &b);
+        let ba = || segments::assemble(special, limits, &source, &b, &a);
+        Ok(match mode {
+            CompareMode::Ab => self.logits(&[ab()]).await?[0],
+            CompareMode::Ba => self.logits(&[ba()]).await?[0],
+            CompareMode::Both => {
+                let v = self.logits(&[ab(), ba()]).await?;
+                v[0] - v[1]
+            }
+        })
+    }
+
+    /// The full logit matrix `M` over every ordered pair (N·(N−1) comparisons).
+    /// Candidates with identical token ids are computed once and share their
+    /// values, so they tie exactly, as in the reference, on every device.
+    pub async fn logit_matrix(
+        &self,
+        instruction: &str,
+        input: &str,
+        candidates: &[String],
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Vec<Vec<f64>>> {
+        let n = candidates.len();
+        let source = self.source_ids(instruction, input)?;
+        let cands = candidates
+            .iter()
+            .map(|c| self.encode(c))
+            .collect::<Result<Vec<_>>>()?;
+        let canon: Vec<usize> = (0..n)
+            .map(|i| (0..i).find(|&j| cands[j] == cands[i]).unwrap_or(i))
+            .collect();
+        let mut unique: Vec<(usize, usize)> = Vec::new();
+        let mut slot = vec![vec![usize::MAX; n]; n];
+        for i in 0..n {
+            for j in (0..n).filter(|&j| j != i) {
+                let (a, b) = (canon[i], canon[j]);
+                if slot[a][b] == usize::MAX {
+                    slot[a][b] = unique.len();
+                    unique.push((a, b));
+                }
+            }
+        }
+        let (special, limits) = (&self.tokenizer.special, self.limits());
+        let pairs: Vec<PairInput> = unique
+            .iter()
+            .map(|&(a, b)| segments::assemble(special, limits, &source, &cands[a], &cands[b]))
+            .collect();
+        let values = self.logits_with_progress(&pairs, progress).await?;
+        let mut m = vec![vec![0.0; n]; n];
+        for i in 0..n {
+            for j in (0..n).filter(|&j| j != i) {
+                m[i][j] = values[slot[canon[i]][canon[j]]];
+            }
+        }
+        Ok(m)
+    }
+
+    /// Rank `candidates` (at least 2) for one instruction.
+    pub async fn rank(&self, instruction: &str, input: &str, candidates: &[String]) -> Result<Ranking> {
+        self.rank_with_progress(instruction, input, candidates, &mut |_, _| {})
+            .await
+    }
+
+    pub async fn rank_with_progress(
+        &self,
+        instruction: &str,
+        input: &str,
+        candidates: &[String],
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Ranking> {
+        check_candidates(candidates)?;
+        Ok(Ranking::from_matrix(
+            self.logit_matrix(instruction, input, candidates, progress)
+                .await?,
+        ))
+    }
+
+    /// Compare two conversations with identical USER turns (default `both` mode).
+    pub async fn compare_conversations(&self, a: &[Message], b: &[Message]) -> Result<f64> {
+        let (input, cand_a, cand_b) = conversation_texts(a, b)?;
+        self.compare(
+            CONVERSATION_INSTRUCTION,
+            &input,
+            &cand_a,
+            &cand_b,
+            CompareMode::Both,
+        )
+        .await
+    }
+
+    /// Score every candidate against a reference one (the longest when `None`):
+    /// `score_j = −compare(reference, candidate_j)`.
+    pub async fn rank_with_ref(
+        &self,
+        instruction: &str,
+        input: &str,
+        candidates: &[String],
+        reference: Option<usize>,
+    ) -> Result<RefRanking> {
+        check_candidates(candidates)?;
+        let reference = reference.unwrap_or_else(|| rank::longest(candidates));
+        if reference >= candidates.len() {
+            return Err(Error::Input(format!(
+                "reference {reference} is not a candidate index"
+            )));
+        }
+        let source = self.source_ids(instruction, input)?;
+        let cands = candidates
+            .iter()
+            .map(|c| self.encode(c))
+            .collect::<Result<Vec<_>>>()?;
+        let (special, limits) = (&self.tokenizer.special, self.limits());
+        let r = &cands[reference];
+        let pairs: Vec<PairInput> = cands
+            .iter()
+            .flat_map(|c| {
+                [
+                    segments::assemble(special, limits, &source, r, c),
+                    segments::assemble(special, limits, &source, c, r),
+                ]
+            })
+            .collect();
+        let v = self.logits(&pairs).await?;
+        let scores: Vec<f64> = v.chunks(2).map(|p| -(p[0] - p[1])).collect();
+        Ok(RefRanking {
+            reference,
+            ranks: rank::ranks_from_scores(&scores),
+            scores,
+        })
+    }
+
+    /// Index of the best candidate.
+    pub async fn best_of_n(
+        &self,
+        instruction: &str,
+        input: &str,
+        candidates: &[String],
+        strategy: BestOfN,
+    ) -> Result<usize> {
+        check_candidates(candidates)?;
+        match strategy {
+            BestOfN::Full => Ok(self.rank(instruction, input, candidates).await?.best()),
+            BestOfN::Bubble { seed } => {
+                let order = rank::permutation(candidates.len(), seed);
+                self.best_of_n_in_order(instruction, input, candidates, &order)
+                    .await
+            }
+        }
+    }
+
+    /// Bubble best-of-n over an explicit visiting order: keep the current
+    /// winner while `logit(cur, next) − logit(next, cur) > 0` (ties go to next).
+    pub async fn best_of_n_in_order(
+        &self,
+        instruction: &str,
+        input: &str,
+        candidates: &[String],
+        order: &[usize],
+    ) -> Result<usize> {
+        let n = candidates.len();
+        let mut seen = vec![false; n];
+        if order.len() != n
+            || order
+                .iter()
+                .any(|&i| i >= n || std::mem::replace(&mut seen[i], true))
+        {
+            return Err(Error::Input(
+                "order must be a permutation of the candidate indices".into(),
+            ));
+        }
+        let mut best = order[0];
+        for &next in &order[1..] {
+            if self
+                .compare(
+                    instruction,
+                    input,
+                    &candidates[best],
+                    &candidates[next],
+                    CompareMode::Both,
+                )
+                .await?
+                <= 0.0
+            {
+                best = next;
+            }
+        }
+        Ok(best)
+    }
+}
+
+fn check_candidates(candidates: &[String]) -> Result<()> {
+    if candidates.len() < 2 {
+        return Err(Error::Input(format!(
+            "need at least 2 candidates, got {}",
+            candidates.len()
+        )));
+    }
+    Ok(())
+}
+
+/// The reference's conversation layout: (input, candidate A, candidate B).
+/// Roles are matched case-insensitively.
+pub fn conversation_texts(a: &[Message], b: &[Message]) -> Result<(String, String, String)> {
+    for (name, conv) in [("a", a), ("b", b)] {
+        if conv.is_empty() || conv.len() % 2 != 0 {
+            return Err(Error::Input(format!(
+                "conversation {name} must have an even, non-zero number of turns (got {})",
+                conv.len()
+            )));
+        }
+        for (k, m) in conv.iter().enumerate() {
+            let want = if k % 2 == 0 { "USER" } else { "ASSISTANT" };
+            if !m.role.eq_ignore_ascii_case(want) {
+                return Err(Error::Input(format!(
+                    "conversation {name}: turn {} must be {want}, got {:?}",
+                    k + 1,
+                    m.role
+                )));
+            }
+        }
+    }
+    if a.len() != b.len() {
+        return Err(Error::Input(format!(
+            "the conversations have {} and {} turns",
+            a.len(),
+            b.len()
+        )));
+    }
+    if let Some(k) = (0..a.len()).step_by(2).find(|&k| a[k].content != b[k].content) {
+        return Err(Error::Input(format!(
+            "USER turn {} differs between the conversations",
+            k + 1
+        )));
+    }
+    let input = (0..a.len())
+        .step_by(2)
+        .map(|k| format!("USER: {}\nAssistant: <Response {}>", a[k].content, k / 2 + 1))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let answers = |c: &[Message]| {
+        (1..c.len())
+            .step_by(2)
+            .map(|k| format!("<Response {}>: {}", k / 2 + 1, c[k].content))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    Ok((input, answers(a), answers(b)))
+}
+
+/// Which tokenizer files to read from a model dir.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenizerPreference {
+    /// `tokenizer.json` when present, else `spm.model` + `added_tokens.json`.
+    Auto,
+    Json,
+    Spm,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn read_file(p: &std::path::Path) -> Result<Vec<u8>> {
+    std::fs::read(p).map_err(|e| Error::Io {
+        what: p.display().to_string(),
+        cause: e.to_string(),
+    })
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn read_text(p: &std::path::Path) -> Result<String> {
+    String::from_utf8(read_file(p)?).map_err(|_| Error::Io {
+        what: p.display().to_string(),
+        cause: "not UTF-8".into(),
+    })
+}
+
+/// Read the tokenizer files of a model dir.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn read_tokenizer_files(dir: &std::path::Path, pref: TokenizerPreference) -> Result<TokenizerFiles> {
+    let use_json = match pref {
+        TokenizerPreference::Json => true,
+        TokenizerPreference::Spm => false,
+        TokenizerPreference::Auto => dir.join("tokenizer.json").is_file(),
+    };
+    Ok(if use_json {
+        TokenizerFiles::Json(read_text(&dir.join("tokenizer.json"))?)
+    } else {
+        TokenizerFiles::Spm {
+            spm_model: read_file(&dir.join("spm.model"))?,
+            added_tokens_json: read_text(&dir.join("added_tokens.json"))?,
+        }
+    })
+}
+
+/// Read a model dir from disk. A relative `model_name` folder resolves against `dir`.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn read_model_dir(dir: &std::path::Path, pref: TokenizerPreference) -> Result<ModelFiles> {
+    let config_json = read_text(&dir.join("config.json"))?;
+    let backbone_config_json = match parse_model_config(&config_json)? {
+        ConfigSource::Ready(_) => None,
+        ConfigSource::NeedsBackbone(p) => Some(read_text(&dir.join(&p.model_name).join("config.json"))?),
+    };
+    Ok(ModelFiles {
+        config_json,
+        backbone_config_json,
+        tokenizer: read_tokenizer_files(dir, pref)?,
+        safetensors: read_file(&dir.join("model.safetensors"))?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(role: &str, content: &str) -> Message {
+        Message {
+            role: role.into(),
+            content: content.into(),
+        }
+    }
+
+    #[test]
+    fn conversation_layout_matches_the_reference() {
+        let a = [
+            msg("USER", "hi"),
+            msg("ASSISTANT", "hello"),
+            msg("USER", "more"),
+            msg("ASSISTANT", "sure"),
+        ];
+        let b = [
+            msg("USER", "hi"),
+            msg("ASSISTANT", "yo"),
+            msg("USER", "more"),
+            msg("ASSISTANT", "no"),
+        ];
+        let (input, ca, cb) = conversation_texts(&a, &b).unwrap();
+        assert_eq!(
+            input,
+            "USER: hi\nAssistant: <Response 1>\nUSER: more\nAssistant: <Response 2>"
+        );
+        assert_eq!(ca, "<Response 1>: hello\n<Response 2>: sure");
+        assert_eq!(cb, "<Response 1>: yo\n<Response 2>: no");
+    }
+
+    #[test]
+    fn bad_conversations_are_rejected() {
+        let ok = [msg("USER", "hi"), msg("ASSISTANT", "x")];
+        assert!(conversation_texts(&ok[..1], &ok[..1]).is_err());
+        assert!(conversation_texts(&[msg("ASSISTANT", "x"), msg("USER", "y")], &ok).is_err());
+        assert!(conversation_texts(&ok, &[msg("USER", "other"), msg("ASSISTANT", "x")]).is_err());
+        assert!(conversation_texts(&[], &[]).is_err());
+    }
+}

@@ -1,0 +1,129 @@
+//! Forward-pass benchmark at PairRM-large dims with random weights (native only).
+
+use std::time::Instant;
+
+use burn::tensor::Device;
+
+use crate::config::{BackboneConfig, PairRmConfig};
+use crate::error::{Error, Result};
+use crate::model::PairRmModel;
+use crate::segments::{assemble, Limits, PairInput};
+use crate::tokenize::SpecialIds;
+use crate::weights::PairRmWeights;
+
+/// The published checkpoint's vocabulary: 128000 pieces, `[MASK]` and four markers.
+pub const PAIRRM_VOCAB: usize = 128_005;
+
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// Total tokens per comparison (three segments together).
+    pub tokens: usize,
+    pub batch_size: usize,
+    /// Timed batches after one warm-up batch.
+    pub iters: usize,
+    /// Encoder layers (24 for PairRM-large); fewer for a quick look.
+    pub layers: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct BenchResult {
+    pub seconds: f64,
+    pub pairs: usize,
+    pub pairs_per_second: f64,
+    pub gflops_per_second: f64,
+    pub load_seconds: f64,
+}
+
+/// Multiply-adds ×2 of one forward pass over `len` tokens.
+pub fn flops_per_pair(c: &BackboneConfig, len: usize) -> f64 {
+    let (l, h, i, s2) = (
+        len as f64,
+        c.hidden_size as f64,
+        c.intermediate_size as f64,
+        2.0 * c.attention_span() as f64,
+    );
+    let per_layer = 2.0 * (4.0 * l * h * h + 2.0 * l * h * i + 2.0 * l * l * h + 2.0 * l * s2 * h);
+    c.num_hidden_layers as f64 * per_layer + 2.0 * 2.0 * (2.0 * h * h)
+}
+
+/// Comparisons of `tokens` tokens in all, with random ids.
+pub fn synthetic_pairs(n: usize, tokens: usize, seed: u64) -> Vec<PairInput> {
+    let special = SpecialIds {
+        cls: 1,
+        sep: 2,
+        pad: 0,
+        source: 128_001,
+        candidate1: 128_002,
+        candidate2: 128_003,
+    };
+    let mut state = seed | 1;
+    let mut id = move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        4 + ((state >> 33) % 127_996) as u32
+    };
+    let text = tokens.saturating_sub(9) / 3;
+    let limits = Limits {
+        source_maxlength: 1224,
+        candidate_maxlength: 412,
+    };
+    (0..n)
+        .map(|_| {
+            let mut seg = |extra: usize| (0..text + extra).map(|_| id()).collect::<Vec<u32>>();
+            let rest = tokens.saturating_sub(9) - 3 * text;
+            let (s, a, b) = (seg(rest), seg(0), seg(0));
+            assemble(&special, limits, &s, &a, &b)
+        })
+        .collect()
+}
+
+pub fn run(device: &Device, opts: &BenchOptions) -> Result<BenchResult> {
+    let mut backbone = BackboneConfig::deberta_v3_large();
+    backbone.num_hidden_layers = opts.layers;
+    let config = PairRmConfig {
+        backbone,
+        source_maxlength: 1224,
+        candidate_maxlength: 412,
+        n_tasks: 1,
+    };
+    let start = Instant::now();
+    let weights = PairRmWeights::random(&config.backbone, PAIRRM_VOCAB, 42);
+    let model = PairRmModel::load(&config, weights, 0, device);
+    let pairs = synthetic_pairs(opts.batch_size, opts.tokens, 7);
+    let read = |batch: &[PairInput]| -> Result<()> {
+        crate::block_on(model.forward(batch)?.into_data_async())
+            .map_err(|e| Error::Device(format!("{e:?}")))
+            .map(|_| ())
+    };
+    read(&pairs)?; // warm-up: uploads finish, kernels compile
+    let load_seconds = start.elapsed().as_secs_f64();
+    let timed = Instant::now();
+    for _ in 0..opts.iters {
+        read(&pairs)?;
+    }
+    let seconds = timed.elapsed().as_secs_f64();
+    let n = opts.iters * opts.batch_size;
+    let flops = flops_per_pair(&config.backbone, pairs[0].ids.len()) * n as f64;
+    Ok(BenchResult {
+        seconds,
+        pairs: n,
+        pairs_per_second: n as f64 / seconds,
+        gflops_per_second: flops / seconds / 1e9,
+        load_seconds,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn synthetic_pairs_have_the_requested_length() {
+        let p = synthetic_pairs(3, 256, 1);
+        assert!(p.iter().all(|x| x.ids.len() == 256));
+        assert!(p
+            .iter()
+            .all(|x| x.ids.iter().all(|&id| (id as usize) < PAIRRM_VOCAB)));
+    }
+}

@@ -1,0 +1,343 @@
+//! Model configuration: both published `config.json` layouts, resolved into one
+//! [`PairRmConfig`].
+//!
+//! - `llm-blender/PairRM`: a *ranker* config (`ranker_type`, `model_name`, max
+//!   lengths). Backbone dims are built in for `microsoft/deberta-v3-large`, or
+//!   read from `<model_name>/config.json` when `model_name` is a folder.
+//! - `llm-blender/PairRM-hf`: a full DebertaV2 config plus the PairRM fields.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+/// Name of the published backbone whose dims are built in.
+pub const DEBERTA_V3_LARGE: &str = "microsoft/deberta-v3-large";
+/// Reference defaults when a config does not set the max lengths.
+pub const DEFAULT_SOURCE_MAXLENGTH: usize = 1224;
+pub const DEFAULT_CANDIDATE_MAXLENGTH: usize = 412;
+
+/// The DeBERTa-v3 encoder dims that the forward pass needs, already validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackboneConfig {
+    pub hidden_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub intermediate_size: usize,
+    pub layer_norm_eps: f64,
+    pub max_position_embeddings: usize,
+    /// Log-bucket count; `<= 0` in HF means "no buckets" (we keep it as 0).
+    pub position_buckets: usize,
+    /// Resolved: HF's `-1` means `max_position_embeddings`.
+    pub max_relative_positions: usize,
+    /// Vocabulary size from the config, when it states one (the weights decide).
+    pub vocab_size: Option<usize>,
+}
+
+impl BackboneConfig {
+    /// deberta-v3-large, the backbone of the published PairRM checkpoint.
+    pub fn deberta_v3_large() -> Self {
+        Self {
+            hidden_size: 1024,
+            num_hidden_layers: 24,
+            num_attention_heads: 16,
+            intermediate_size: 4096,
+            layer_norm_eps: 1e-7,
+            max_position_embeddings: 512,
+            position_buckets: 256,
+            max_relative_positions: 512,
+            vocab_size: Some(128_100),
+        }
+    }
+
+    pub fn head_dim(&self) -> usize {
+        self.hidden_size / self.num_attention_heads
+    }
+
+    /// Half-width of the relative-position window: rows of `rel_embeddings`
+    /// used are `0 .. 2 * attention_span()`.
+    pub fn attention_span(&self) -> usize {
+        if self.position_buckets > 0 {
+            self.position_buckets
+        } else {
+            self.max_relative_positions
+        }
+    }
+}
+
+/// Everything PairRM needs: backbone dims plus the ranker's max lengths.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PairRmConfig {
+    pub backbone: BackboneConfig,
+    pub source_maxlength: usize,
+    pub candidate_maxlength: usize,
+    pub n_tasks: usize,
+}
+
+/// `pos_att_type` is a string ("p2c|c2p") in some configs and a list in others.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum PosAttType {
+    Joined(String),
+    List(Vec<String>),
+}
+
+/// The subset of HF's `DebertaV2Config` we read; unknown fields are ignored.
+#[derive(Deserialize)]
+struct RawDebertaConfig {
+    hidden_size: usize,
+    num_hidden_layers: usize,
+    num_attention_heads: usize,
+    intermediate_size: usize,
+    #[serde(default = "default_act")]
+    hidden_act: String,
+    #[serde(default = "default_eps")]
+    layer_norm_eps: f64,
+    #[serde(default = "default_max_pos")]
+    max_position_embeddings: usize,
+    #[serde(default)]
+    relative_attention: bool,
+    #[serde(default)]
+    position_buckets: i64,
+    #[serde(default = "minus_one")]
+    max_relative_positions: i64,
+    pos_att_type: Option<PosAttType>,
+    #[serde(default = "yes")]
+    share_att_key: bool,
+    #[serde(default)]
+    norm_rel_ebd: String,
+    #[serde(default = "yes")]
+    position_biased_input: bool,
+    #[serde(default)]
+    type_vocab_size: usize,
+    #[serde(default)]
+    conv_kernel_size: usize,
+    embedding_size: Option<usize>,
+    vocab_size: Option<usize>,
+}
+
+fn default_act() -> String {
+    "gelu".into()
+}
+fn default_eps() -> f64 {
+    1e-7
+}
+fn default_max_pos() -> usize {
+    512
+}
+fn minus_one() -> i64 {
+    -1
+}
+fn yes() -> bool {
+    true
+}
+
+impl RawDebertaConfig {
+    /// Check the architecture is the DeBERTa-v3 variant we implement, and resolve defaults.
+    fn validate(self) -> Result<BackboneConfig> {
+        let unsupported = |what: String| Err(Error::Config(format!("unsupported backbone: {what}")));
+        if self.hidden_act != "gelu" {
+            return unsupported(format!("hidden_act {:?} (only \"gelu\")", self.hidden_act));
+        }
+        if !self.relative_attention {
+            return unsupported("relative_attention false".into());
+        }
+        let mut att: Vec<String> = match self.pos_att_type {
+            Some(PosAttType::Joined(s)) => s.split('|').map(|p| p.trim().to_lowercase()).collect(),
+            Some(PosAttType::List(v)) => v.into_iter().map(|p| p.trim().to_lowercase()).collect(),
+            None => vec![],
+        };
+        att.sort();
+        att.dedup();
+        if att != ["c2p", "p2c"] {
+            return unsupported(format!("pos_att_type {att:?} (only p2c|c2p)"));
+        }
+        if !self.share_att_key {
+            return unsupported("share_att_key false".into());
+        }
+        if !self.norm_rel_ebd.contains("layer_norm") {
+            return unsupported(format!("norm_rel_ebd {:?} (only layer_norm)", self.norm_rel_ebd));
+        }
+        if self.position_biased_input {
+            return unsupported("position_biased_input true".into());
+        }
+        if self.type_vocab_size > 0 {
+            return unsupported(format!("type_vocab_size {}", self.type_vocab_size));
+        }
+        if self.conv_kernel_size > 0 {
+            return unsupported("a convolution layer".into());
+        }
+        if matches!(self.embedding_size, Some(e) if e != self.hidden_size) {
+            return unsupported("embedding_size different from hidden_size".into());
+        }
+        if self.num_attention_heads == 0 || self.hidden_size % self.num_attention_heads != 0 {
+            return Err(Error::Config(format!(
+                "hidden_size {} is not a multiple of num_attention_heads {}",
+                self.hidden_size, self.num_attention_heads
+            )));
+        }
+        let max_relative_positions = if self.max_relative_positions < 1 {
+            self.max_position_embeddings
+        } else {
+            self.max_relative_positions as usize
+        };
+        Ok(BackboneConfig {
+            hidden_size: self.hidden_size,
+            num_hidden_layers: self.num_hidden_layers,
+            num_attention_heads: self.num_attention_heads,
+            intermediate_size: self.intermediate_size,
+            layer_norm_eps: self.layer_norm_eps,
+            max_position_embeddings: self.max_position_embeddings,
+            position_buckets: self.position_buckets.max(0) as usize,
+            max_relative_positions,
+            vocab_size: self.vocab_size,
+        })
+    }
+}
+
+fn parse_json(text: &str, what: &str) -> Result<Value> {
+    serde_json::from_str(text).map_err(|e| Error::Config(format!("{what} is not valid JSON: {e}")))
+}
+
+fn usize_field(v: &Value, key: &str, default: usize) -> Result<usize> {
+    match v.get(key) {
+        None | Some(Value::Null) => Ok(default),
+        Some(x) => x
+            .as_u64()
+            .map(|n| n as usize)
+            .ok_or_else(|| Error::Config(format!("{key} must be a non-negative integer, got {x}"))),
+    }
+}
+
+/// Parse a DebertaV2 `config.json` text into backbone dims.
+pub fn parse_backbone(text: &str) -> Result<BackboneConfig> {
+    let raw: RawDebertaConfig = serde_json::from_value(parse_json(text, "backbone config.json")?)
+        .map_err(|e| Error::Config(format!("backbone config.json: {e}")))?;
+    raw.validate()
+}
+
+/// What a model dir's `config.json` says, before any backbone folder is read.
+pub enum ConfigSource {
+    /// Complete: the PairRM-hf layout, or a ranker config naming deberta-v3-large.
+    Ready(PairRmConfig),
+    /// A ranker config whose `model_name` is a folder: its `config.json` holds
+    /// the backbone dims. Finish with [`PendingBackbone::with_backbone`].
+    NeedsBackbone(PendingBackbone),
+}
+
+/// A ranker config waiting for its backbone `config.json`.
+pub struct PendingBackbone {
+    pub model_name: String,
+    source_maxlength: usize,
+    candidate_maxlength: usize,
+    n_tasks: usize,
+}
+
+impl PendingBackbone {
+    pub fn with_backbone(self, backbone_json: &str) -> Result<PairRmConfig> {
+        Ok(PairRmConfig {
+            backbone: parse_backbone(backbone_json)?,
+            source_maxlength: self.source_maxlength,
+            candidate_maxlength: self.candidate_maxlength,
+            n_tasks: self.n_tasks,
+        })
+    }
+}
+
+/// Read a model dir's `config.json` in either published layout.
+pub fn parse_model_config(text: &str) -> Result<ConfigSource> {
+    let v = parse_json(text, "config.json")?;
+    if !v.is_object() {
+        return Err(Error::Config("config.json must be a JSON object".into()));
+    }
+    let source_maxlength = usize_field(&v, "source_maxlength", DEFAULT_SOURCE_MAXLENGTH)?;
+    let candidate_maxlength = usize_field(&v, "candidate_maxlength", DEFAULT_CANDIDATE_MAXLENGTH)?;
+    let n_tasks = usize_field(&v, "n_tasks", 1)?.max(1);
+    if source_maxlength < 4 {
+        return Err(Error::Config(format!(
+            "source_maxlength {source_maxlength} is too small"
+        )));
+    }
+    if v.get("hidden_size").is_some() {
+        let backbone = parse_backbone(text)?;
+        return Ok(ConfigSource::Ready(PairRmConfig {
+            backbone,
+            source_maxlength,
+            candidate_maxlength,
+            n_tasks,
+        }));
+    }
+    let model_name = v
+        .get("model_name")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            Error::Config("config.json has neither backbone dims (hidden_size) nor a model_name".into())
+        })?
+        .to_string();
+    if model_name == DEBERTA_V3_LARGE {
+        return Ok(ConfigSource::Ready(PairRmConfig {
+            backbone: BackboneConfig::deberta_v3_large(),
+            source_maxlength,
+            candidate_maxlength,
+            n_tasks,
+        }));
+    }
+    Ok(ConfigSource::NeedsBackbone(PendingBackbone {
+        model_name,
+        source_maxlength,
+        candidate_maxlength,
+        n_tasks,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranker_layout_with_large_backbone_uses_builtin_dims() {
+        let text = r#"{"ranker_type":"pairranker","model_type":"deberta","model_name":"microsoft/deberta-v3-large",
+            "source_maxlength":1224,"candidate_maxlength":412,"n_tasks":1,"drop_out":0.05,"fp16":true}"#;
+        let ConfigSource::Ready(c) = parse_model_config(text).unwrap() else {
+            panic!("needs no backbone")
+        };
+        assert_eq!(c.backbone.hidden_size, 1024);
+        assert_eq!(c.backbone.num_hidden_layers, 24);
+        assert_eq!(c.backbone.num_attention_heads, 16);
+        assert_eq!(c.backbone.attention_span(), 256);
+        assert_eq!((c.source_maxlength, c.candidate_maxlength), (1224, 412));
+    }
+
+    #[test]
+    fn max_lengths_default_and_pos_att_type_forms() {
+        let base = |att: &str| {
+            format!(
+                r#"{{"hidden_size":32,"num_hidden_layers":2,"num_attention_heads":4,"intermediate_size":64,
+                "relative_attention":true,"position_buckets":0,"max_relative_positions":-1,
+                "max_position_embeddings":128,"pos_att_type":{att},"norm_rel_ebd":"layer_norm",
+                "position_biased_input":false}}"#
+            )
+        };
+        for att in [r#""p2c|c2p""#, r#"["p2c","c2p"]"#] {
+            let ConfigSource::Ready(c) = parse_model_config(&base(att)).unwrap() else {
+                panic!()
+            };
+            assert_eq!(c.source_maxlength, DEFAULT_SOURCE_MAXLENGTH);
+            assert_eq!(c.candidate_maxlength, DEFAULT_CANDIDATE_MAXLENGTH);
+            assert_eq!(c.backbone.max_relative_positions, 128);
+            assert_eq!(c.backbone.attention_span(), 128);
+        }
+        let err = parse_model_config(&base(r#""c2p""#)).err().unwrap().to_string();
+        assert!(err.contains("pos_att_type"), "{err}");
+    }
+
+    #[test]
+    fn folder_model_name_needs_backbone() {
+        let text = r#"{"ranker_type":"pairranker","model_name":"backbone","source_maxlength":30}"#;
+        assert!(
+            matches!(parse_model_config(text).unwrap(), ConfigSource::NeedsBackbone(p) if p.model_name == "backbone")
+        );
+        assert!(parse_model_config("[1]").is_err());
+        assert!(parse_model_config("{").is_err());
+    }
+}

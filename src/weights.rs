@@ -1,0 +1,370 @@
+//! `model.safetensors` → host `f32` tensors, with the key table kept as data
+//! and every shape checked against the config before anything reaches a device.
+
+use std::collections::HashMap;
+
+use safetensors::tensor::{Metadata, TensorInfo};
+use safetensors::Dtype;
+
+use crate::config::BackboneConfig;
+use crate::error::{Error, Result};
+
+/// Prefixes under which the backbone's keys are found: LLM-Blender saves the
+/// encoder as `pretrained_model.`; a plain HF DeBERTa export uses `deberta.`.
+const BACKBONE_PREFIXES: [&str; 3] = ["pretrained_model.", "deberta.", ""];
+
+/// Our name → HF key suffix, for tensors outside the layers.
+pub const GLOBAL_KEYS: [(&str, &str); 6] = [
+    ("word_embeddings", "embeddings.word_embeddings.weight"),
+    ("embeddings_ln.weight", "embeddings.LayerNorm.weight"),
+    ("embeddings_ln.bias", "embeddings.LayerNorm.bias"),
+    ("rel_embeddings", "encoder.rel_embeddings.weight"),
+    ("rel_ln.weight", "encoder.LayerNorm.weight"),
+    ("rel_ln.bias", "encoder.LayerNorm.bias"),
+];
+
+/// Our name → HF key suffix under `encoder.layer.N.`.
+pub const LAYER_KEYS: [(&str, &str); 16] = [
+    ("query.weight", "attention.self.query_proj.weight"),
+    ("query.bias", "attention.self.query_proj.bias"),
+    ("key.weight", "attention.self.key_proj.weight"),
+    ("key.bias", "attention.self.key_proj.bias"),
+    ("value.weight", "attention.self.value_proj.weight"),
+    ("value.bias", "attention.self.value_proj.bias"),
+    ("attn_out.weight", "attention.output.dense.weight"),
+    ("attn_out.bias", "attention.output.dense.bias"),
+    ("attn_ln.weight", "attention.output.LayerNorm.weight"),
+    ("attn_ln.bias", "attention.output.LayerNorm.bias"),
+    ("ffn_in.weight", "intermediate.dense.weight"),
+    ("ffn_in.bias", "intermediate.dense.bias"),
+    ("ffn_out.weight", "output.dense.weight"),
+    ("ffn_out.bias", "output.dense.bias"),
+    ("ffn_ln.weight", "output.LayerNorm.weight"),
+    ("ffn_ln.bias", "output.LayerNorm.bias"),
+];
+
+/// PairRM head keys (not under the backbone prefix).
+pub const HEAD_KEYS: [(&str, &str); 4] = [
+    ("head.dense.weight", "head_layer.1.weight"),
+    ("head.dense.bias", "head_layer.1.bias"),
+    ("head.out.weight", "head_layer.4.weight"),
+    ("head.out.bias", "head_layer.4.bias"),
+];
+
+/// A host tensor in row-major order.
+#[derive(Debug, Clone)]
+pub struct HostTensor {
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+impl HostTensor {
+    /// `[out, in]` (PyTorch Linear) → `[in, out]` (what `x · W` wants).
+    pub fn transposed(&self) -> HostTensor {
+        let (rows, cols) = (self.shape[0], self.shape[1]);
+        let mut data = vec![0.0; self.data.len()];
+        for r in 0..rows {
+            for c in 0..cols {
+                data[c * rows + r] = self.data[r * cols + c];
+            }
+        }
+        HostTensor {
+            shape: vec![cols, rows],
+            data,
+        }
+    }
+}
+
+/// Every tensor PairRM needs, by our names, shapes checked, in f32.
+pub struct PairRmWeights {
+    pub vocab_size: usize,
+    pub n_tasks: usize,
+    tensors: HashMap<String, HostTensor>,
+}
+
+/// Where one needed tensor lies in the file, checked against the config.
+#[derive(Debug, Clone)]
+pub struct PlanEntry {
+    pub name: String,
+    pub key: String,
+    pub shape: Vec<usize>,
+    pub dtype: Dtype,
+    /// Byte range relative to the start of the data section.
+    pub offsets: (usize, usize),
+}
+
+/// What the header says, checked: every needed tensor, and the data size.
+#[derive(Debug, Clone)]
+pub struct WeightsPlan {
+    pub vocab_size: usize,
+    pub n_tasks: usize,
+    /// Bytes before the data: the 8-byte length plus the JSON header.
+    pub data_start: usize,
+    /// Size of the data section the header describes.
+    pub data_len: usize,
+    pub entries: Vec<PlanEntry>,
+}
+
+impl WeightsPlan {
+    /// Total file size the header implies.
+    pub fn file_len(&self) -> usize {
+        self.data_start + self.data_len
+    }
+}
+
+/// Length of the JSON header, from the first 8 bytes of the file.
+pub fn header_len(first_bytes: &[u8]) -> Result<usize> {
+    let head: [u8; 8] = first_bytes
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| Error::Weights("model.safetensors is shorter than its 8-byte header length".into()))?;
+    let n = u64::from_le_bytes(head);
+    if n > 100_000_000 {
+        return Err(Error::Weights(format!(
+            "model.safetensors header length {n} is implausible: not a safetensors file"
+        )));
+    }
+    Ok(n as usize)
+}
+
+/// Check a safetensors header (the file's first `8 + header_len` bytes) against
+/// `config`: every needed tensor present with the expected shape and a
+/// supported dtype. Needs no tensor data, so a browser can check before downloading.
+pub fn plan_from_header(header: &[u8], config: &BackboneConfig) -> Result<WeightsPlan> {
+    let n = header_len(header)?;
+    let json = header
+        .get(8..8 + n)
+        .ok_or_else(|| Error::Weights("model.safetensors is truncated inside its header".into()))?;
+    let meta: Metadata = serde_json::from_slice(json)
+        .map_err(|e| Error::Weights(format!("model.safetensors has an invalid header: {e}")))?;
+    let infos = meta.tensors();
+    let data_len = infos.values().map(|t| t.data_offsets.1).max().unwrap_or(0);
+    let find = |suffix: &str, in_backbone: bool| -> Result<(String, &TensorInfo)> {
+        let prefixes: &[&str] = if in_backbone { &BACKBONE_PREFIXES } else { &[""] };
+        prefixes
+            .iter()
+            .map(|p| format!("{p}{suffix}"))
+            .find_map(|k| infos.get(&k).map(|info| (k, *info)))
+            .ok_or_else(|| {
+                let shown = if in_backbone {
+                    format!("{}{suffix}", BACKBONE_PREFIXES[0])
+                } else {
+                    suffix.to_string()
+                };
+                Error::Weights(format!("missing tensor {shown}"))
+            })
+    };
+    let vocab_size = find(GLOBAL_KEYS[0].1, true)?
+        .1
+        .shape
+        .first()
+        .copied()
+        .unwrap_or(0);
+    let n_tasks = find(HEAD_KEYS[2].1, false)?
+        .1
+        .shape
+        .first()
+        .copied()
+        .unwrap_or(0)
+        .max(1);
+    let extra = format!(
+        "encoder.layer.{}.attention.self.query_proj.weight",
+        config.num_hidden_layers
+    );
+    if find(&extra, true).is_ok() {
+        return Err(Error::Weights(format!(
+            "the file has more than the {} layers the config declares",
+            config.num_hidden_layers
+        )));
+    }
+    let mut entries = Vec::new();
+    for spec in expected_tensors(config, vocab_size, n_tasks) {
+        let (key, info) = find(&spec.key, spec.in_backbone)?;
+        if info.shape != spec.shape {
+            return Err(Error::Weights(format!(
+                "tensor {key} has shape {:?}, expected {:?}",
+                info.shape, spec.shape
+            )));
+        }
+        if !matches!(info.dtype, Dtype::F32 | Dtype::F16 | Dtype::BF16) {
+            return Err(Error::Weights(format!(
+                "tensor {key} has dtype {:?}; only F32, F16 and BF16 are supported",
+                info.dtype
+            )));
+        }
+        let width = if info.dtype == Dtype::F32 { 4 } else { 2 };
+        let (start, end) = info.data_offsets;
+        if end < start || end - start != spec.shape.iter().product::<usize>() * width {
+            return Err(Error::Weights(format!(
+                "tensor {key}: its byte range {start}..{end} does not match shape {:?} in {:?}",
+                spec.shape, info.dtype
+            )));
+        }
+        entries.push(PlanEntry {
+            name: spec.name,
+            key,
+            shape: spec.shape,
+            dtype: info.dtype,
+            offsets: info.data_offsets,
+        });
+    }
+    Ok(WeightsPlan {
+        vocab_size,
+        n_tasks,
+        data_start: 8 + n,
+        data_len,
+        entries,
+    })
+}
+
+/// Decode one tensor's little-endian bytes to f32.
+pub fn decode(dtype: Dtype, raw: &[u8]) -> Vec<f32> {
+    match dtype {
+        Dtype::F16 => raw
+            .chunks_exact(2)
+            .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
+        Dtype::BF16 => raw
+            .chunks_exact(2)
+            .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
+        _ => raw
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
+    }
+}
+
+impl PairRmWeights {
+    pub fn take(&mut self, name: &str) -> HostTensor {
+        self.tensors
+            .remove(name)
+            .unwrap_or_else(|| unreachable!("{name} was checked at load"))
+    }
+
+    /// Parse a whole safetensors file held in memory and check it against `config`.
+    pub fn from_bytes(bytes: &[u8], config: &BackboneConfig) -> Result<Self> {
+        let plan = plan_from_header(bytes, config)?;
+        if bytes.len() != plan.file_len() {
+            return Err(Error::Weights(format!(
+                "model.safetensors is {} bytes but its header describes {} bytes: the file is {}",
+                bytes.len(),
+                plan.file_len(),
+                if bytes.len() < plan.file_len() {
+                    "truncated"
+                } else {
+                    "corrupt"
+                }
+            )));
+        }
+        let data = &bytes[plan.data_start..];
+        let tensors = plan
+            .entries
+            .iter()
+            .map(|e| {
+                (
+                    e.name.clone(),
+                    HostTensor {
+                        shape: e.shape.clone(),
+                        data: decode(e.dtype, &data[e.offsets.0..e.offsets.1]),
+                    },
+                )
+            })
+            .collect();
+        Ok(Self {
+            vocab_size: plan.vocab_size,
+            n_tasks: plan.n_tasks,
+            tensors,
+        })
+    }
+
+    /// Random weights with the right names and shapes, for benchmarks:
+    /// uniform in ±0.05, LayerNorm scales near 1.
+    pub fn random(config: &BackboneConfig, vocab_size: usize, seed: u64) -> Self {
+        let mut state = seed | 1;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.1
+        };
+        let tensors = expected_tensors(config, vocab_size, 1)
+            .into_iter()
+            .map(|spec| {
+                let n: usize = spec.shape.iter().product();
+                let offset = if spec.name.ends_with("ln.weight") {
+                    1.0
+                } else {
+                    0.0
+                };
+                let data = (0..n).map(|_| offset + next()).collect();
+                (
+                    spec.name,
+                    HostTensor {
+                        shape: spec.shape,
+                        data,
+                    },
+                )
+            })
+            .collect();
+        Self {
+            vocab_size,
+            n_tasks: 1,
+            tensors,
+        }
+    }
+}
+
+/// One tensor the model needs: our name, HF key (suffix for backbone tensors), shape.
+struct TensorSpec {
+    name: String,
+    key: String,
+    shape: Vec<usize>,
+    in_backbone: bool,
+}
+
+/// The full key table for a config, from [`GLOBAL_KEYS`], [`LAYER_KEYS`] and [`HEAD_KEYS`].
+fn expected_tensors(config: &BackboneConfig, vocab_size: usize, n_tasks: usize) -> Vec<TensorSpec> {
+    let (h, i) = (config.hidden_size, config.intermediate_size);
+    let spec = |name: String, key: String, shape: Vec<usize>, in_backbone: bool| TensorSpec {
+        name,
+        key,
+        shape,
+        in_backbone,
+    };
+    let global_shapes = [
+        vec![vocab_size, h],
+        vec![h],
+        vec![h],
+        vec![2 * config.attention_span(), h],
+        vec![h],
+        vec![h],
+    ];
+    let mut out: Vec<TensorSpec> = GLOBAL_KEYS
+        .iter()
+        .zip(global_shapes)
+        .map(|((name, key), shape)| spec(name.to_string(), key.to_string(), shape, true))
+        .collect();
+    for layer in 0..config.num_hidden_layers {
+        for (name, suffix) in LAYER_KEYS {
+            let shape = match name {
+                "ffn_in.weight" => vec![i, h],
+                "ffn_in.bias" => vec![i],
+                "ffn_out.weight" => vec![h, i],
+                n if n.ends_with(".weight") && !n.contains("_ln") => vec![h, h],
+                _ => vec![h],
+            };
+            out.push(spec(
+                format!("layer.{layer}.{name}"),
+                format!("encoder.layer.{layer}.{suffix}"),
+                shape,
+                true,
+            ));
+        }
+    }
+    let head_shapes = [vec![h, 2 * h], vec![h], vec![n_tasks, h], vec![n_tasks]];
+    for ((name, key), shape) in HEAD_KEYS.iter().zip(head_shapes) {
+        out.push(spec(name.to_string(), key.to_string(), shape, false));
+    }
+    out
+}

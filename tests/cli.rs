@@ -1,0 +1,210 @@
+//! The `pairrm` CLI reproduces the committed fixtures, JSONL in and out, on
+//! both devices; bad lines get a message naming the line and a failing status.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use common::*;
+use serde_json::{json, Value};
+
+fn run(args: &[&str], stdin: &str) -> (i32, Vec<Value>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pairrm"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run pairrm");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let lines = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("stdout line is JSON"))
+        .collect();
+    (
+        out.status.code().unwrap_or(-1),
+        lines,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn jsonl(items: impl Iterator<Item = Value>) -> String {
+    items.map(|v| v.to_string() + "\n").collect()
+}
+
+fn devices() -> Vec<&'static str> {
+    if std::env::var_os("PAIRRM_SKIP_WGPU").is_some() {
+        vec!["cpu"]
+    } else {
+        vec!["cpu", "wgpu"]
+    }
+}
+
+#[test]
+fn cli_reproduces_fixtures() {
+    for (dir, expected) in fixtures() {
+        let model = dir.to_str().unwrap();
+        let name = dir.file_name().unwrap().to_string_lossy().to_string();
+
+        for tokenizer in ["json", "spm"] {
+            let cases_ = cases(&expected, "tokenize");
+            let (code, out, err) = run(
+                &["tokenize", "--model", model, "--tokenizer", tokenizer],
+                &jsonl(cases_.iter().map(|c| json!({"text": c["text"]}))),
+            );
+            assert_eq!(code, 0, "{err}");
+            assert_eq!(out.len(), cases_.len());
+            for (c, o) in cases_.iter().zip(&out) {
+                assert_eq!(
+                    o["ids"], c["ids"],
+                    "{name}/{tokenizer}: ids of {:?}",
+                    c["text"]
+                );
+            }
+        }
+
+        for dev in devices() {
+            let what = format!("{name}/{dev}");
+            let ranks = cases(&expected, "rank");
+            let input = jsonl(ranks.iter().map(|c| json!({"instruction": c["instruction"], "input": c["input"], "candidates": c["candidates"]})));
+            let (code, out, err) = run(
+                &[
+                    "rank",
+                    "--model",
+                    model,
+                    "--device",
+                    dev,
+                    "--batch-size",
+                    "5",
+                ],
+                &input,
+            );
+            assert_eq!(code, 0, "{what}: {err}");
+            assert_eq!(out.len(), ranks.len());
+            for (k, (c, o)) in ranks.iter().zip(&out).enumerate() {
+                assert_eq!(o["ranks"], c["ranks"], "{what}: rank[{k}] ranks");
+                assert_all_close(
+                    &format!("{what}: rank[{k}] scores"),
+                    &floats(&o["scores"]),
+                    &floats(&c["scores"]),
+                );
+                let n = c["candidates"].as_array().unwrap().len();
+                for i in 0..n {
+                    assert_all_close(
+                        &format!("{what}: rank[{k}] logits[{i}]"),
+                        &floats(&o["logits"][i]),
+                        &floats(&c["logits"][i]),
+                    );
+                    for j in 0..n {
+                        let m = |a: usize, b: usize| f(&c["logits"][a][b]);
+                        let p = 1.0 / (1.0 + (-(m(i, j) - m(j, i)) / 2.0).exp());
+                        assert_close(
+                            &format!("{what}: rank[{k}] P[{i}][{j}]"),
+                            f(&o["probabilities"][i][j]),
+                            p,
+                        );
+                    }
+                }
+            }
+
+            for mode in ["ab", "ba", "both"] {
+                let cs: Vec<&Value> = cases(&expected, "compare")
+                    .iter()
+                    .filter(|c| c["mode"] == mode)
+                    .collect();
+                let input = jsonl(cs.iter().map(|c| json!({"instruction": c["instruction"], "input": c["input"], "a": c["a"], "b": c["b"]})));
+                let (code, out, err) = run(
+                    &["compare", "--model", model, "--device", dev, "--mode", mode],
+                    &input,
+                );
+                assert_eq!(code, 0, "{what}: {err}");
+                assert_eq!(out.len(), cs.len());
+                for (c, o) in cs.iter().zip(&out) {
+                    assert_close(
+                        &format!("{what}: compare {mode}"),
+                        f(&o["value"]),
+                        f(&c["value"]),
+                    );
+                    assert_eq!(o["result"], json!(f(&c["value"]) > 0.0));
+                }
+            }
+
+            let convs = cases(&expected, "conversations");
+            let (code, out, err) = run(
+                &["compare-conversations", "--model", model, "--device", dev],
+                &jsonl(convs.iter().map(|c| json!({"a": c["a"], "b": c["b"]}))),
+            );
+            assert_eq!(code, 0, "{what}: {err}");
+            for (c, o) in convs.iter().zip(&out) {
+                assert_close(
+                    &format!("{what}: conversation"),
+                    f(&o["value"]),
+                    f(&c["value"]),
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn bad_lines_are_reported_with_their_line_number() {
+    let dir = fixtures_dir().join("tiny-hf");
+    let model = dir.to_str().unwrap();
+    let input = "{\"instruction\": \"hi\", \"candidates\": [\"a\", \"b\"]}\nnot json\n{\"instruction\": \"hi\", \"candidates\": [\"only one\"]}\n{\"instruction\": \"x\", \"candidates\": [\"a\", \"b\"]}\n";
+    let (code, out, err) = run(&["rank", "--model", model], input);
+    assert_ne!(code, 0);
+    assert_eq!(out.len(), 4, "one output object per input line");
+    assert!(out[0]["ranks"].is_array() && out[3]["ranks"].is_array());
+    assert_eq!(out[1]["line"], 2);
+    assert_eq!(out[2]["line"], 3);
+    assert!(err.contains("line 2") && err.contains("line 3"), "{err}");
+    assert!(err.contains("at least 2 candidates"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+
+    let conv = json!({"a": [{"role": "ASSISTANT", "content": "x"}, {"role": "USER", "content": "y"}],
+                      "b": [{"role": "USER", "content": "y"}, {"role": "ASSISTANT", "content": "x"}]});
+    let (code, out, err) = run(
+        &["compare-conversations", "--model", model],
+        &format!("{conv}\n"),
+    );
+    assert_ne!(code, 0);
+    assert_eq!(out[0]["line"], 1);
+    assert!(
+        err.contains("line 1") && err.contains("must be USER"),
+        "{err}"
+    );
+
+    let (code, _, err) = run(&["rank", "--model", "/nonexistent/model"], "");
+    assert_ne!(code, 0);
+    assert!(err.contains("/nonexistent/model"), "{err}");
+    let (code, _, _) = run(&["frobnicate"], "");
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn huge_and_odd_inputs_are_handled() {
+    let dir = fixtures_dir().join("tiny-trunc");
+    let model = dir.to_str().unwrap();
+    let huge = "word ".repeat(50_000);
+    let odd = "\u{0}\u{7}\u{202e}\u{fffd}\u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467} e\u{301} ＡＢＣ \u{10FFFF}";
+    let input = jsonl(
+        [
+            json!({"instruction": huge, "candidates": [huge, odd, ""]}),
+            json!({"instruction": odd, "input": odd, "candidates": ["", ""]}),
+        ]
+        .into_iter(),
+    );
+    let (code, out, err) = run(&["rank", "--model", model], &input);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.len(), 2);
+    // Identical candidates tie.
+    assert_eq!(out[1]["ranks"], json!([1, 1]));
+}

@@ -1,0 +1,90 @@
+//! Shared helpers for the parity tests: fixture discovery and tolerances.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+/// Logits and scores must match the reference within this.
+pub const TOLERANCE: f64 = 1e-4;
+
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("fixtures")
+}
+
+/// Every fixture model dir with an `expected.json`, sorted by name.
+pub fn fixtures() -> Vec<(PathBuf, Value)> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(fixtures_dir())
+        .expect("tests/fixtures exists")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.join("expected.json").is_file())
+        .collect();
+    dirs.sort();
+    assert!(
+        dirs.len() >= 3,
+        "expected the committed fixtures, found {dirs:?}"
+    );
+    dirs.into_iter()
+        .map(|d| {
+            let text =
+                std::fs::read_to_string(d.join("expected.json")).expect("read expected.json");
+            (d, serde_json::from_str(&text).expect("valid expected.json"))
+        })
+        .collect()
+}
+
+pub fn cases<'a>(expected: &'a Value, section: &str) -> &'a [Value] {
+    expected[section]
+        .as_array()
+        .map(|v| v.as_slice())
+        .unwrap_or(&[])
+}
+
+pub fn s(v: &Value) -> String {
+    v.as_str().unwrap_or("").to_string()
+}
+
+pub fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .expect("array of strings")
+        .iter()
+        .map(s)
+        .collect()
+}
+
+pub fn f(v: &Value) -> f64 {
+    v.as_f64().expect("number")
+}
+
+pub fn floats(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .expect("array of numbers")
+        .iter()
+        .map(f)
+        .collect()
+}
+
+pub fn ints(v: &Value) -> Vec<u64> {
+    v.as_array()
+        .expect("array of ints")
+        .iter()
+        .map(|x| x.as_u64().expect("int"))
+        .collect()
+}
+
+pub fn assert_close(what: &str, got: f64, want: f64) {
+    assert!(
+        (got - want).abs() <= TOLERANCE,
+        "{what}: got {got}, reference {want} (diff {})",
+        (got - want).abs()
+    );
+}
+
+pub fn assert_all_close(what: &str, got: &[f64], want: &[f64]) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert_close(&format!("{what}[{i}]"), *g, *w);
+    }
+}

@@ -1,0 +1,307 @@
+//! Model-dir loading: both config layouts, the large built-in dims, and clear
+//! errors for wrong, truncated or unsupported weight files.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use pairrm_web::api::{read_model_dir, TokenizerPreference};
+use pairrm_web::config::{parse_model_config, BackboneConfig, ConfigSource};
+use pairrm_web::weights::plan_from_header;
+use pairrm_web::{block_on, device, CompareMode, Ranker};
+use serde_json::json;
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pairrm-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A safetensors header (no data) with PairRM's key names at the given dims.
+fn synthetic_header(
+    c: &BackboneConfig,
+    vocab: usize,
+    tweak: impl Fn(&str, &mut Vec<usize>),
+) -> Vec<u8> {
+    let (h, i) = (c.hidden_size, c.intermediate_size);
+    let mut shapes: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    let p = "pretrained_model.";
+    shapes.insert(
+        format!("{p}embeddings.word_embeddings.weight"),
+        vec![vocab, h],
+    );
+    for k in [
+        "embeddings.LayerNorm.weight",
+        "embeddings.LayerNorm.bias",
+        "encoder.LayerNorm.weight",
+        "encoder.LayerNorm.bias",
+    ] {
+        shapes.insert(format!("{p}{k}"), vec![h]);
+    }
+    shapes.insert(
+        format!("{p}encoder.rel_embeddings.weight"),
+        vec![2 * c.attention_span(), h],
+    );
+    for l in 0..c.num_hidden_layers {
+        let e = format!("{p}encoder.layer.{l}.");
+        for proj in ["query_proj", "key_proj", "value_proj"] {
+            shapes.insert(format!("{e}attention.self.{proj}.weight"), vec![h, h]);
+            shapes.insert(format!("{e}attention.self.{proj}.bias"), vec![h]);
+        }
+        shapes.insert(format!("{e}attention.output.dense.weight"), vec![h, h]);
+        shapes.insert(format!("{e}intermediate.dense.weight"), vec![i, h]);
+        shapes.insert(format!("{e}intermediate.dense.bias"), vec![i]);
+        shapes.insert(format!("{e}output.dense.weight"), vec![h, i]);
+        for k in [
+            "attention.output.dense.bias",
+            "attention.output.LayerNorm.weight",
+            "attention.output.LayerNorm.bias",
+            "output.dense.bias",
+            "output.LayerNorm.weight",
+            "output.LayerNorm.bias",
+        ] {
+            shapes.insert(format!("{e}{k}"), vec![h]);
+        }
+    }
+    shapes.insert("head_layer.1.weight".into(), vec![h, 2 * h]);
+    shapes.insert("head_layer.1.bias".into(), vec![h]);
+    shapes.insert("head_layer.4.weight".into(), vec![1, h]);
+    shapes.insert("head_layer.4.bias".into(), vec![1]);
+    let mut header = serde_json::Map::new();
+    let mut offset = 0usize;
+    for (key, mut shape) in shapes {
+        tweak(&key, &mut shape);
+        let bytes = shape.iter().product::<usize>() * 4;
+        header.insert(
+            key,
+            json!({"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + bytes]}),
+        );
+        offset += bytes;
+    }
+    let text = serde_json::to_vec(&header).unwrap();
+    let mut out = (text.len() as u64).to_le_bytes().to_vec();
+    out.extend(text);
+    out
+}
+
+#[test]
+fn pairrm_layout_with_deberta_v3_large_reads_large_dims() {
+    let dir = temp_dir("large");
+    let config = json!({
+        "ranker_type": "pairranker", "model_type": "deberta", "model_name": "microsoft/deberta-v3-large",
+        "cache_dir": "./hf_models/pairranker/", "load_checkpoint": null, "source_maxlength": 1224,
+        "candidate_maxlength": 412, "n_tasks": 1, "reduce_type": "linear", "inference_mode": "bubble",
+        "drop_out": 0.05, "loss_type": "instructgpt", "sub_sampling_mode": "all_pair", "sub_sampling_ratio": 0.4,
+        "num_pos": 1, "num_neg": 1, "fp16": true
+    });
+    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+    let ConfigSource::Ready(c) =
+        parse_model_config(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap()
+    else {
+        panic!("deberta-v3-large must need no backbone folder");
+    };
+    let b = &c.backbone;
+    assert_eq!(
+        (
+            b.hidden_size,
+            b.num_hidden_layers,
+            b.num_attention_heads,
+            b.intermediate_size
+        ),
+        (1024, 24, 16, 4096)
+    );
+    assert_eq!(
+        (
+            b.position_buckets,
+            b.max_relative_positions,
+            b.layer_norm_eps
+        ),
+        (256, 512, 1e-7)
+    );
+    assert_eq!((c.source_maxlength, c.candidate_maxlength), (1224, 412));
+
+    // The real checkpoint's header (394 tensors) passes the shape checks.
+    let header = synthetic_header(b, 128_005, |_, _| {});
+    let plan = plan_from_header(&header, b).unwrap();
+    assert_eq!(plan.entries.len(), 394); // every tensor is used
+    assert_eq!(plan.vocab_size, 128_005);
+    assert_eq!(plan.data_len, 436_014_081 * 4);
+
+    // Header only, no data: a clear "truncated" error, not a panic.
+    std::fs::write(dir.join("model.safetensors"), &header).unwrap();
+    let tiny = common::fixtures_dir().join("tiny-hf");
+    for f in ["spm.model", "added_tokens.json"] {
+        std::fs::copy(tiny.join(f), dir.join(f)).unwrap();
+    }
+    let err = Ranker::load_dir(&dir, &device::cpu())
+        .err()
+        .expect("must fail")
+        .to_string();
+    assert!(err.contains("truncated"), "{err}");
+}
+
+#[test]
+fn wrong_shapes_and_missing_tensors_name_the_key() {
+    let b = BackboneConfig::deberta_v3_large();
+    let wrong = synthetic_header(&b, 128_005, |k, s| {
+        if k.ends_with("layer.3.intermediate.dense.weight") {
+            *s = vec![4096, 1000];
+        }
+    });
+    let err = plan_from_header(&wrong, &b).unwrap_err().to_string();
+    assert!(
+        err.contains("pretrained_model.encoder.layer.3.intermediate.dense.weight"),
+        "{err}"
+    );
+    assert!(
+        err.contains("[4096, 1000]") && err.contains("[4096, 1024]"),
+        "{err}"
+    );
+
+    let mut fewer = b.clone();
+    fewer.num_hidden_layers = 30;
+    let err = plan_from_header(&synthetic_header(&b, 128_005, |_, _| {}), &fewer)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("missing tensor pretrained_model.encoder.layer.24."),
+        "{err}"
+    );
+
+    for junk in [
+        &b"not a safetensors file at all"[..],
+        &[1, 0, 0, 0, 0, 0, 0, 0, b'{'][..],
+        &[0u8; 3][..],
+    ] {
+        let err = plan_from_header(junk, &b).unwrap_err().to_string();
+        assert!(err.starts_with("weights:"), "{err}");
+    }
+}
+
+fn copy_fixture(name: &str, into: &str) -> PathBuf {
+    let src = common::fixtures_dir().join(name);
+    let dst = temp_dir(into);
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_file() {
+            std::fs::copy(&p, dst.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    dst
+}
+
+#[test]
+fn truncated_and_corrupt_weight_files_are_errors() {
+    let dir = copy_fixture("tiny-hf", "trunc");
+    let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
+    for (cut, what) in [
+        (bytes.len() - 10, "truncated"),
+        (bytes.len() / 2, "truncated"),
+        (20, "header"),
+    ] {
+        std::fs::write(dir.join("model.safetensors"), &bytes[..cut]).unwrap();
+        let err = Ranker::load_dir(&dir, &device::cpu())
+            .err()
+            .expect("must fail")
+            .to_string();
+        assert!(err.contains(what), "{err}");
+    }
+    let mut longer = bytes.clone();
+    longer.extend([0u8; 16]);
+    std::fs::write(dir.join("model.safetensors"), &longer).unwrap();
+    assert!(Ranker::load_dir(&dir, &device::cpu()).is_err());
+    std::fs::remove_file(dir.join("model.safetensors")).unwrap();
+    let err = Ranker::load_dir(&dir, &device::cpu())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("model.safetensors"), "{err}");
+}
+
+/// Rewrite every tensor of a safetensors file in another float dtype.
+fn convert(bytes: &[u8], to: safetensors::Dtype) -> Vec<u8> {
+    let st = safetensors::SafeTensors::deserialize(bytes).unwrap();
+    let data: Vec<(String, Vec<usize>, Vec<u8>)> = st
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            let floats = pairrm_web::weights::decode(view.dtype(), view.data());
+            let raw = floats
+                .iter()
+                .flat_map(|&x| match to {
+                    safetensors::Dtype::F16 => half::f16::from_f32(x).to_le_bytes().to_vec(),
+                    safetensors::Dtype::BF16 => half::bf16::from_f32(x).to_le_bytes().to_vec(),
+                    _ => x.to_le_bytes().to_vec(),
+                })
+                .collect();
+            (name, view.shape().to_vec(), raw)
+        })
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView)> = data
+        .iter()
+        .map(|(n, s, raw)| {
+            (
+                n.clone(),
+                safetensors::tensor::TensorView::new(to, s.clone(), raw).unwrap(),
+            )
+        })
+        .collect();
+    safetensors::serialize(views, None).unwrap()
+}
+
+#[test]
+fn f16_and_bf16_weights_load_and_stay_close() {
+    let (_, expected) = common::fixtures()
+        .into_iter()
+        .find(|(d, _)| d.ends_with("tiny-hf"))
+        .unwrap();
+    let c = &common::cases(&expected, "compare")[0];
+    let want = common::f(&c["value"]);
+    for (dtype, tol) in [
+        (safetensors::Dtype::F16, 2e-2),
+        (safetensors::Dtype::BF16, 1e-1),
+    ] {
+        let dir = copy_fixture("tiny-hf", &format!("{dtype:?}"));
+        let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
+        std::fs::write(dir.join("model.safetensors"), convert(&bytes, dtype)).unwrap();
+        let ranker = Ranker::from_files(
+            read_model_dir(&dir, TokenizerPreference::Auto).unwrap(),
+            &device::cpu(),
+        )
+        .unwrap();
+        let mode: CompareMode = common::s(&c["mode"]).parse().unwrap();
+        let got = block_on(ranker.compare(
+            &common::s(&c["instruction"]),
+            &common::s(&c["input"]),
+            &common::s(&c["a"]),
+            &common::s(&c["b"]),
+            mode,
+        ))
+        .unwrap();
+        assert!(
+            (got - want).abs() < tol,
+            "{dtype:?}: {got} vs reference {want}"
+        );
+    }
+}
+
+#[test]
+fn unsupported_dtype_is_named() {
+    let b = BackboneConfig::deberta_v3_large();
+    let mut header = synthetic_header(&b, 128_005, |_, _| {});
+    let text = String::from_utf8(header.split_off(8))
+        .unwrap()
+        .replacen("\"F32\"", "\"I32\"", 1);
+    let mut bytes = (text.len() as u64).to_le_bytes().to_vec();
+    bytes.extend(text.as_bytes());
+    let err = plan_from_header(&bytes, &b)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("head_layer.1.bias") && err.contains("I32"),
+        "{err}"
+    );
+}

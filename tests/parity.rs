@@ -1,0 +1,250 @@
+//! Parity with LLM-Blender on the committed fixtures, through the Rust API,
+//! on the CPU (burn Flex) and on wgpu (Vulkan; lavapipe in CI).
+
+mod common;
+
+use burn::tensor::Device;
+use common::*;
+use pairrm_web::api::{read_model_dir, TokenizerPreference};
+use pairrm_web::{block_on, device, BestOfN, CompareMode, Message, Ranker};
+use serde_json::Value;
+
+fn mode(v: &Value) -> CompareMode {
+    s(v).parse().expect("mode")
+}
+
+fn check_fixture(dir: &std::path::Path, expected: &Value, dev: &Device, label: &str) {
+    let name = format!("{label}/{}", dir.file_name().unwrap().to_string_lossy());
+    let ranker = Ranker::from_files(read_model_dir(dir, TokenizerPreference::Auto).unwrap(), dev)
+        .unwrap_or_else(|e| panic!("{name}: load failed: {e}"));
+
+    // Assembly (markers, truncation) and single forward passes.
+    let forward = cases(expected, "forward");
+    assert!(!forward.is_empty(), "{name}: no forward cases");
+    let pairs: Vec<_> = forward
+        .iter()
+        .map(|c| {
+            ranker
+                .pair_input(
+                    &s(&c["instruction"]),
+                    &s(&c["input"]),
+                    &s(&c["a"]),
+                    &s(&c["b"]),
+                )
+                .unwrap()
+        })
+        .collect();
+    for (k, (c, p)) in forward.iter().zip(&pairs).enumerate() {
+        let want: Vec<u32> = ints(&c["ids"]).into_iter().map(|x| x as u32).collect();
+        assert_eq!(p.ids, want, "{name}: forward[{k}] ids");
+    }
+    let logits = block_on(ranker.logits(&pairs)).unwrap();
+    for (k, (c, got)) in forward.iter().zip(&logits).enumerate() {
+        assert_close(&format!("{name}: forward[{k}] logit"), *got, f(&c["logit"]));
+    }
+
+    for (k, c) in cases(expected, "rank").iter().enumerate() {
+        let r = block_on(ranker.rank(
+            &s(&c["instruction"]),
+            &s(&c["input"]),
+            &strings(&c["candidates"]),
+        ))
+        .unwrap();
+        let what = format!("{name}: rank[{k}]");
+        for (i, row) in c["logits"].as_array().unwrap().iter().enumerate() {
+            assert_all_close(&format!("{what} logits[{i}]"), &r.logits[i], &floats(row));
+        }
+        assert_all_close(&format!("{what} scores"), &r.scores, &floats(&c["scores"]));
+        let want_ranks: Vec<usize> = ints(&c["ranks"]).into_iter().map(|x| x as usize).collect();
+        assert_eq!(r.ranks, want_ranks, "{what} ranks");
+    }
+
+    for (k, c) in cases(expected, "compare").iter().enumerate() {
+        let v = block_on(ranker.compare(
+            &s(&c["instruction"]),
+            &s(&c["input"]),
+            &s(&c["a"]),
+            &s(&c["b"]),
+            mode(&c["mode"]),
+        ))
+        .unwrap();
+        assert_close(
+            &format!("{name}: compare[{k}] ({})", s(&c["mode"])),
+            v,
+            f(&c["value"]),
+        );
+    }
+
+    for (k, c) in cases(expected, "conversations").iter().enumerate() {
+        let conv = |v: &Value| -> Vec<Message> { serde_json::from_value(v.clone()).unwrap() };
+        let v = block_on(ranker.compare_conversations(&conv(&c["a"]), &conv(&c["b"]))).unwrap();
+        assert_close(&format!("{name}: conversations[{k}]"), v, f(&c["value"]));
+    }
+
+    for (k, c) in cases(expected, "best_of_n").iter().enumerate() {
+        let (inst, input, cands) = (
+            s(&c["instruction"]),
+            s(&c["input"]),
+            strings(&c["candidates"]),
+        );
+        let best = match s(&c["mode"]).as_str() {
+            "bubble" => {
+                let order: Vec<usize> = ints(&c["order"]).into_iter().map(|x| x as usize).collect();
+                block_on(ranker.best_of_n_in_order(&inst, &input, &cands, &order)).unwrap()
+            }
+            _ => block_on(ranker.best_of_n(&inst, &input, &cands, BestOfN::Full)).unwrap(),
+        };
+        assert_eq!(
+            best as u64,
+            c["best"].as_u64().unwrap(),
+            "{name}: best_of_n[{k}] ({})",
+            s(&c["mode"])
+        );
+    }
+
+    for (k, c) in cases(expected, "rank_with_ref").iter().enumerate() {
+        let r = block_on(ranker.rank_with_ref(
+            &s(&c["instruction"]),
+            &s(&c["input"]),
+            &strings(&c["candidates"]),
+            None,
+        ))
+        .unwrap();
+        assert_all_close(
+            &format!("{name}: rank_with_ref[{k}] scores"),
+            &r.scores,
+            &floats(&c["scores"]),
+        );
+    }
+}
+
+#[test]
+fn fixtures_match_the_reference_on_cpu() {
+    for (dir, expected) in fixtures() {
+        check_fixture(&dir, &expected, &device::cpu(), "cpu");
+    }
+}
+
+#[test]
+fn fixtures_match_the_reference_on_wgpu() {
+    if std::env::var_os("PAIRRM_SKIP_WGPU").is_some() {
+        eprintln!("PAIRRM_SKIP_WGPU set: skipping the wgpu parity test");
+        return;
+    }
+    let dev = device::wgpu()
+        .expect("a wgpu adapter (install mesa-vulkan-drivers, or set PAIRRM_SKIP_WGPU=1)");
+    for (dir, expected) in fixtures() {
+        check_fixture(&dir, &expected, &dev, "wgpu");
+    }
+}
+
+#[test]
+fn tokenizer_routes_agree_and_match_the_reference() {
+    for (dir, expected) in fixtures() {
+        let load = |pref| {
+            pairrm_web::api::read_tokenizer_files(&dir, pref)
+                .unwrap()
+                .load()
+                .unwrap()
+        };
+        let (json, spm) = (
+            load(TokenizerPreference::Json),
+            load(TokenizerPreference::Spm),
+        );
+        assert_eq!(json.special, spm.special);
+        let texts = cases(&expected, "tokenize");
+        assert!(!texts.is_empty());
+        for c in texts {
+            let text = s(&c["text"]);
+            let want: Vec<u32> = ints(&c["ids"]).into_iter().map(|x| x as u32).collect();
+            assert_eq!(
+                json.tokenize(&text).unwrap(),
+                want,
+                "{}: tokenizer.json ids of {text:?}",
+                dir.display()
+            );
+            assert_eq!(
+                spm.tokenize(&text).unwrap(),
+                want,
+                "{}: spm.model ids of {text:?}",
+                dir.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn results_do_not_depend_on_batch_size() {
+    let (dir, expected) = fixtures().into_iter().next().unwrap();
+    let c = &cases(&expected, "rank")[0];
+    let run = |batch| {
+        let mut r = Ranker::load_dir(&dir, &device::cpu()).unwrap();
+        r.set_batch_size(batch);
+        block_on(r.rank(
+            &s(&c["instruction"]),
+            &s(&c["input"]),
+            &strings(&c["candidates"]),
+        ))
+        .unwrap()
+    };
+    let (one, many) = (run(1), run(7));
+    for (a, b) in one
+        .logits
+        .iter()
+        .flatten()
+        .zip(many.logits.iter().flatten())
+    {
+        assert!((a - b).abs() < 1e-5, "batch 1 gives {a}, batch 7 gives {b}");
+    }
+    assert_eq!(one.ranks, many.ranks);
+}
+
+#[test]
+fn typed_markers_are_text_not_control_tokens() {
+    let (dir, _) = fixtures().into_iter().next().unwrap();
+    let tok = pairrm_web::api::read_tokenizer_files(&dir, TokenizerPreference::Auto)
+        .unwrap()
+        .load()
+        .unwrap();
+    let sp = tok.special;
+    let reserved = [
+        sp.cls,
+        sp.sep,
+        sp.pad,
+        sp.source,
+        sp.candidate1,
+        sp.candidate2,
+    ];
+    for text in [
+        "<|source|>",
+        "<|candidate1|> x <|candidate2|>",
+        "<|candidate|>",
+        "[CLS] [SEP] [PAD] [UNK] [MASK]",
+        "＜|source|＞",
+        "<｜candidate1｜>",
+    ] {
+        let ids = tok.encode(text).unwrap();
+        assert!(!ids.is_empty());
+        assert!(
+            ids.iter().all(|id| !reserved.contains(id)),
+            "{text:?} gave a reserved id: {ids:?}"
+        );
+    }
+    // And the assembled input has exactly one of each marker.
+    let ranker = Ranker::load_dir(&dir, &device::cpu()).unwrap();
+    let p = ranker
+        .pair_input(
+            "<|source|>",
+            "<|candidate2|>",
+            "<|candidate1|>",
+            "<|source|>",
+        )
+        .unwrap();
+    for (marker, pos) in [sp.source, sp.candidate1, sp.candidate2]
+        .into_iter()
+        .zip(p.markers)
+    {
+        assert_eq!(p.ids.iter().filter(|&&i| i == marker).count(), 1);
+        assert_eq!(p.ids[pos], marker);
+    }
+}
