@@ -175,11 +175,18 @@ impl Ranker {
     }
 
     fn source_ids(&self, instruction: &str, input: &str) -> Result<Vec<u32>> {
-        self.tokenizer.encode(&segments::source_text(instruction, input))
+        self.tokenizer
+            .encode(&segments::source_text(instruction, input))
     }
 
     /// The assembled input ids of one comparison (what the model sees).
-    pub fn pair_input(&self, instruction: &str, input: &str, a: &str, b: &str) -> Result<PairInput> {
+    pub fn pair_input(
+        &self,
+        instruction: &str,
+        input: &str,
+        a: &str,
+        b: &str,
+    ) -> Result<PairInput> {
         Ok(segments::assemble(
             &self.tokenizer.special,
             self.limits(),
@@ -292,7 +299,12 @@ impl Ranker {
     }
 
     /// Rank `candidates` (at least 2) for one instruction.
-    pub async fn rank(&self, instruction: &str, input: &str, candidates: &[String]) -> Result<Ranking> {
+    pub async fn rank(
+        &self,
+        instruction: &str,
+        input: &str,
+        candidates: &[String],
+    ) -> Result<Ranking> {
         self.rank_with_progress(instruction, input, candidates, &mut |_, _| {})
             .await
     }
@@ -462,7 +474,10 @@ pub fn conversation_texts(a: &[Message], b: &[Message]) -> Result<(String, Strin
             b.len()
         )));
     }
-    if let Some(k) = (0..a.len()).step_by(2).find(|&k| a[k].content != b[k].content) {
+    if let Some(k) = (0..a.len())
+        .step_by(2)
+        .find(|&k| a[k].content != b[k].content)
+    {
         return Err(Error::Input(format!(
             "USER turn {} differs between the conversations",
             k + 1
@@ -470,7 +485,13 @@ pub fn conversation_texts(a: &[Message], b: &[Message]) -> Result<(String, Strin
     }
     let input = (0..a.len())
         .step_by(2)
-        .map(|k| format!("USER: {}\nAssistant: <Response {}>", a[k].content, k / 2 + 1))
+        .map(|k| {
+            format!(
+                "USER: {}\nAssistant: <Response {}>",
+                a[k].content,
+                k / 2 + 1
+            )
+        })
         .collect::<Vec<_>>()
         .join("\n");
     let answers = |c: &[Message]| {
@@ -510,7 +531,10 @@ fn read_text(p: &std::path::Path) -> Result<String> {
 
 /// Read the tokenizer files of a model dir.
 #[cfg(not(target_arch = "wasm32"))]
-pub fn read_tokenizer_files(dir: &std::path::Path, pref: TokenizerPreference) -> Result<TokenizerFiles> {
+pub fn read_tokenizer_files(
+    dir: &std::path::Path,
+    pref: TokenizerPreference,
+) -> Result<TokenizerFiles> {
     let use_json = match pref {
         TokenizerPreference::Json => true,
         TokenizerPreference::Spm => false,
@@ -532,7 +556,9 @@ pub fn read_model_dir(dir: &std::path::Path, pref: TokenizerPreference) -> Resul
     let config_json = read_text(&dir.join("config.json"))?;
     let backbone_config_json = match parse_model_config(&config_json)? {
         ConfigSource::Ready(_) => None,
-        ConfigSource::NeedsBackbone(p) => Some(read_text(&dir.join(&p.model_name).join("config.json"))?),
+        ConfigSource::NeedsBackbone(p) => {
+            Some(read_text(&dir.join(&p.model_name).join("config.json"))?)
+        }
     };
     Ok(ModelFiles {
         config_json,

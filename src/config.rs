@@ -135,7 +135,8 @@ fn yes() -> bool {
 impl RawDebertaConfig {
     /// Check the architecture is the DeBERTa-v3 variant we implement, and resolve defaults.
     fn validate(self) -> Result<BackboneConfig> {
-        let unsupported = |what: String| Err(Error::Config(format!("unsupported backbone: {what}")));
+        let unsupported =
+            |what: String| Err(Error::Config(format!("unsupported backbone: {what}")));
         if self.hidden_act != "gelu" {
             return unsupported(format!("hidden_act {:?} (only \"gelu\")", self.hidden_act));
         }
@@ -156,7 +157,10 @@ impl RawDebertaConfig {
             return unsupported("share_att_key false".into());
         }
         if !self.norm_rel_ebd.contains("layer_norm") {
-            return unsupported(format!("norm_rel_ebd {:?} (only layer_norm)", self.norm_rel_ebd));
+            return unsupported(format!(
+                "norm_rel_ebd {:?} (only layer_norm)",
+                self.norm_rel_ebd
+            ));
         }
         if self.position_biased_input {
             return unsupported("position_biased_input true".into());
@@ -271,7 +275,9 @@ pub fn parse_model_config(text: &str) -> Result<ConfigSource> {
         .get("model_name")
         .and_then(Value::as_str)
         .ok_or_else(|| {
-            Error::Config("config.json has neither backbone dims (hidden_size) nor a model_name".into())
+            Error::Config(
+                "config.json has neither backbone dims (hidden_size) nor a model_name".into(),
+            )
         })?
         .to_string();
     if model_name == DEBERTA_V3_LARGE {
@@ -327,7 +333,10 @@ mod tests {
             assert_eq!(c.backbone.max_relative_positions, 128);
             assert_eq!(c.backbone.attention_span(), 128);
         }
-        let err = parse_model_config(&base(r#""c2p""#)).err().unwrap().to_string();
+        let err = parse_model_config(&base(r#""c2p""#))
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("pos_att_type"), "{err}");
     }
 

@@ -50,6 +50,8 @@ pub fn select(choice: DeviceChoice) -> Result<(Device, &'static str)> {
     match choice {
         DeviceChoice::Cpu => Ok((cpu(), "cpu")),
         DeviceChoice::Wgpu => Ok((wgpu()?, "wgpu")),
-        DeviceChoice::Auto => Ok(wgpu().map(|d| (d, "wgpu")).unwrap_or_else(|_| (cpu(), "cpu"))),
+        DeviceChoice::Auto => Ok(wgpu()
+            .map(|d| (d, "wgpu"))
+            .unwrap_or_else(|_| (cpu(), "cpu"))),
     }
 }

@@ -122,7 +122,11 @@ mod tests {
 
     #[test]
     fn scores_ranks_and_probabilities() {
-        let m = vec![vec![0.0, 2.0, 1.0], vec![-1.0, 0.0, 0.5], vec![-1.0, -0.5, 0.0]];
+        let m = vec![
+            vec![0.0, 2.0, 1.0],
+            vec![-1.0, 0.0, 0.5],
+            vec![-1.0, -0.5, 0.0],
+        ];
         let r = Ranking::from_matrix(m);
         assert!((r.scores[0] - (0.0 + 3.0 + 2.0) / 3.0).abs() < 1e-12);
         assert!((r.scores[1] - (-3.0 + 0.0 + 1.0) / 3.0).abs() < 1e-12);

@@ -61,11 +61,23 @@ fn push_segment(
 
 /// Assemble `[CLS] <|source|> s [SEP] [CLS] <|candidate1|> a [SEP] [CLS] <|candidate2|> b [SEP]`
 /// from already-tokenized texts (no special ids inside them).
-pub fn assemble(special: &SpecialIds, limits: Limits, source: &[u32], a: &[u32], b: &[u32]) -> PairInput {
+pub fn assemble(
+    special: &SpecialIds,
+    limits: Limits,
+    source: &[u32],
+    a: &[u32],
+    b: &[u32],
+) -> PairInput {
     let source_len = limits.source_segment_len(source.len());
     let budget = limits.candidate_budget(source_len);
     let mut ids = Vec::with_capacity(source_len + 2 * budget);
-    let s = push_segment(&mut ids, special, special.source, source, limits.source_maxlength);
+    let s = push_segment(
+        &mut ids,
+        special,
+        special.source,
+        source,
+        limits.source_maxlength,
+    );
     let ma = push_segment(&mut ids, special, special.candidate1, a, budget);
     let mb = push_segment(&mut ids, special, special.candidate2, b, budget);
     PairInput {

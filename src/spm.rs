@@ -35,7 +35,9 @@ enum Field<'a> {
 }
 
 fn bad(msg: &str) -> Error {
-    Error::Tokenizer(format!("spm.model is not a valid SentencePiece model: {msg}"))
+    Error::Tokenizer(format!(
+        "spm.model is not a valid SentencePiece model: {msg}"
+    ))
 }
 
 impl<'a> Reader<'a> {
@@ -46,7 +48,10 @@ impl<'a> Reader<'a> {
     fn varint(&mut self) -> Result<u64> {
         let mut value = 0u64;
         for shift in (0..64).step_by(7) {
-            let byte = *self.buf.get(self.pos).ok_or_else(|| bad("truncated varint"))?;
+            let byte = *self
+                .buf
+                .get(self.pos)
+                .ok_or_else(|| bad("truncated varint"))?;
             self.pos += 1;
             value |= u64::from(byte & 0x7f) << shift;
             if byte & 0x80 == 0 {
@@ -83,7 +88,9 @@ impl<'a> Reader<'a> {
                 let n = self.varint()? as usize;
                 Field::Bytes(self.take(n)?)
             }
-            5 => Field::Fixed32(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes"))),
+            5 => Field::Fixed32(u32::from_le_bytes(
+                self.take(4)?.try_into().expect("4 bytes"),
+            )),
             w => return Err(bad(&format!("unsupported wire type {w}"))),
         };
         Ok(Some((key >> 3, field)))

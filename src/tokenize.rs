@@ -95,7 +95,10 @@ impl PairRmTokenizer {
         let v: Value = serde_json::from_str(json).map_err(|e| err(e.to_string()))?;
         let model = &v["model"];
         if model["type"].as_str() != Some("Unigram") {
-            return Err(err(format!("expected a Unigram model, found {}", model["type"])));
+            return Err(err(format!(
+                "expected a Unigram model, found {}",
+                model["type"]
+            )));
         }
         let vocab_json = model["vocab"]
             .as_array()
@@ -105,7 +108,9 @@ impl PairRmTokenizer {
             .map(|tokens| {
                 tokens
                     .iter()
-                    .filter_map(|t| Some((t["content"].as_str()?.to_string(), t["id"].as_u64()? as u32)))
+                    .filter_map(|t| {
+                        Some((t["content"].as_str()?.to_string(), t["id"].as_u64()? as u32))
+                    })
                     .collect()
             })
             .unwrap_or_default();
@@ -122,8 +127,8 @@ impl PairRmTokenizer {
         let unk_id = model["unk_id"]
             .as_u64()
             .ok_or_else(|| err("model.unk_id missing".into()))? as usize;
-        let normalizer: NormalizerWrapper =
-            serde_json::from_value(v["normalizer"].clone()).map_err(|e| err(format!("normalizer: {e}")))?;
+        let normalizer: NormalizerWrapper = serde_json::from_value(v["normalizer"].clone())
+            .map_err(|e| err(format!("normalizer: {e}")))?;
         let pre_tokenizer: PreTokenizerWrapper = serde_json::from_value(v["pre_tokenizer"].clone())
             .map_err(|e| err(format!("pre_tokenizer: {e}")))?;
         Self::assemble(vocab, unk_id, normalizer, pre_tokenizer, &added)
@@ -162,18 +167,16 @@ impl PairRmTokenizer {
             .max(added.values().map(|&i| i as usize + 1).max().unwrap_or(0));
         let pieces: Vec<(String, f64)> = vocab
             .into_iter()
-            .map(
-                |(p, s, reserved)| {
-                    if reserved {
-                        (unmatchable(&p), s)
-                    } else {
-                        (p, s)
-                    }
-                },
-            )
+            .map(|(p, s, reserved)| {
+                if reserved {
+                    (unmatchable(&p), s)
+                } else {
+                    (p, s)
+                }
+            })
             .collect();
-        let unigram =
-            Unigram::from(pieces, Some(unk_id), false).map_err(|e| err(format!("vocabulary: {e}")))?;
+        let unigram = Unigram::from(pieces, Some(unk_id), false)
+            .map_err(|e| err(format!("vocabulary: {e}")))?;
         let mut inner = Tokenizer::new(unigram);
         inner.with_normalizer(Some(normalizer));
         inner.with_pre_tokenizer(Some(pre_tokenizer));

@@ -117,7 +117,9 @@ pub fn header_len(first_bytes: &[u8]) -> Result<usize> {
     let head: [u8; 8] = first_bytes
         .get(..8)
         .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| Error::Weights("model.safetensors is shorter than its 8-byte header length".into()))?;
+        .ok_or_else(|| {
+            Error::Weights("model.safetensors is shorter than its 8-byte header length".into())
+        })?;
     let n = u64::from_le_bytes(head);
     if n > 100_000_000 {
         return Err(Error::Weights(format!(
@@ -140,7 +142,11 @@ pub fn plan_from_header(header: &[u8], config: &BackboneConfig) -> Result<Weight
     let infos = meta.tensors();
     let data_len = infos.values().map(|t| t.data_offsets.1).max().unwrap_or(0);
     let find = |suffix: &str, in_backbone: bool| -> Result<(String, &TensorInfo)> {
-        let prefixes: &[&str] = if in_backbone { &BACKBONE_PREFIXES } else { &[""] };
+        let prefixes: &[&str] = if in_backbone {
+            &BACKBONE_PREFIXES
+        } else {
+            &[""]
+        };
         prefixes
             .iter()
             .map(|p| format!("{p}{suffix}"))

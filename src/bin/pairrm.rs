@@ -222,7 +222,11 @@ fn answer(
         }
         "compare-conversations" => {
             let l: ConversationLine = parse(line)?;
-            let v = block_on(ranker.expect("model loaded").compare_conversations(&l.a, &l.b))?;
+            let v = block_on(
+                ranker
+                    .expect("model loaded")
+                    .compare_conversations(&l.a, &l.b),
+            )?;
             Ok(json!({ "value": v, "result": v > 0.0 }))
         }
         other => Err(Error::Input(format!("unknown command {other}"))),
@@ -310,7 +314,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let tokenizer = tokenizer.as_ref().or(ranker.as_ref().map(|r| r.tokenizer()));
+    let tokenizer = tokenizer
+        .as_ref()
+        .or(ranker.as_ref().map(|r| r.tokenizer()));
     let stdin = std::io::stdin();
     let mut out = std::io::stdout().lock();
     let mut failed = 0usize;

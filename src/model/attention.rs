@@ -10,7 +10,11 @@ use crate::model::nn::Linear;
 /// computed in f32 exactly as the reference does so that bucket edges agree.
 pub fn log_bucket(r: i64, bucket_size: usize, max_position: usize) -> i64 {
     let mid = (bucket_size / 2) as i64;
-    let abs = if r < mid && r > -mid { mid - 1 } else { r.abs() };
+    let abs = if r < mid && r > -mid {
+        mid - 1
+    } else {
+        r.abs()
+    };
     if abs <= mid {
         return r;
     }
@@ -92,7 +96,8 @@ impl RelativeIndex {
                 transposed[j * len + i] = idx[i * len + j];
             }
         }
-        let make = |v: Vec<i64>| Tensor::<4, Int>::from_data(TensorData::new(v, [1, 1, len, len]), device);
+        let make =
+            |v: Vec<i64>| Tensor::<4, Int>::from_data(TensorData::new(v, [1, 1, len, len]), device);
         Self {
             c2p: make(idx),
             p2c: make(transposed),
@@ -140,13 +145,19 @@ impl DisentangledAttention {
 
     fn split_heads(&self, x: Tensor<3>) -> Tensor<4> {
         let [b, l, h] = x.dims();
-        x.reshape([b, l, self.heads, h / self.heads]).swap_dims(1, 2)
+        x.reshape([b, l, self.heads, h / self.heads])
+            .swap_dims(1, 2)
     }
 
     /// `x`: `[batch, len, hidden]`; `mask_bias`: `[batch, 1, 1, len]` (0 or a large negative).
     /// Heads are processed in groups so that no score tensor exceeds
     /// [`crate::model::SCORE_BUDGET`] elements.
-    pub fn forward(&self, x: Tensor<3>, mask_bias: Tensor<4>, rel_index: &RelativeIndex) -> Tensor<3> {
+    pub fn forward(
+        &self,
+        x: Tensor<3>,
+        mask_bias: Tensor<4>,
+        rel_index: &RelativeIndex,
+    ) -> Tensor<3> {
         let [b, l, hidden] = x.dims();
         let q = self.split_heads(self.query.forward3(x.clone()));
         let k = self.split_heads(self.key.forward3(x.clone()));
@@ -189,7 +200,9 @@ impl DisentangledAttention {
         let [b, h, l, _] = q.dims();
         let full = [b, h, l, l];
         let c2c = q.clone().matmul(k.clone().swap_dims(2, 3));
-        let c2p = q.matmul(pos_key_t).gather(3, rel_index.c2p.clone().expand(full));
+        let c2p = q
+            .matmul(pos_key_t)
+            .gather(3, rel_index.c2p.clone().expand(full));
         let p2c = k
             .matmul(pos_query_t)
             .gather(3, rel_index.p2c.clone().expand(full))

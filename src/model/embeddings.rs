@@ -28,7 +28,14 @@ impl Embeddings {
 
     /// `ids`: row-major `[batch, len]` (ids already checked `< vocab_size`);
     /// `mask`: 1 for real tokens, 0 for padding, same layout.
-    pub fn forward(&self, ids: &[u32], mask: &[f32], batch: usize, len: usize, device: &Device) -> Tensor<3> {
+    pub fn forward(
+        &self,
+        ids: &[u32],
+        mask: &[f32],
+        batch: usize,
+        len: usize,
+        device: &Device,
+    ) -> Tensor<3> {
         let h = self.hidden;
         let mut rows = Vec::with_capacity(ids.len() * h);
         for &id in ids {

@@ -19,7 +19,12 @@ pub struct EncoderLayer {
 }
 
 impl EncoderLayer {
-    pub fn forward(&self, x: Tensor<3>, mask_bias: Tensor<4>, rel_index: &RelativeIndex) -> Tensor<3> {
+    pub fn forward(
+        &self,
+        x: Tensor<3>,
+        mask_bias: Tensor<4>,
+        rel_index: &RelativeIndex,
+    ) -> Tensor<3> {
         let ctx = self.attention.forward(x.clone(), mask_bias, rel_index);
         let a = self.attn_ln.forward(self.attn_out.forward3(ctx) + x);
         let inner = activation::gelu(self.ffn_in.forward3(a.clone()));
@@ -81,7 +86,12 @@ impl Encoder {
         Self { layers }
     }
 
-    pub fn forward(&self, mut x: Tensor<3>, mask_bias: Tensor<4>, rel_index: &RelativeIndex) -> Tensor<3> {
+    pub fn forward(
+        &self,
+        mut x: Tensor<3>,
+        mask_bias: Tensor<4>,
+        rel_index: &RelativeIndex,
+    ) -> Tensor<3> {
         for layer in &self.layers {
             x = layer.forward(x, mask_bias.clone(), rel_index);
         }

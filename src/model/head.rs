@@ -28,13 +28,16 @@ impl PairRmHead {
                 .enumerate()
                 .map(|(k, m)| (k * l + m[which]) as i64)
                 .collect();
-            flat.clone()
-                .select(0, Tensor::<1, Int>::from_data(TensorData::new(idx, [b]), device))
+            flat.clone().select(
+                0,
+                Tensor::<1, Int>::from_data(TensorData::new(idx, [b]), device),
+            )
         };
         let (source, a, bb) = (rows(0), rows(1), rows(2));
         let score = |cand: Tensor<2>| {
             self.out.forward2(activation::tanh(
-                self.dense.forward2(Tensor::cat(vec![source.clone(), cand], 1)),
+                self.dense
+                    .forward2(Tensor::cat(vec![source.clone(), cand], 1)),
             ))
         };
         (score(a) - score(bb)).mean_dim(1).reshape([b])

@@ -40,7 +40,12 @@ pub struct PairRmModel {
 
 impl PairRmModel {
     /// Upload checked weights to `device`.
-    pub fn load(config: &PairRmConfig, mut weights: PairRmWeights, pad_id: u32, device: &Device) -> Self {
+    pub fn load(
+        config: &PairRmConfig,
+        mut weights: PairRmWeights,
+        pad_id: u32,
+        device: &Device,
+    ) -> Self {
         let bb = &config.backbone;
         let eps = bb.layer_norm_eps;
         let emb_ln = LayerNorm::new(
@@ -59,8 +64,8 @@ impl PairRmModel {
             Linear::from_torch(&w, &b, device)
         };
         let head = PairRmHead::new(linear("head.dense"), linear("head.out"));
-        let longest =
-            config.source_maxlength + 2 * (config.candidate_maxlength + config.source_maxlength / 2);
+        let longest = config.source_maxlength
+            + 2 * (config.candidate_maxlength + config.source_maxlength / 2);
         Self {
             embeddings,
             encoder,
@@ -90,7 +95,11 @@ impl PairRmModel {
         let mut mask = Vec::with_capacity(n * len);
         let mut bias = Vec::with_capacity(n * len);
         for pair in batch {
-            if let Some(&bad) = pair.ids.iter().find(|&&id| id as usize >= self.vocab_size()) {
+            if let Some(&bad) = pair
+                .ids
+                .iter()
+                .find(|&&id| id as usize >= self.vocab_size())
+            {
                 return Err(Error::Input(format!(
                     "token id {bad} is outside the embedding table ({} rows): tokenizer and weights do not match",
                     self.vocab_size()
