@@ -1,49 +1,113 @@
 #!/usr/bin/env bash
 # pairrm-web entry points.
-#   ./build.sh serve   build, then serve the web page (the page lands with the browser issue; today: the CLI)
-#   ./build.sh test    every test: native parity on CPU and wgpu, CLI, and the wasm32 build
+#   ./build.sh serve   build the wasm package and the page, then serve it at a printed local URL
+#   ./build.sh test    every test: native parity on CPU and wgpu, CLI, loader, then the page in Chromium
 #   ./build.sh bench   forward-pass benchmark at PairRM-large dims (CPU and wgpu)
 #   ./build.sh setup   install what the others need (apt packages, rustup target); they call it
 set -euo pipefail
 cd "$(dirname "$0")"
 
-setup() {
+WASM_PACK_VERSION=0.15.1
+# Must equal the wasm-bindgen version pinned in Cargo.toml / Cargo.lock.
+WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/[^0-9.]/, ""); print; exit}' Cargo.lock)
+
+apt_install() {
   local need=()
-  command -v apt-get >/dev/null 2>&1 && {
-    dpkg -s mesa-vulkan-drivers >/dev/null 2>&1 || need+=(mesa-vulkan-drivers)
-    if [ ${#need[@]} -gt 0 ]; then
-      local sudo=""
-      [ "$(id -u)" -ne 0 ] && sudo=sudo
-      $sudo apt-get update -qq
-      DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}"
-    fi
-  }
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
+  [ ${#need[@]} -eq 0 ] && return 0
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}"
+}
+
+# Rust side: the wasm target and the pinned wasm tools (no downloads from GitHub).
+setup_build() {
   rustup target add wasm32-unknown-unknown >/dev/null
+  if ! wasm-pack --version 2>/dev/null | grep -q "$WASM_PACK_VERSION"; then
+    cargo install wasm-pack --version "=$WASM_PACK_VERSION" --locked
+  fi
+  if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
+    # Not --locked: its lock file pins a crate version the registry lacks.
+    cargo install wasm-bindgen-cli --version "=$WASM_BINDGEN_VERSION"
+  fi
+}
+
+# Test side: Vulkan on the CPU for native wgpu, Chromium and its driver, playwright-core.
+setup_test() {
+  command -v apt-get >/dev/null 2>&1 && apt_install mesa-vulkan-drivers chromium chromium-driver
+  [ -d node_modules/playwright-core ] || npm install --no-audit --no-fund --silent
+}
+
+# wasm-pack → pkg/ (the npm package, with www/ bundled), and dist/ (the page).
+build_web() {
+  wasm-pack build --target web --release --out-dir pkg --out-name pairrm_web
+  cp npm/README.md pkg/README.md
+  rm -rf pkg/www && mkdir -p pkg/www && cp www/index.html www/app.js www/worker.js www/style.css pkg/www/
+  node -e '
+    const fs = require("fs");
+    const p = JSON.parse(fs.readFileSync("pkg/package.json", "utf8"));
+    p.name = "pairrm-web";
+    p.files = [...new Set([...(p.files || []), "www", "snippets", "README.md"])];
+    fs.writeFileSync("pkg/package.json", JSON.stringify(p, null, 2) + "\n");'
+  rm -rf dist && mkdir -p dist
+  cp www/index.html www/app.js www/worker.js www/style.css dist/
+  cp -r pkg dist/pkg
+  echo "wasm: $(du -h pkg/pairrm_web_bg.wasm | cut -f1) ($(gzip -c pkg/pairrm_web_bg.wasm | wc -c | awk '{printf "%.1f MB", $1/1048576}') gzipped)"
+}
+
+# Damaged copies of a fixture for the browser tests' error paths.
+prepare_broken_fixtures() {
+  local out=target/web-fixtures src=tests/fixtures/tiny-hf
+  rm -rf "$out"
+  for d in truncated wrong-shape not-safetensors; do
+    mkdir -p "$out/$d"
+    cp "$src/config.json" "$src/spm.model" "$src/added_tokens.json" "$out/$d/"
+  done
+  head -c 300000 "$src/model.safetensors" > "$out/truncated/model.safetensors"
+  cp tests/fixtures/tiny-ranker/model.safetensors "$out/wrong-shape/model.safetensors"
+  echo "this is not a safetensors file" > "$out/not-safetensors/model.safetensors"
+}
+
+# wasm-bindgen-test in headless Chromium against a local server with Range support.
+browser_unit_tests() {
+  prepare_broken_fixtures
+  local port=$((19000 + RANDOM % 1000))
+  node scripts/serve.mjs --root dist --port "$port" --mount /models=tests/fixtures \
+    --mount /broken=target/web-fixtures > target/test-server.log 2>&1 &
+  local server=$!
+  trap 'kill $server 2>/dev/null || true' RETURN
+  sleep 1
+  PAIRRM_TEST_SERVER="http://127.0.0.1:$port" WASM_BINDGEN_TEST_TIMEOUT=900 \
+    wasm-pack test --headless --chrome --chromedriver "$(command -v chromedriver)" --release -- --test web
 }
 
 cmd="${1:-}"
 case "$cmd" in
   setup)
-    setup
+    setup_build
+    setup_test
     ;;
   serve)
-    setup
-    cargo build --release --bin pairrm
+    setup_build
+    build_web
+    port="${PORT:-8080}"
     echo
-    echo "The web page is not built yet (it lands with the browser issue)."
-    echo "The native CLI is ready: target/release/pairrm --help"
-    echo "  echo '{\"instruction\":\"2+2?\",\"candidates\":[\"4\",\"5\"]}' | target/release/pairrm rank --model tests/fixtures/tiny-hf"
+    echo "pairrm-web at http://127.0.0.1:$port/  (model: the Hugging Face repo)"
+    echo "  with a local test model: http://127.0.0.1:$port/?model=/models/tiny-hf/"
+    exec node scripts/serve.mjs --root dist --port "$port" --mount /models=tests/fixtures
     ;;
   test)
-    setup
+    setup_build
+    setup_test
     # Native: unit tests, parity with the reference fixtures on CPU and wgpu, CLI, loader.
     cargo test --release
-    # The library must build for the browser.
-    cargo build --release --lib --target wasm32-unknown-unknown
-    echo "wasm32 build: ok"
+    # Browser: build the package and the page, then drive the page in Chromium.
+    build_web
+    node --test tests/e2e/
     ;;
   bench)
-    setup
+    setup_test
     cargo build --release --bin pairrm
     shift
     target/release/pairrm bench --device all "$@"

@@ -92,34 +92,27 @@ pub struct Ranker {
 impl Ranker {
     /// Parse config, tokenizer and weights, check them against each other, upload to `device`.
     pub fn from_files(files: ModelFiles, device: &Device) -> Result<Self> {
-        let config = match parse_model_config(&files.config_json)? {
-            ConfigSource::Ready(c) => c,
-            ConfigSource::NeedsBackbone(pending) => {
-                let backbone = files.backbone_config_json.ok_or_else(|| {
-                    Error::Config(format!(
-                        "model_name {:?} is a folder, but its config.json was not given",
-                        pending.model_name
-                    ))
-                })?;
-                pending.with_backbone(&backbone)?
-            }
-        };
+        let config = resolve_config(&files.config_json, files.backbone_config_json.as_deref())?;
         let tokenizer = files.tokenizer.load()?;
         let weights = PairRmWeights::from_bytes(&files.safetensors, &config.backbone)?;
         drop(files.safetensors); // the f32 copy is all we keep
-        if tokenizer.vocab_len > weights.vocab_size {
-            return Err(Error::Weights(format!(
-                "the tokenizer has {} tokens but the embedding table only {} rows",
-                tokenizer.vocab_len, weights.vocab_size
-            )));
-        }
-        let model = PairRmModel::load(&config, weights, tokenizer.special.pad, device);
-        Ok(Self {
+        check_vocab(&tokenizer, weights.vocab_size)?;
+        let model = PairRmModel::load(&config, weights, tokenizer.special.pad, device)?;
+        Ok(Self::from_parts(config, tokenizer, model))
+    }
+
+    /// Assemble from parts loaded elsewhere (the browser streams its weights).
+    pub fn from_parts(
+        config: PairRmConfig,
+        tokenizer: PairRmTokenizer,
+        model: PairRmModel,
+    ) -> Self {
+        Self {
             tokenizer,
             model,
             config,
             batch_size: DEFAULT_BATCH_SIZE,
-        })
+        }
     }
 
     /// Load a model dir holding the files of `llm-blender/PairRM` or `llm-blender/PairRM-hf`.
@@ -434,6 +427,37 @@ impl Ranker {
         }
         Ok(best)
     }
+}
+
+/// The config of a model dir: its `config.json`, plus the backbone folder's
+/// `config.json` when the ranker config names one.
+pub fn resolve_config(
+    config_json: &str,
+    backbone_config_json: Option<&str>,
+) -> Result<PairRmConfig> {
+    match parse_model_config(config_json)? {
+        ConfigSource::Ready(c) => Ok(c),
+        ConfigSource::NeedsBackbone(pending) => {
+            let backbone = backbone_config_json.ok_or_else(|| {
+                Error::Config(format!(
+                    "model_name {:?} is a folder, but its config.json was not given",
+                    pending.model_name
+                ))
+            })?;
+            pending.with_backbone(backbone)
+        }
+    }
+}
+
+/// Every id the tokenizer can produce must have an embedding row.
+pub fn check_vocab(tokenizer: &PairRmTokenizer, embedding_rows: usize) -> Result<()> {
+    if tokenizer.vocab_len > embedding_rows {
+        return Err(Error::Weights(format!(
+            "the tokenizer has {} tokens but the embedding table only {embedding_rows} rows",
+            tokenizer.vocab_len
+        )));
+    }
+    Ok(())
 }
 
 fn check_candidates(candidates: &[String]) -> Result<()> {

@@ -89,7 +89,7 @@ pub fn run(device: &Device, opts: &BenchOptions) -> Result<BenchResult> {
     };
     let start = Instant::now();
     let weights = PairRmWeights::random(&config.backbone, PAIRRM_VOCAB, 42);
-    let model = PairRmModel::load(&config, weights, 0, device);
+    let model = PairRmModel::load(&config, weights, 0, device)?;
     let pairs = synthetic_pairs(opts.batch_size, opts.tokens, 7);
     let read = |batch: &[PairInput]| -> Result<()> {
         crate::block_on(model.forward(batch)?.into_data_async())

@@ -34,6 +34,8 @@ pub mod weights;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use api::block_on;

@@ -242,6 +242,19 @@ pub fn decode(dtype: Dtype, raw: &[u8]) -> Vec<f32> {
 }
 
 impl PairRmWeights {
+    /// An empty set, to be filled tensor by tensor by a streaming loader.
+    pub fn empty(vocab_size: usize, n_tasks: usize) -> Self {
+        Self {
+            vocab_size,
+            n_tasks,
+            tensors: HashMap::new(),
+        }
+    }
+
+    pub fn insert(&mut self, name: String, tensor: HostTensor) {
+        self.tensors.insert(name, tensor);
+    }
+
     pub fn take(&mut self, name: &str) -> HostTensor {
         self.tensors
             .remove(name)
@@ -319,6 +332,14 @@ impl PairRmWeights {
             tensors,
         }
     }
+}
+
+/// Our names of every tensor a config needs (the order of [`GLOBAL_KEYS`], layers, [`HEAD_KEYS`]).
+pub fn tensor_names(config: &BackboneConfig) -> Vec<String> {
+    expected_tensors(config, 0, 1)
+        .into_iter()
+        .map(|t| t.name)
+        .collect()
 }
 
 /// One tensor the model needs: our name, HF key (suffix for backbone tensors), shape.

@@ -32,57 +32,73 @@ impl EncoderLayer {
     }
 }
 
+/// The relative-embedding table after the encoder's LayerNorm: computed once,
+/// then projected by every layer's own query/key weights.
+pub fn normalized_rel_embeddings(
+    config: &BackboneConfig,
+    weights: &mut PairRmWeights,
+    device: &Device,
+) -> Tensor<2> {
+    let rel_ln = LayerNorm::new(
+        &weights.take("rel_ln.weight"),
+        &weights.take("rel_ln.bias"),
+        config.layer_norm_eps,
+        device,
+    );
+    rel_ln.forward(upload(&weights.take("rel_embeddings"), device))
+}
+
+impl EncoderLayer {
+    /// Takes layer `i`'s tensors out of `weights`.
+    pub fn load(
+        i: usize,
+        config: &BackboneConfig,
+        weights: &mut PairRmWeights,
+        rel: &Tensor<2>,
+        device: &Device,
+    ) -> Self {
+        let mut take = |name: &str| weights.take(&format!("layer.{i}.{name}"));
+        let mut linear = |name: &str| {
+            let (w, b) = (
+                take(&format!("{name}.weight")),
+                take(&format!("{name}.bias")),
+            );
+            Linear::from_torch(&w, &b, device)
+        };
+        let (query, key, value) = (linear("query"), linear("key"), linear("value"));
+        let (attn_out, ffn_in, ffn_out) = (linear("attn_out"), linear("ffn_in"), linear("ffn_out"));
+        let mut norm = |name: &str| {
+            let (g, b) = (
+                take(&format!("{name}.weight")),
+                take(&format!("{name}.bias")),
+            );
+            LayerNorm::new(&g, &b, config.layer_norm_eps, device)
+        };
+        let (attn_ln, ffn_ln) = (norm("attn_ln"), norm("ffn_ln"));
+        Self {
+            attention: DisentangledAttention::new(
+                query,
+                key,
+                value,
+                rel,
+                config.num_attention_heads,
+            ),
+            attn_out,
+            attn_ln,
+            ffn_in,
+            ffn_out,
+            ffn_ln,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Encoder {
     layers: Vec<EncoderLayer>,
 }
 
 impl Encoder {
-    /// Takes the layer and relative-embedding tensors out of `weights`.
-    pub fn load(config: &BackboneConfig, weights: &mut PairRmWeights, device: &Device) -> Self {
-        let eps = config.layer_norm_eps;
-        let rel_ln = LayerNorm::new(
-            &weights.take("rel_ln.weight"),
-            &weights.take("rel_ln.bias"),
-            eps,
-            device,
-        );
-        // Normalised once; every layer projects it with its own query/key weights.
-        let rel: Tensor<2> = rel_ln.forward(upload(&weights.take("rel_embeddings"), device));
-        let layers = (0..config.num_hidden_layers)
-            .map(|i| {
-                let mut t = |name: &str| weights.take(&format!("layer.{i}.{name}"));
-                let mut linear = |name: &str| {
-                    let (w, b) = (t(&format!("{name}.weight")), t(&format!("{name}.bias")));
-                    Linear::from_torch(&w, &b, device)
-                };
-                let (query, key, value) = (linear("query"), linear("key"), linear("value"));
-                let attn_out = linear("attn_out");
-                let ffn_in = linear("ffn_in");
-                let ffn_out = linear("ffn_out");
-                let mut norm = |name: &str| {
-                    let (g, b) = (
-                        weights.take(&format!("layer.{i}.{name}.weight")),
-                        weights.take(&format!("layer.{i}.{name}.bias")),
-                    );
-                    LayerNorm::new(&g, &b, eps, device)
-                };
-                EncoderLayer {
-                    attention: DisentangledAttention::new(
-                        query,
-                        key,
-                        value,
-                        &rel,
-                        config.num_attention_heads,
-                    ),
-                    attn_out,
-                    attn_ln: norm("attn_ln"),
-                    ffn_in,
-                    ffn_out,
-                    ffn_ln: norm("ffn_ln"),
-                }
-            })
-            .collect();
+    pub fn new(layers: Vec<EncoderLayer>) -> Self {
         Self { layers }
     }
 

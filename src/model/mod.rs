@@ -10,13 +10,13 @@ pub mod nn;
 
 use burn::tensor::{Device, Tensor, TensorData};
 
-use crate::config::PairRmConfig;
+use crate::config::{BackboneConfig, PairRmConfig};
 use crate::error::{Error, Result};
 use crate::segments::PairInput;
 use crate::weights::PairRmWeights;
 use attention::{BucketTable, RelativeIndex};
 use embeddings::Embeddings;
-use encoder::Encoder;
+use encoder::{normalized_rel_embeddings, Encoder, EncoderLayer};
 use head::PairRmHead;
 use nn::{LayerNorm, Linear};
 
@@ -38,6 +38,100 @@ pub struct PairRmModel {
     device: Device,
 }
 
+/// Builds a [`PairRmModel`] part by part, in [`load_groups`] order, so that a
+/// caller streaming weights (a browser) holds one part's host tensors at a time.
+pub struct ModelBuilder {
+    config: PairRmConfig,
+    pad_id: u32,
+    device: Device,
+    embeddings: Option<Embeddings>,
+    rel: Option<Tensor<2>>,
+    layers: Vec<EncoderLayer>,
+    head: Option<PairRmHead>,
+}
+
+impl ModelBuilder {
+    pub fn new(config: &PairRmConfig, pad_id: u32, device: &Device) -> Self {
+        Self {
+            config: config.clone(),
+            pad_id,
+            device: device.clone(),
+            embeddings: None,
+            rel: None,
+            layers: Vec::new(),
+            head: None,
+        }
+    }
+
+    /// Consume the next group's tensors from `weights` (see [`load_groups`]).
+    pub fn add_group(&mut self, weights: &mut PairRmWeights) {
+        let (bb, device) = (&self.config.backbone, &self.device);
+        if self.embeddings.is_none() {
+            let ln = LayerNorm::new(
+                &weights.take("embeddings_ln.weight"),
+                &weights.take("embeddings_ln.bias"),
+                bb.layer_norm_eps,
+                device,
+            );
+            self.embeddings = Some(Embeddings::new(weights.take("word_embeddings"), ln));
+            self.rel = Some(normalized_rel_embeddings(bb, weights, device));
+        } else if self.layers.len() < bb.num_hidden_layers {
+            let rel = self.rel.as_ref().expect("globals come first");
+            let layer = EncoderLayer::load(self.layers.len(), bb, weights, rel, device);
+            self.layers.push(layer);
+        } else {
+            let mut linear = |name: &str| {
+                let (w, b) = (
+                    weights.take(&format!("{name}.weight")),
+                    weights.take(&format!("{name}.bias")),
+                );
+                Linear::from_torch(&w, &b, device)
+            };
+            self.head = Some(PairRmHead::new(linear("head.dense"), linear("head.out")));
+        }
+    }
+
+    pub fn finish(self) -> Result<PairRmModel> {
+        let incomplete =
+            || Error::Weights("the model was built from an incomplete set of tensors".into());
+        let longest = self.config.source_maxlength
+            + 2 * (self.config.candidate_maxlength + self.config.source_maxlength / 2);
+        if self.layers.len() != self.config.backbone.num_hidden_layers {
+            return Err(incomplete());
+        }
+        Ok(PairRmModel {
+            embeddings: self.embeddings.ok_or_else(incomplete)?,
+            encoder: Encoder::new(self.layers),
+            head: self.head.ok_or_else(incomplete)?,
+            buckets: BucketTable::new(&self.config.backbone, longest),
+            pad_id: self.pad_id,
+            device: self.device,
+        })
+    }
+}
+
+/// Our tensor names grouped in load order: globals (embeddings and relative
+/// embeddings), then one group per layer, then the head.
+pub fn load_groups(config: &BackboneConfig) -> Vec<Vec<String>> {
+    let names = crate::weights::tensor_names(config);
+    let mut groups = vec![Vec::new(); config.num_hidden_layers + 2];
+    for name in names {
+        let g = if let Some(rest) = name.strip_prefix("layer.") {
+            1 + rest
+                .split('.')
+                .next()
+                .and_then(|i| i.parse::<usize>().ok())
+                .unwrap_or(0)
+        } else if name.starts_with("head.") {
+            config.num_hidden_layers + 1
+        } else {
+            0
+        };
+        groups[g].push(name);
+    }
+    groups
+}
+
 impl PairRmModel {
     /// Upload checked weights to `device`.
     pub fn load(
@@ -45,35 +139,12 @@ impl PairRmModel {
         mut weights: PairRmWeights,
         pad_id: u32,
         device: &Device,
-    ) -> Self {
-        let bb = &config.backbone;
-        let eps = bb.layer_norm_eps;
-        let emb_ln = LayerNorm::new(
-            &weights.take("embeddings_ln.weight"),
-            &weights.take("embeddings_ln.bias"),
-            eps,
-            device,
-        );
-        let embeddings = Embeddings::new(weights.take("word_embeddings"), emb_ln);
-        let encoder = Encoder::load(bb, &mut weights, device);
-        let mut linear = |name: &str| {
-            let (w, b) = (
-                weights.take(&format!("{name}.weight")),
-                weights.take(&format!("{name}.bias")),
-            );
-            Linear::from_torch(&w, &b, device)
-        };
-        let head = PairRmHead::new(linear("head.dense"), linear("head.out"));
-        let longest = config.source_maxlength
-            + 2 * (config.candidate_maxlength + config.source_maxlength / 2);
-        Self {
-            embeddings,
-            encoder,
-            head,
-            buckets: BucketTable::new(bb, longest),
-            pad_id,
-            device: device.clone(),
+    ) -> Result<Self> {
+        let mut builder = ModelBuilder::new(config, pad_id, device);
+        for _ in load_groups(&config.backbone) {
+            builder.add_group(&mut weights);
         }
+        builder.finish()
     }
 
     pub fn device(&self) -> &Device {

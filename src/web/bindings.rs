@@ -1,0 +1,281 @@
+//! The `PairRM` JS class: a thin layer over [`crate::api::Ranker`] with the
+//! CLI's field names. Every failure is a rejected Promise with an `Error`.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use burn::tensor::Device;
+use js_sys::{Function, Promise};
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{future_to_promise, JsFuture};
+
+use super::{cache, js, loader};
+use crate::api::{BestOfN, Message, Ranker};
+use crate::error::Error;
+use crate::rank::CompareMode;
+
+/// Default model: the published checkpoint.
+pub const DEFAULT_BASE_URL: &str = "https://huggingface.co/llm-blender/PairRM/resolve/main/";
+
+thread_local! {
+    /// burn's wgpu runtime is initialised once per page and reused.
+    static WEBGPU: RefCell<Option<Device>> = const { RefCell::new(None) };
+}
+
+async fn webgpu() -> Result<Device, Error> {
+    if let Some(d) = WEBGPU.with(|w| w.borrow().clone()) {
+        return Ok(d);
+    }
+    if !js::has_webgpu() {
+        return Err(Error::Device(
+            "this browser has no WebGPU (navigator.gpu is missing)".into(),
+        ));
+    }
+    let device = Device::wgpu_options()
+        .init_async()
+        .await
+        .map_err(|e| Error::Device(format!("no WebGPU adapter or device: {e}")))?;
+    WEBGPU.with(|w| *w.borrow_mut() = Some(device.clone()));
+    Ok(device)
+}
+
+fn to_js(e: Error) -> JsValue {
+    js_sys::Error::new(&e.to_string()).into()
+}
+
+fn from_js<T: for<'de> Deserialize<'de>>(value: JsValue, what: &str) -> Result<T, JsValue> {
+    serde_wasm_bindgen::from_value(value).map_err(|e| to_js(Error::Input(format!("{what}: {e}"))))
+}
+
+fn to_value<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true))
+        .map_err(|e| to_js(Error::Input(format!("cannot convert the result: {e}"))))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RankRequest {
+    instruction: String,
+    #[serde(default)]
+    input: String,
+    candidates: Vec<String>,
+    #[serde(default)]
+    mode: Option<String>,
+    #[serde(default)]
+    seed: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct CompareRequest {
+    instruction: String,
+    #[serde(default)]
+    input: String,
+    a: String,
+    b: String,
+    #[serde(default)]
+    mode: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ConversationRequest {
+    a: Vec<Message>,
+    b: Vec<Message>,
+}
+
+#[derive(Serialize)]
+struct CompareResult {
+    value: f64,
+    result: bool,
+}
+
+/// A loaded PairRM model in the page.
+#[wasm_bindgen]
+pub struct PairRM {
+    ranker: Rc<Ranker>,
+    device: String,
+    warnings: Vec<String>,
+}
+
+#[wasm_bindgen]
+impl PairRM {
+    /// Load the model at `baseUrl` (default: the Hugging Face repo).
+    /// Options: `device` ("auto" | "webgpu" | "cpu"), `onProgress({phase, file, loaded, total})`,
+    /// `revalidate` (ask the server again for the small files and the weights header),
+    /// `chunkSize` (bytes per cached piece of the weights, default 8 MiB).
+    pub async fn load(base_url: Option<String>, options: JsValue) -> Result<PairRM, JsValue> {
+        console_error_panic_hook::set_once();
+        let mut base = base_url
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
+        if !base.ends_with('/') {
+            base.push('/');
+        }
+        let device_choice = js::get(&options, "device")
+            .as_string()
+            .unwrap_or_else(|| "auto".into());
+        let on_progress = js::get(&options, "onProgress").dyn_into::<Function>().ok();
+        let (device, name) = match device_choice.as_str() {
+            "cpu" => (crate::device::cpu(), "cpu"),
+            "webgpu" | "wgpu" | "gpu" => (webgpu().await.map_err(to_js)?, "webgpu"),
+            "auto" => match webgpu().await {
+                Ok(d) => (d, "webgpu"),
+                Err(_) => (crate::device::cpu(), "cpu"),
+            },
+            other => {
+                return Err(to_js(Error::Input(format!(
+                    "unknown device {other:?} (expected auto, webgpu or cpu)"
+                ))))
+            }
+        };
+        let _ = JsFuture::from(js::request_persistence()).await;
+        let mut notes = loader::Notes::default();
+        notes.revalidate = js::get(&options, "revalidate").as_bool().unwrap_or(false);
+        if let Some(chunk) = js::get(&options, "chunkSize")
+            .as_f64()
+            .filter(|n| *n >= 1024.0)
+        {
+            notes.chunk = chunk as u64;
+        }
+        let mut progress = |phase: &str, file: &str, done: u64, total: u64| {
+            if let Some(f) = &on_progress {
+                let event = js::object(&[
+                    ("phase", phase.into()),
+                    ("file", file.into()),
+                    ("loaded", (done as f64).into()),
+                    ("total", (total as f64).into()),
+                ]);
+                let _ = f.call1(&JsValue::NULL, &event);
+            }
+        };
+        let ranker = loader::load(&base, &device, &mut notes, &mut progress)
+            .await
+            .map_err(to_js)?;
+        Ok(PairRM {
+            ranker: Rc::new(ranker),
+            device: name.to_string(),
+            warnings: notes.warnings,
+        })
+    }
+
+    /// "webgpu" or "cpu".
+    #[wasm_bindgen(getter)]
+    pub fn device(&self) -> String {
+        self.device.clone()
+    }
+
+    /// Warnings from loading (for example a full storage quota).
+    #[wasm_bindgen(getter)]
+    pub fn warnings(&self) -> Vec<String> {
+        self.warnings.clone()
+    }
+
+    /// `{instruction, input?, candidates}` → `{ranks, scores, logits, probabilities}`.
+    pub fn rank(&self, request: JsValue) -> Promise {
+        let ranker = self.ranker.clone();
+        future_to_promise(async move {
+            let r: RankRequest = from_js(request, "rank request")?;
+            let ranking = ranker
+                .rank(&r.instruction, &r.input, &r.candidates)
+                .await
+                .map_err(to_js)?;
+            to_value(&ranking)
+        })
+    }
+
+    /// `{instruction, input?, a, b, mode?: "ab"|"ba"|"both"}` → `{value, result}`.
+    pub fn compare(&self, request: JsValue) -> Promise {
+        let ranker = self.ranker.clone();
+        future_to_promise(async move {
+            let r: CompareRequest = from_js(request, "compare request")?;
+            let mode: CompareMode = r
+                .mode
+                .as_deref()
+                .unwrap_or("both")
+                .parse()
+                .map_err(|m: String| to_js(Error::Input(m)))?;
+            let value = ranker
+                .compare(&r.instruction, &r.input, &r.a, &r.b, mode)
+                .await
+                .map_err(to_js)?;
+            to_value(&CompareResult {
+                value,
+                result: value > 0.0,
+            })
+        })
+    }
+
+    /// `{a: [messages], b: [messages]}` → `{value, result}`.
+    #[wasm_bindgen(js_name = compareConversations)]
+    pub fn compare_conversations(&self, request: JsValue) -> Promise {
+        let ranker = self.ranker.clone();
+        future_to_promise(async move {
+            let r: ConversationRequest = from_js(request, "conversation request")?;
+            let value = ranker
+                .compare_conversations(&r.a, &r.b)
+                .await
+                .map_err(to_js)?;
+            to_value(&CompareResult {
+                value,
+                result: value > 0.0,
+            })
+        })
+    }
+
+    /// `{instruction, input?, candidates, mode?: "bubble"|"full", seed?}` → `{best}`.
+    #[wasm_bindgen(js_name = bestOfN)]
+    pub fn best_of_n(&self, request: JsValue) -> Promise {
+        let ranker = self.ranker.clone();
+        future_to_promise(async move {
+            let r: RankRequest = from_js(request, "best-of-n request")?;
+            let strategy = match r.mode.as_deref().unwrap_or("bubble") {
+                "bubble" => BestOfN::Bubble {
+                    seed: r.seed.unwrap_or(0),
+                },
+                "full" => BestOfN::Full,
+                other => {
+                    return Err(to_js(Error::Input(format!(
+                        "unknown best-of-n mode {other:?} (expected bubble or full)"
+                    ))))
+                }
+            };
+            let best = ranker
+                .best_of_n(&r.instruction, &r.input, &r.candidates, strategy)
+                .await
+                .map_err(to_js)?;
+            Ok(js::object(&[("best", (best as f64).into())]))
+        })
+    }
+
+    /// `{entries, models, usage, quota}`: what the IndexedDB cache holds.
+    #[wasm_bindgen(js_name = cacheInfo)]
+    pub async fn cache_info() -> Result<JsValue, JsValue> {
+        let keys = cache::keys().await;
+        let models: Vec<JsValue> = keys
+            .iter()
+            .filter_map(|k| k.strip_prefix("header:"))
+            .map(|u| JsValue::from_str(u.trim_end_matches("model.safetensors")))
+            .collect();
+        let estimate = JsFuture::from(js::storage_estimate())
+            .await
+            .unwrap_or(JsValue::UNDEFINED);
+        Ok(js::object(&[
+            ("entries", (keys.len() as f64).into()),
+            ("models", js_sys::Array::from_iter(models).into()),
+            ("usage", js::get(&estimate, "usage")),
+            ("quota", js::get(&estimate, "quota")),
+        ]))
+    }
+
+    /// Delete every cached piece.
+    #[wasm_bindgen(js_name = clearCache)]
+    pub async fn clear_cache() -> Result<(), JsValue> {
+        cache::clear().await.map_err(|m| {
+            to_js(Error::Io {
+                what: "the IndexedDB cache".into(),
+                cause: m,
+            })
+        })
+    }
+}

@@ -1,0 +1,90 @@
+//! IndexedDB records of downloaded pieces. A record is written only once its
+//! piece is complete and checked; it carries a hash of its bytes, verified on
+//! every read, so a partial or corrupt record is dropped and refetched, never used.
+
+use js_sys::Uint8Array;
+use wasm_bindgen::JsValue;
+use wasm_bindgen_futures::JsFuture;
+
+use super::js;
+
+/// FNV-1a 64 of `bytes`, as 16 hex digits: cheap, and enough to notice a damaged record.
+pub fn hash(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// Why a record could not be stored.
+pub enum PutError {
+    /// The browser's storage quota is full.
+    Quota,
+    /// IndexedDB is unavailable or failed otherwise.
+    Other(String),
+}
+
+/// A verified record, or `None` when absent or damaged (damaged ones are deleted).
+pub async fn get(key: &str, expected_len: Option<usize>) -> Option<(Vec<u8>, String)> {
+    let record = JsFuture::from(js::idb_get(key)).await.ok()?;
+    if record.is_undefined() || record.is_null() {
+        return None;
+    }
+    let bytes = js::get(&record, "bytes").dyn_into_bytes();
+    let stored_hash = js::get(&record, "hash").as_string().unwrap_or_default();
+    let meta = js::get(&record, "meta").as_string().unwrap_or_default();
+    match bytes {
+        Some(b) if hash(&b) == stored_hash && expected_len.is_none_or(|n| n == b.len()) => {
+            Some((b, meta))
+        }
+        _ => {
+            let _ = JsFuture::from(js::idb_delete(key)).await;
+            None
+        }
+    }
+}
+
+pub async fn put(key: &str, bytes: &[u8], meta: &str) -> Result<(), PutError> {
+    let array = Uint8Array::from(bytes);
+    JsFuture::from(js::idb_put(key, &array, &hash(bytes), meta))
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            let name = js::error_name(&e);
+            if name == "QuotaExceededError" || js::message(&e).to_lowercase().contains("quota") {
+                PutError::Quota
+            } else {
+                PutError::Other(js::message(&e))
+            }
+        })
+}
+
+pub async fn keys() -> Vec<String> {
+    match JsFuture::from(js::idb_keys()).await {
+        Ok(v) => js_sys::Array::from(&v)
+            .iter()
+            .filter_map(|k| k.as_string())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+pub async fn clear() -> Result<(), String> {
+    JsFuture::from(js::idb_clear())
+        .await
+        .map(|_| ())
+        .map_err(|e| js::message(&e))
+}
+
+trait IntoBytes {
+    fn dyn_into_bytes(self) -> Option<Vec<u8>>;
+}
+
+impl IntoBytes for JsValue {
+    fn dyn_into_bytes(self) -> Option<Vec<u8>> {
+        use wasm_bindgen::JsCast;
+        self.dyn_into::<Uint8Array>().ok().map(|a| a.to_vec())
+    }
+}

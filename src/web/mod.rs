@@ -1,0 +1,14 @@
+//! Browser side (wasm32 only): the `PairRM` JS class, weights fetched with
+//! HTTP Range requests and cached in IndexedDB, WebGPU with a CPU fallback.
+//!
+//! Data flows as natively: files → config/tokenizer/weights → model → ranking;
+//! only where the bytes come from (network or cache) and how results are read
+//! back (awaited) differ.
+
+mod bindings;
+mod cache;
+mod fetch;
+mod js;
+mod loader;
+
+pub use bindings::PairRM;

@@ -1,0 +1,136 @@
+// End-to-end: the page served locally, driven in Debian's Chromium by playwright-core.
+// Run by `./build.sh test` after the page is built into dist/.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, mkdirSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const PORT = 18000 + Math.floor(Math.random() * 1000);
+const ORIGIN = `http://127.0.0.1:${PORT}`;
+const ARTIFACTS = join(ROOT, "tests", "e2e", "artifacts");
+const FIXTURE = "tiny-hf";
+const expected = JSON.parse(readFileSync(join(ROOT, "tests", "fixtures", FIXTURE, "expected.json"), "utf8"));
+const CASE = expected.rank.find((c) => c.candidates.length === 3 && new Set(c.ranks).size === 3 && !c.input
+  && c.candidates.every((t) => t.trim() !== ""));
+
+let server;
+let context;
+
+function sigmoid(x) {
+  return 1 / (1 + Math.exp(-x));
+}
+
+before(async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  server = spawn("node", [join(ROOT, "scripts", "serve.mjs"), "--root", join(ROOT, "dist"), "--port", String(PORT),
+    "--mount", `/models=${join(ROOT, "tests", "fixtures")}`], { stdio: ["ignore", "pipe", "inherit"] });
+  await new Promise((resolve) => server.stdout.once("data", resolve));
+  context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "pairrm-e2e-")), {
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    ignoreDefaultArgs: ["--headless"],
+    args: ["--headless=new", "--no-sandbox", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync", "--disable-quic", "--enable-unsafe-webgpu"],
+    viewport: { width: 1100, height: 1200 },
+  });
+});
+
+after(async () => {
+  await context?.close();
+  server?.kill();
+});
+
+async function waitLoaded(page) {
+  await page.waitForFunction(() => {
+    const b = document.getElementById("device-badge").textContent;
+    return b !== "loading…";
+  }, null, { timeout: 240_000 });
+  const badge = await page.textContent("#device-badge");
+  assert.notEqual(badge, "failed", await page.textContent("#error"));
+}
+
+async function rank(page, instruction, candidates) {
+  await page.fill("#instruction", instruction);
+  while ((await page.$$(".candidate")).length < candidates.length) await page.click("#add");
+  const areas = await page.$$(".candidate-text");
+  for (let i = 0; i < candidates.length; i++) await areas[i].fill(candidates[i]);
+  await page.click("#rank");
+  await page.waitForFunction(() => !document.getElementById("results").hidden
+    && document.getElementById("rank").textContent === "Rank", null, { timeout: 240_000 });
+  const error = await page.$eval("#error", (e) => (e.hidden ? "" : e.textContent));
+  assert.equal(error, "");
+}
+
+async function shownResults(page) {
+  const items = await page.$$eval(".rank-item", (els) => els.map((el) => ({
+    rank: Number(el.querySelector(".rank").textContent.slice(1)),
+    index: Number(el.querySelector(".cand-name").textContent.replace("Candidate ", "")) - 1,
+    text: el.querySelector(".cand-text").textContent,
+  })));
+  const cells = await page.$$eval("#heatmap tr", (rows) => rows.slice(1).map((r) =>
+    [...r.querySelectorAll("td")].map((td) => Number(td.dataset.p))));
+  return { items, cells };
+}
+
+function checkAgainstReference({ items, cells }) {
+  const ranks = [];
+  for (const it of items) ranks[it.index] = it.rank;
+  assert.deepEqual(ranks, CASE.ranks, "ranks shown equal the reference");
+  const M = CASE.logits;
+  for (let i = 0; i < 3; i++) {
+    for (let j = 0; j < 3; j++) {
+      if (i === j) continue;
+      const want = sigmoid((M[i][j] - M[j][i]) / 2);
+      assert.ok(Math.abs(cells[i][j] - want) < 1e-4, `P[${i}][${j}] = ${cells[i][j]}, reference ${want}`);
+    }
+  }
+}
+
+test("ranks on the page equal the reference, offline after the first load, user text stays text", async () => {
+  assert.ok(CASE, "a 3-candidate rank case in the fixture");
+  const page = await context.newPage();
+  const requests = [];
+  page.on("request", (r) => requests.push({ url: r.url(), body: r.postData() || "" }));
+  context.on("request", (r) => requests.push({ url: r.url(), body: r.postData() || "" }));
+  const consoleErrors = [];
+  page.on("pageerror", (e) => consoleErrors.push(String(e)));
+
+  await page.goto(`${ORIGIN}/?model=/models/${FIXTURE}/`);
+  await waitLoaded(page);
+  await rank(page, CASE.instruction, CASE.candidates);
+  checkAgainstReference(await shownResults(page));
+  await page.screenshot({ path: join(ARTIFACTS, "results.png"), fullPage: true });
+
+  // Offline: the model URL is blocked; the weights come from IndexedDB.
+  await context.route("**/models/**", (route) => route.abort());
+  const modelRequestsBefore = requests.filter((r) => r.url.includes("/models/")).length;
+  await page.reload();
+  await waitLoaded(page);
+  await rank(page, CASE.instruction, CASE.candidates);
+  checkAgainstReference(await shownResults(page));
+  const blocked = requests.filter((r) => r.url.includes("/models/")).length - modelRequestsBefore;
+  assert.equal(blocked, 0, "a cached model makes no request to the model URL");
+
+  // Markup typed by a user is shown as text and never runs.
+  const attack = `<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>`;
+  await rank(page, "xss-probe-instruction", [attack, "plain answer", "<b>bold?</b>"]);
+  assert.equal(await page.evaluate(() => window.__pwned), undefined);
+  assert.equal(await page.$$eval("#ranking img, #ranking script, #ranking b", (e) => e.length), 0);
+  const shown = (await shownResults(page)).items.map((i) => i.text);
+  assert.ok(shown.includes(attack), "the candidate is displayed literally");
+  await page.screenshot({ path: join(ARTIFACTS, "xss.png"), fullPage: true });
+
+  // Nothing the user typed left the page.
+  const secrets = [CASE.instruction, ...CASE.candidates, "xss-probe-instruction", "plain answer"]
+    .filter((s) => s.length >= 8);
+  for (const r of requests) {
+    for (const s of secrets) {
+      assert.ok(!decodeURIComponent(r.url).includes(s) && !r.body.includes(s), `request ${r.url} carries user text`);
+    }
+  }
+  assert.deepEqual(consoleErrors, []);
+});
