@@ -26,14 +26,16 @@ before(() => {
   const code = /```js\n([\s\S]*?)```/.exec(readme)[1];
   assert.ok(code.split("\n").filter((l) => l.trim()).length <= 10, "the README example has at most ten lines");
   const example = code.replace("PairRM.load(undefined,", `PairRM.load("http://127.0.0.1:${PORT}/models/tiny-hf/",`)
-    .replace(/console\.log\(([^;]*)\);/g, "window.__log = [$1];");
+    .replace(/^console\.log\((.*)\);$/m, "window.__log = [$1];");
   writeFileSync(join(SITE, "index.html"), `<!doctype html><meta charset="utf-8">
+<script>
+addEventListener("error", (e) => { window.__error = String(e.message); });
+addEventListener("unhandledrejection", (e) => { window.__error = String(e.reason && e.reason.message || e.reason); });
+</script>
 <script type="importmap">{"imports": {"pairrm-web": "./node_modules/pairrm-web/pairrm_web.js"}}</script>
 <script type="module">
-try {
 ${example}
 window.__result = r;
-} catch (e) { window.__error = String(e && e.message || e); }
 </script>`);
   server = spawn("node", [join(ROOT, "scripts", "serve.mjs"), "--root", SITE, "--port", String(PORT),
     "--mount", `/models=${join(ROOT, "tests", "fixtures")}`], { stdio: ["ignore", "pipe", "inherit"] });

@@ -106,13 +106,14 @@ test("ranks on the page equal the reference, offline after the first load, user 
   await page.screenshot({ path: join(ARTIFACTS, "results.png"), fullPage: true });
 
   // Offline: the model URL is blocked; the weights come from IndexedDB.
-  await context.route("**/models/**", (route) => route.abort());
-  const modelRequestsBefore = requests.filter((r) => r.url.includes("/models/")).length;
+  await context.route((url) => url.pathname.startsWith("/models/"), (route) => route.abort());
+  const isModel = (r) => new URL(r.url).pathname.startsWith("/models/");
+  const modelRequestsBefore = requests.filter(isModel).length;
   await page.reload();
   await waitLoaded(page);
   await rank(page, CASE.instruction, CASE.candidates);
   checkAgainstReference(await shownResults(page));
-  const blocked = requests.filter((r) => r.url.includes("/models/")).length - modelRequestsBefore;
+  const blocked = requests.filter(isModel).length - modelRequestsBefore;
   assert.equal(blocked, 0, "a cached model makes no request to the model URL");
 
   // Markup typed by a user is shown as text and never runs.

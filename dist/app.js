@@ -1,0 +1,177 @@
+// The page: collects text, talks to the worker, renders results as text only.
+const params = new URLSearchParams(location.search);
+const DEFAULT_MODEL = "https://huggingface.co/llm-blender/PairRM/resolve/main/";
+const modelUrl = new URL(params.get("model") || DEFAULT_MODEL, location.href).href;
+const device = params.get("device") || "auto";
+
+const $ = (id) => document.getElementById(id);
+const worker = new Worker("worker.js", { type: "module" });
+let nextId = 1;
+let loaded = false;
+
+function formatBytes(n) {
+  if (!n) return "0 B";
+  const units = ["B", "KB", "MB", "GB"];
+  const i = Math.min(units.length - 1, Math.floor(Math.log(n) / Math.log(1024)));
+  return `${(n / 1024 ** i).toFixed(i ? 1 : 0)} ${units[i]}`;
+}
+
+function showError(message) {
+  $("error").textContent = message;
+  $("error").hidden = !message;
+}
+
+function addCandidate(text = "") {
+  const list = $("candidates");
+  const row = document.createElement("div");
+  row.className = "candidate";
+  const label = document.createElement("label");
+  const area = document.createElement("textarea");
+  area.rows = 3;
+  area.value = text;
+  area.className = "candidate-text";
+  const remove = document.createElement("button");
+  remove.type = "button";
+  remove.className = "remove";
+  remove.textContent = "×";
+  remove.title = "Remove this candidate";
+  remove.addEventListener("click", () => {
+    if (list.children.length > 2) {
+      row.remove();
+      renumber();
+    }
+  });
+  row.append(label, area, remove);
+  list.append(row);
+  renumber();
+}
+
+function renumber() {
+  const rows = [...$("candidates").children];
+  rows.forEach((row, i) => {
+    const label = row.querySelector("label");
+    const area = row.querySelector("textarea");
+    area.id = `candidate-${i + 1}`;
+    label.htmlFor = area.id;
+    label.textContent = `Candidate ${i + 1}`;
+    row.querySelector(".remove").disabled = rows.length <= 2;
+  });
+}
+
+function heatColor(p) {
+  // 0 → warm, 0.5 → neutral, 1 → cool.
+  const hue = 10 + 200 * p;
+  return `hsl(${hue}, 70%, ${92 - 40 * Math.abs(p - 0.5)}%)`;
+}
+
+function render(candidates, result, ms) {
+  const order = candidates.map((_, i) => i).sort((a, b) => result.ranks[a] - result.ranks[b] || a - b);
+  const list = $("ranking");
+  list.replaceChildren();
+  for (const i of order) {
+    const item = document.createElement("li");
+    item.className = "rank-item";
+    const badge = document.createElement("span");
+    badge.className = "rank";
+    badge.textContent = `#${result.ranks[i]}`;
+    const name = document.createElement("span");
+    name.className = "cand-name";
+    name.textContent = `Candidate ${i + 1}`;
+    const score = document.createElement("span");
+    score.className = "score";
+    score.textContent = `score ${result.scores[i].toFixed(4)}`;
+    const text = document.createElement("p");
+    text.className = "cand-text";
+    text.textContent = candidates[i];
+    item.append(badge, name, score, text);
+    list.append(item);
+  }
+  const table = $("heatmap");
+  table.replaceChildren();
+  const head = document.createElement("tr");
+  head.append(document.createElement("th"));
+  candidates.forEach((_, j) => {
+    const th = document.createElement("th");
+    th.textContent = `${j + 1}`;
+    th.scope = "col";
+    head.append(th);
+  });
+  table.append(head);
+  candidates.forEach((_, i) => {
+    const tr = document.createElement("tr");
+    const th = document.createElement("th");
+    th.textContent = `${i + 1}`;
+    th.scope = "row";
+    tr.append(th);
+    candidates.forEach((_, j) => {
+      const td = document.createElement("td");
+      const p = result.probabilities[i][j];
+      td.textContent = i === j ? "—" : p.toFixed(3);
+      td.dataset.p = String(p);
+      td.style.background = i === j ? "" : heatColor(p);
+      td.title = i === j ? "" : `P(candidate ${i + 1} beats candidate ${j + 1}) = ${p.toFixed(4)}`;
+      tr.append(td);
+    });
+    table.append(tr);
+  });
+  $("timing").textContent = `${candidates.length * (candidates.length - 1)} comparisons in ${(ms / 1000).toFixed(2)} s`;
+  $("results").hidden = false;
+}
+
+const pending = new Map();
+
+worker.onmessage = (event) => {
+  const msg = event.data;
+  if (msg.type === "progress") {
+    $("progress").hidden = false;
+    const total = msg.total || 0;
+    $("progress-bar").max = total || 1;
+    $("progress-bar").value = msg.loaded || 0;
+    const phase = { download: "Downloading", cache: "Reading cache", upload: "Preparing model" }[msg.phase] || msg.phase;
+    $("progress-text").textContent = `${phase}: ${formatBytes(msg.loaded)} / ${formatBytes(total)}`;
+  } else if (msg.type === "loaded") {
+    loaded = true;
+    $("progress").hidden = true;
+    $("device-badge").textContent = msg.device === "webgpu" ? "WebGPU" : "CPU";
+    $("device-badge").dataset.device = msg.device;
+    $("rank").disabled = false;
+    if (msg.warnings && msg.warnings.length) {
+      $("warning").textContent = msg.warnings.join(" ");
+      $("warning").hidden = false;
+    }
+  } else if (msg.type === "result" || msg.type === "error") {
+    const done = pending.get(msg.id);
+    if (done) {
+      pending.delete(msg.id);
+      done(msg);
+    } else if (msg.type === "error") {
+      $("device-badge").textContent = "failed";
+      $("progress").hidden = true;
+      showError(`Could not load the model: ${msg.message}`);
+    }
+  }
+};
+
+$("form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  if (!loaded) return;
+  const candidates = [...document.querySelectorAll(".candidate-text")].map((a) => a.value);
+  const instruction = $("instruction").value;
+  showError("");
+  const id = nextId++;
+  $("rank").disabled = true;
+  $("rank").textContent = "Ranking…";
+  pending.set(id, (msg) => {
+    $("rank").disabled = false;
+    $("rank").textContent = "Rank";
+    if (msg.type === "error") showError(msg.message);
+    else render(candidates, msg.result, msg.ms);
+  });
+  worker.postMessage({ type: "rank", id, instruction, input: $("input").value, candidates });
+});
+
+$("add").addEventListener("click", () => addCandidate());
+addCandidate();
+addCandidate();
+$("model-url").textContent = modelUrl;
+worker.postMessage({ type: "load", url: modelUrl, device });
