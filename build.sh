@@ -65,7 +65,7 @@ prepare_broken_fixtures() {
     cp "$src/config.json" "$src/spm.model" "$src/added_tokens.json" "$out/$d/"
   done
   head -c 300000 "$src/model.safetensors" > "$out/truncated/model.safetensors"
-  cp tests/fixtures/tiny-ranker/model.safetensors "$out/wrong-shape/model.safetensors"
+  cp tests/fixtures/tiny-trunc/model.safetensors "$out/wrong-shape/model.safetensors"
   echo "this is not a safetensors file" > "$out/not-safetensors/model.safetensors"
 }
 
@@ -102,8 +102,11 @@ case "$cmd" in
     setup_test
     # Native: unit tests, parity with the reference fixtures on CPU and wgpu, CLI, loader.
     cargo test --release
-    # Browser: build the package and the page, then drive the page in Chromium.
+    # Browser: build the package and the page; wasm tests in headless Chromium
+    # (WebGPU and CPU parity, Range, IndexedDB cache, resume, damage, bad files);
+    # then the page and the packed npm package, driven by playwright-core.
     build_web
+    browser_unit_tests
     node --test tests/e2e/
     ;;
   bench)

@@ -1,5 +1,6 @@
 //! The `pairrm` CLI reproduces the committed fixtures, JSONL in and out, on
 //! both devices; bad lines get a message naming the line and a failing status.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 

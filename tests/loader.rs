@@ -1,5 +1,6 @@
 //! Model-dir loading: both config layouts, the large built-in dims, and clear
 //! errors for wrong, truncated or unsupported weight files.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 

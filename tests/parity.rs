@@ -1,5 +1,6 @@
 //! Parity with LLM-Blender on the committed fixtures, through the Rust API,
 //! on the CPU (burn Flex) and on wgpu (Vulkan; lavapipe in CI).
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 

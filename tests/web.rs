@@ -87,9 +87,12 @@ async fn call(p: Promise) -> Result<Value, String> {
 async fn check_ranks(model: &PairRM, limit: usize) {
     let expected: Value = serde_json::from_str(EXPECTED).unwrap();
     for case in expected["rank"].as_array().unwrap().iter().take(limit) {
-        let req = serde_wasm_bindgen::to_value(&serde_json::json!({
-            "instruction": case["instruction"], "input": case["input"], "candidates": case["candidates"]
-        }))
+        let req = js_sys::JSON::parse(
+            &serde_json::json!({
+                "instruction": case["instruction"], "input": case["input"], "candidates": case["candidates"]
+            })
+            .to_string(),
+        )
         .unwrap();
         let got = call(model.rank(req)).await.unwrap();
         assert_eq!(got["ranks"], case["ranks"]);

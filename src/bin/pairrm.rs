@@ -2,18 +2,30 @@
 //! stdout, in order. A bad line yields `{"error", "line"}` in its place, a
 //! message on stderr, and a non-zero exit status at the end.
 
-use std::io::{BufRead, IsTerminal, Write};
-use std::path::PathBuf;
-use std::process::ExitCode;
+#[cfg(target_arch = "wasm32")]
+fn main() {
+    // The CLI is native only; in a browser use the `PairRM` JS class.
+}
 
-use pairrm_web::api::{read_model_dir, read_tokenizer_files, TokenizerPreference};
-use pairrm_web::bench::{self, BenchOptions};
-use pairrm_web::device::{self, DeviceChoice};
-use pairrm_web::{block_on, BestOfN, CompareMode, Error, Message, Ranker};
-use serde::Deserialize;
-use serde_json::{json, Value};
+#[cfg(not(target_arch = "wasm32"))]
+fn main() -> std::process::ExitCode {
+    cli::main()
+}
 
-const USAGE: &str = "usage: pairrm <command> [options] < input.jsonl > output.jsonl
+#[cfg(not(target_arch = "wasm32"))]
+mod cli {
+    use std::io::{BufRead, IsTerminal, Write};
+    use std::path::PathBuf;
+    use std::process::ExitCode;
+
+    use pairrm_web::api::{read_model_dir, read_tokenizer_files, TokenizerPreference};
+    use pairrm_web::bench::{self, BenchOptions};
+    use pairrm_web::device::{self, DeviceChoice};
+    use pairrm_web::{block_on, BestOfN, CompareMode, Error, Message, Ranker};
+    use serde::Deserialize;
+    use serde_json::{json, Value};
+
+    const USAGE: &str = "usage: pairrm <command> [options] < input.jsonl > output.jsonl
 
 commands (one JSON object per line in and out):
   tokenize               --model DIR   {\"text\"} -> {\"ids\"}
@@ -30,273 +42,273 @@ options:
   --batch-size N         comparisons per forward pass (default 8; results do not depend on it)
   --tokenizer auto|json|spm  which tokenizer files to read (default auto: tokenizer.json if present)";
 
-struct Args {
-    command: String,
-    model: Option<PathBuf>,
-    device: String,
-    mode: CompareMode,
-    batch_size: Option<usize>,
-    tokenizer: TokenizerPreference,
-    tokens: usize,
-    iters: usize,
-    layers: usize,
-}
-
-fn parse_args() -> Result<Args, String> {
-    let mut it = std::env::args().skip(1);
-    let command = it.next().ok_or("no command given")?;
-    if command == "-h" || command == "--help" {
-        return Err(String::new());
+    struct Args {
+        command: String,
+        model: Option<PathBuf>,
+        device: String,
+        mode: CompareMode,
+        batch_size: Option<usize>,
+        tokenizer: TokenizerPreference,
+        tokens: usize,
+        iters: usize,
+        layers: usize,
     }
-    let mut a = Args {
-        command,
-        model: None,
-        device: "cpu".into(),
-        mode: CompareMode::Both,
-        batch_size: None,
-        tokenizer: TokenizerPreference::Auto,
-        tokens: 256,
-        iters: 3,
-        layers: 24,
-    };
-    while let Some(flag) = it.next() {
-        if flag == "-h" || flag == "--help" {
+
+    fn parse_args() -> Result<Args, String> {
+        let mut it = std::env::args().skip(1);
+        let command = it.next().ok_or("no command given")?;
+        if command == "-h" || command == "--help" {
             return Err(String::new());
         }
-        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let number = |v: &str| {
-            v.parse::<usize>()
-                .map_err(|_| format!("{flag} needs a positive number, got {v:?}"))
+        let mut a = Args {
+            command,
+            model: None,
+            device: "cpu".into(),
+            mode: CompareMode::Both,
+            batch_size: None,
+            tokenizer: TokenizerPreference::Auto,
+            tokens: 256,
+            iters: 3,
+            layers: 24,
         };
-        match flag.as_str() {
-            "--model" => a.model = Some(PathBuf::from(value)),
-            "--device" => a.device = value,
-            "--mode" => a.mode = value.parse()?,
-            "--batch-size" => a.batch_size = Some(number(&value)?.max(1)),
-            "--tokens" => a.tokens = number(&value)?.max(12),
-            "--iters" => a.iters = number(&value)?.max(1),
-            "--layers" => a.layers = number(&value)?.max(1),
-            "--tokenizer" => {
-                a.tokenizer = match value.as_str() {
-                    "auto" => TokenizerPreference::Auto,
-                    "json" => TokenizerPreference::Json,
-                    "spm" => TokenizerPreference::Spm,
-                    other => {
-                        return Err(format!(
-                            "unknown tokenizer {other:?} (expected auto, json or spm)"
-                        ))
+        while let Some(flag) = it.next() {
+            if flag == "-h" || flag == "--help" {
+                return Err(String::new());
+            }
+            let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+            let number = |v: &str| {
+                v.parse::<usize>()
+                    .map_err(|_| format!("{flag} needs a positive number, got {v:?}"))
+            };
+            match flag.as_str() {
+                "--model" => a.model = Some(PathBuf::from(value)),
+                "--device" => a.device = value,
+                "--mode" => a.mode = value.parse()?,
+                "--batch-size" => a.batch_size = Some(number(&value)?.max(1)),
+                "--tokens" => a.tokens = number(&value)?.max(12),
+                "--iters" => a.iters = number(&value)?.max(1),
+                "--layers" => a.layers = number(&value)?.max(1),
+                "--tokenizer" => {
+                    a.tokenizer = match value.as_str() {
+                        "auto" => TokenizerPreference::Auto,
+                        "json" => TokenizerPreference::Json,
+                        "spm" => TokenizerPreference::Spm,
+                        other => {
+                            return Err(format!(
+                                "unknown tokenizer {other:?} (expected auto, json or spm)"
+                            ))
+                        }
                     }
                 }
-            }
-            other => return Err(format!("unknown option {other}")),
-        }
-    }
-    Ok(a)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TokenizeLine {
-    text: String,
-}
-
-#[derive(Deserialize)]
-struct RankLine {
-    instruction: String,
-    #[serde(default)]
-    input: String,
-    candidates: Vec<String>,
-    #[serde(default)]
-    reference: Option<usize>,
-    #[serde(default)]
-    mode: Option<String>,
-    #[serde(default)]
-    seed: Option<u64>,
-}
-
-#[derive(Deserialize)]
-struct CompareLine {
-    instruction: String,
-    #[serde(default)]
-    input: String,
-    a: String,
-    b: String,
-}
-
-#[derive(Deserialize)]
-struct ConversationLine {
-    a: Vec<Message>,
-    b: Vec<Message>,
-}
-
-fn parse<T: for<'de> Deserialize<'de>>(line: &str) -> Result<T, Error> {
-    serde_json::from_str(line).map_err(|e| Error::Input(format!("{e}")))
-}
-
-/// Draws a progress bar on stderr when it is a terminal and the work is long.
-fn progress_bar(label: &str) -> impl FnMut(usize, usize) + '_ {
-    let tty = std::io::stderr().is_terminal();
-    move |done, total| {
-        if tty && total >= 16 {
-            let width = 30;
-            let filled = done * width / total.max(1);
-            eprint!(
-                "\r{label} [{}{}] {done}/{total}",
-                "#".repeat(filled),
-                " ".repeat(width - filled)
-            );
-            if done == total {
-                eprint!("\r{}\r", " ".repeat(width + label.len() + 24));
+                other => return Err(format!("unknown option {other}")),
             }
         }
+        Ok(a)
     }
-}
 
-fn answer(
-    ranker: Option<&Ranker>,
-    tok: Option<&pairrm_web::tokenize::PairRmTokenizer>,
-    args: &Args,
-    line: &str,
-    lineno: usize,
-) -> Result<Value, Error> {
-    let label = format!("line {lineno}");
-    match args.command.as_str() {
-        "tokenize" => {
-            let l: TokenizeLine = parse(line)?;
-            Ok(json!({ "ids": tok.expect("tokenizer loaded").tokenize(&l.text)? }))
-        }
-        "rank" => {
-            let l: RankLine = parse(line)?;
-            let r = ranker.expect("model loaded");
-            let ranking = block_on(r.rank_with_progress(
-                &l.instruction,
-                &l.input,
-                &l.candidates,
-                &mut progress_bar(&label),
-            ))?;
-            Ok(
-                json!({ "ranks": ranking.ranks, "scores": ranking.scores, "logits": ranking.logits, "probabilities": ranking.probabilities }),
-            )
-        }
-        "rank-with-ref" => {
-            let l: RankLine = parse(line)?;
-            let r = block_on(ranker.expect("model loaded").rank_with_ref(
-                &l.instruction,
-                &l.input,
-                &l.candidates,
-                l.reference,
-            ))?;
-            Ok(json!({ "reference": r.reference, "ranks": r.ranks, "scores": r.scores }))
-        }
-        "best-of-n" => {
-            let l: RankLine = parse(line)?;
-            let strategy = match l.mode.as_deref().unwrap_or("bubble") {
-                "bubble" => BestOfN::Bubble {
-                    seed: l.seed.unwrap_or(0),
-                },
-                "full" => BestOfN::Full,
-                other => {
-                    return Err(Error::Input(format!(
-                        "unknown best-of-n mode {other:?} (expected bubble or full)"
-                    )))
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct TokenizeLine {
+        text: String,
+    }
+
+    #[derive(Deserialize)]
+    struct RankLine {
+        instruction: String,
+        #[serde(default)]
+        input: String,
+        candidates: Vec<String>,
+        #[serde(default)]
+        reference: Option<usize>,
+        #[serde(default)]
+        mode: Option<String>,
+        #[serde(default)]
+        seed: Option<u64>,
+    }
+
+    #[derive(Deserialize)]
+    struct CompareLine {
+        instruction: String,
+        #[serde(default)]
+        input: String,
+        a: String,
+        b: String,
+    }
+
+    #[derive(Deserialize)]
+    struct ConversationLine {
+        a: Vec<Message>,
+        b: Vec<Message>,
+    }
+
+    fn parse<T: for<'de> Deserialize<'de>>(line: &str) -> Result<T, Error> {
+        serde_json::from_str(line).map_err(|e| Error::Input(format!("{e}")))
+    }
+
+    /// Draws a progress bar on stderr when it is a terminal and the work is long.
+    fn progress_bar(label: &str) -> impl FnMut(usize, usize) + '_ {
+        let tty = std::io::stderr().is_terminal();
+        move |done, total| {
+            if tty && total >= 16 {
+                let width = 30;
+                let filled = done * width / total.max(1);
+                eprint!(
+                    "\r{label} [{}{}] {done}/{total}",
+                    "#".repeat(filled),
+                    " ".repeat(width - filled)
+                );
+                if done == total {
+                    eprint!("\r{}\r", " ".repeat(width + label.len() + 24));
                 }
-            };
-            let best = block_on(ranker.expect("model loaded").best_of_n(
-                &l.instruction,
-                &l.input,
-                &l.candidates,
-                strategy,
-            ))?;
-            Ok(json!({ "best": best }))
+            }
         }
-        "compare" => {
-            let l: CompareLine = parse(line)?;
-            let v = block_on(ranker.expect("model loaded").compare(
-                &l.instruction,
-                &l.input,
-                &l.a,
-                &l.b,
-                args.mode,
-            ))?;
-            Ok(json!({ "value": v, "result": v > 0.0 }))
-        }
-        "compare-conversations" => {
-            let l: ConversationLine = parse(line)?;
-            let v = block_on(
-                ranker
-                    .expect("model loaded")
-                    .compare_conversations(&l.a, &l.b),
-            )?;
-            Ok(json!({ "value": v, "result": v > 0.0 }))
-        }
-        other => Err(Error::Input(format!("unknown command {other}"))),
     }
-}
 
-fn run_bench(args: &Args) -> Result<(), Error> {
-    let devices: Vec<&str> = match args.device.as_str() {
-        "all" => vec!["cpu", "wgpu"],
-        d => vec![d],
-    };
-    let opts = BenchOptions {
-        tokens: args.tokens,
-        batch_size: args.batch_size.unwrap_or(4),
-        iters: args.iters,
-        layers: args.layers,
-    };
-    println!(
+    fn answer(
+        ranker: Option<&Ranker>,
+        tok: Option<&pairrm_web::tokenize::PairRmTokenizer>,
+        args: &Args,
+        line: &str,
+        lineno: usize,
+    ) -> Result<Value, Error> {
+        let label = format!("line {lineno}");
+        match args.command.as_str() {
+            "tokenize" => {
+                let l: TokenizeLine = parse(line)?;
+                Ok(json!({ "ids": tok.expect("tokenizer loaded").tokenize(&l.text)? }))
+            }
+            "rank" => {
+                let l: RankLine = parse(line)?;
+                let r = ranker.expect("model loaded");
+                let ranking = block_on(r.rank_with_progress(
+                    &l.instruction,
+                    &l.input,
+                    &l.candidates,
+                    &mut progress_bar(&label),
+                ))?;
+                Ok(
+                    json!({ "ranks": ranking.ranks, "scores": ranking.scores, "logits": ranking.logits, "probabilities": ranking.probabilities }),
+                )
+            }
+            "rank-with-ref" => {
+                let l: RankLine = parse(line)?;
+                let r = block_on(ranker.expect("model loaded").rank_with_ref(
+                    &l.instruction,
+                    &l.input,
+                    &l.candidates,
+                    l.reference,
+                ))?;
+                Ok(json!({ "reference": r.reference, "ranks": r.ranks, "scores": r.scores }))
+            }
+            "best-of-n" => {
+                let l: RankLine = parse(line)?;
+                let strategy = match l.mode.as_deref().unwrap_or("bubble") {
+                    "bubble" => BestOfN::Bubble {
+                        seed: l.seed.unwrap_or(0),
+                    },
+                    "full" => BestOfN::Full,
+                    other => {
+                        return Err(Error::Input(format!(
+                            "unknown best-of-n mode {other:?} (expected bubble or full)"
+                        )))
+                    }
+                };
+                let best = block_on(ranker.expect("model loaded").best_of_n(
+                    &l.instruction,
+                    &l.input,
+                    &l.candidates,
+                    strategy,
+                ))?;
+                Ok(json!({ "best": best }))
+            }
+            "compare" => {
+                let l: CompareLine = parse(line)?;
+                let v = block_on(ranker.expect("model loaded").compare(
+                    &l.instruction,
+                    &l.input,
+                    &l.a,
+                    &l.b,
+                    args.mode,
+                ))?;
+                Ok(json!({ "value": v, "result": v > 0.0 }))
+            }
+            "compare-conversations" => {
+                let l: ConversationLine = parse(line)?;
+                let v = block_on(
+                    ranker
+                        .expect("model loaded")
+                        .compare_conversations(&l.a, &l.b),
+                )?;
+                Ok(json!({ "value": v, "result": v > 0.0 }))
+            }
+            other => Err(Error::Input(format!("unknown command {other}"))),
+        }
+    }
+
+    fn run_bench(args: &Args) -> Result<(), Error> {
+        let devices: Vec<&str> = match args.device.as_str() {
+            "all" => vec!["cpu", "wgpu"],
+            d => vec![d],
+        };
+        let opts = BenchOptions {
+            tokens: args.tokens,
+            batch_size: args.batch_size.unwrap_or(4),
+            iters: args.iters,
+            layers: args.layers,
+        };
+        println!(
         "PairRM forward, random weights: {} layers x 1024 hidden, 16 heads, vocab {}, {} tokens per pair, batch {}, {} timed batches",
         opts.layers, bench::PAIRRM_VOCAB, opts.tokens, opts.batch_size, opts.iters
     );
-    for name in devices {
-        let (dev, label) = device::select(name.parse::<DeviceChoice>()?)?;
-        let r = bench::run(&dev, &opts)?;
-        println!(
+        for name in devices {
+            let (dev, label) = device::select(name.parse::<DeviceChoice>()?)?;
+            let r = bench::run(&dev, &opts)?;
+            println!(
             "{label:>5}: {:.3} pairs/s  {:.1} GFLOP/s  ({} pairs in {:.2} s; load + warm-up {:.1} s)",
             r.pairs_per_second, r.gflops_per_second, r.pairs, r.seconds, r.load_seconds
         );
-    }
-    Ok(())
-}
-
-fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(a) => a,
-        Err(msg) => {
-            if msg.is_empty() {
-                println!("{USAGE}");
-                return ExitCode::SUCCESS;
-            }
-            eprintln!("pairrm: {msg}\n\n{USAGE}");
-            return ExitCode::from(2);
         }
-    };
-    if args.command == "bench" {
-        return match run_bench(&args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("pairrm bench: {e}");
-                ExitCode::FAILURE
+        Ok(())
+    }
+
+    pub fn main() -> ExitCode {
+        let args = match parse_args() {
+            Ok(a) => a,
+            Err(msg) => {
+                if msg.is_empty() {
+                    println!("{USAGE}");
+                    return ExitCode::SUCCESS;
+                }
+                eprintln!("pairrm: {msg}\n\n{USAGE}");
+                return ExitCode::from(2);
             }
         };
-    }
-    let known = [
-        "tokenize",
-        "rank",
-        "compare",
-        "compare-conversations",
-        "rank-with-ref",
-        "best-of-n",
-    ];
-    if !known.contains(&args.command.as_str()) {
-        eprintln!("pairrm: unknown command {:?}\n\n{USAGE}", args.command);
-        return ExitCode::from(2);
-    }
-    let Some(dir) = args.model.clone() else {
-        eprintln!("pairrm {}: --model DIR is required", args.command);
-        return ExitCode::from(2);
-    };
-    let loaded = (|| -> Result<(Option<Ranker>, Option<pairrm_web::tokenize::PairRmTokenizer>), Error> {
+        if args.command == "bench" {
+            return match run_bench(&args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("pairrm bench: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        let known = [
+            "tokenize",
+            "rank",
+            "compare",
+            "compare-conversations",
+            "rank-with-ref",
+            "best-of-n",
+        ];
+        if !known.contains(&args.command.as_str()) {
+            eprintln!("pairrm: unknown command {:?}\n\n{USAGE}", args.command);
+            return ExitCode::from(2);
+        }
+        let Some(dir) = args.model.clone() else {
+            eprintln!("pairrm {}: --model DIR is required", args.command);
+            return ExitCode::from(2);
+        };
+        let loaded = (|| -> Result<(Option<Ranker>, Option<pairrm_web::tokenize::PairRmTokenizer>), Error> {
         if args.command == "tokenize" {
             return Ok((None, Some(read_tokenizer_files(&dir, args.tokenizer)?.load()?)));
         }
@@ -307,46 +319,47 @@ fn main() -> ExitCode {
         }
         Ok((Some(ranker), None))
     })();
-    let (ranker, tokenizer) = match loaded {
-        Ok(x) => x,
-        Err(e) => {
-            eprintln!("pairrm: cannot load model from {}: {e}", dir.display());
-            return ExitCode::FAILURE;
-        }
-    };
-    let tokenizer = tokenizer
-        .as_ref()
-        .or(ranker.as_ref().map(|r| r.tokenizer()));
-    let stdin = std::io::stdin();
-    let mut out = std::io::stdout().lock();
-    let mut failed = 0usize;
-    for (i, line) in stdin.lock().lines().enumerate() {
-        let lineno = i + 1;
-        let line = match line {
-            Ok(l) => l,
+        let (ranker, tokenizer) = match loaded {
+            Ok(x) => x,
             Err(e) => {
-                eprintln!("pairrm: line {lineno}: cannot read input: {e}");
+                eprintln!("pairrm: cannot load model from {}: {e}", dir.display());
                 return ExitCode::FAILURE;
             }
         };
-        if line.trim().is_empty() {
-            continue;
-        }
-        let reply = match answer(ranker.as_ref(), tokenizer, &args, &line, lineno) {
-            Ok(v) => v,
-            Err(e) => {
-                failed += 1;
-                eprintln!("pairrm: line {lineno}: {e}");
-                json!({ "error": e.to_string(), "line": lineno })
+        let tokenizer = tokenizer
+            .as_ref()
+            .or(ranker.as_ref().map(|r| r.tokenizer()));
+        let stdin = std::io::stdin();
+        let mut out = std::io::stdout().lock();
+        let mut failed = 0usize;
+        for (i, line) in stdin.lock().lines().enumerate() {
+            let lineno = i + 1;
+            let line = match line {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("pairrm: line {lineno}: cannot read input: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            if line.trim().is_empty() {
+                continue;
             }
-        };
-        if writeln!(out, "{reply}").and_then(|_| out.flush()).is_err() {
+            let reply = match answer(ranker.as_ref(), tokenizer, &args, &line, lineno) {
+                Ok(v) => v,
+                Err(e) => {
+                    failed += 1;
+                    eprintln!("pairrm: line {lineno}: {e}");
+                    json!({ "error": e.to_string(), "line": lineno })
+                }
+            };
+            if writeln!(out, "{reply}").and_then(|_| out.flush()).is_err() {
+                return ExitCode::FAILURE;
+            }
+        }
+        if failed > 0 {
+            eprintln!("pairrm: {failed} line(s) failed");
             return ExitCode::FAILURE;
         }
+        ExitCode::SUCCESS
     }
-    if failed > 0 {
-        eprintln!("pairrm: {failed} line(s) failed");
-        return ExitCode::FAILURE;
-    }
-    ExitCode::SUCCESS
 }
