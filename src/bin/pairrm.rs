@@ -35,6 +35,7 @@ commands (one JSON object per line in and out):
   rank-with-ref          --model DIR   {\"instruction\", \"input\"?, \"candidates\", \"reference\"?} -> {\"reference\", \"ranks\", \"scores\"}
   best-of-n              --model DIR   {\"instruction\", \"input\"?, \"candidates\", \"mode\"?: \"bubble\"|\"full\", \"seed\"?} -> {\"best\"}
   bench                  [--device cpu|wgpu|all] [--tokens 256] [--batch-size 4] [--iters 3] [--layers 24]
+  make-random-model      --model FIXTURE --out DIR [--layers 24]   a random PairRM-large model dir (1.74 GB)
 
 options:
   --model DIR            a model dir with the files of llm-blender/PairRM or llm-blender/PairRM-hf
@@ -45,6 +46,7 @@ options:
     struct Args {
         command: String,
         model: Option<PathBuf>,
+        out: Option<PathBuf>,
         device: String,
         mode: CompareMode,
         batch_size: Option<usize>,
@@ -63,6 +65,7 @@ options:
         let mut a = Args {
             command,
             model: None,
+            out: None,
             device: "cpu".into(),
             mode: CompareMode::Both,
             batch_size: None,
@@ -82,6 +85,7 @@ options:
             };
             match flag.as_str() {
                 "--model" => a.model = Some(PathBuf::from(value)),
+                "--out" => a.out = Some(PathBuf::from(value)),
                 "--device" => a.device = value,
                 "--mode" => a.mode = value.parse()?,
                 "--batch-size" => a.batch_size = Some(number(&value)?.max(1)),
@@ -245,6 +249,39 @@ options:
         }
     }
 
+    /// A stand-in for the real checkpoint: the `llm-blender/PairRM` layout
+    /// (`model_name` deberta-v3-large, so built-in dims) with random weights and
+    /// the tokenizer files of `--model` (a fixture), at full size (1.74 GB).
+    fn make_random_model(args: &Args) -> Result<PathBuf, Error> {
+        let out = args
+            .out
+            .clone()
+            .ok_or_else(|| Error::Input("--out DIR is required".into()))?;
+        let from = args
+            .model
+            .clone()
+            .ok_or_else(|| Error::Input("--model DIR (tokenizer source) is required".into()))?;
+        let io = |what: &std::path::Path, e: std::io::Error| Error::Io {
+            what: what.display().to_string(),
+            cause: e.to_string(),
+        };
+        std::fs::create_dir_all(&out).map_err(|e| io(&out, e))?;
+        let config = serde_json::json!({
+            "ranker_type": "pairranker", "model_type": "deberta", "model_name": "microsoft/deberta-v3-large",
+            "source_maxlength": 1224, "candidate_maxlength": 412, "n_tasks": 1, "drop_out": 0.05, "fp16": true
+        });
+        std::fs::write(out.join("config.json"), config.to_string()).map_err(|e| io(&out, e))?;
+        for f in ["spm.model", "added_tokens.json"] {
+            std::fs::copy(from.join(f), out.join(f)).map_err(|e| io(&from.join(f), e))?;
+        }
+        let mut backbone = pairrm_web::config::BackboneConfig::deberta_v3_large();
+        backbone.num_hidden_layers = args.layers;
+        let path = out.join("model.safetensors");
+        pairrm_web::weights::write_random_safetensors(&path, &backbone, bench::PAIRRM_VOCAB, 42)
+            .map_err(|e| io(&path, e))?;
+        Ok(out)
+    }
+
     fn run_bench(args: &Args) -> Result<(), Error> {
         let devices: Vec<&str> = match args.device.as_str() {
             "all" => vec!["cpu", "wgpu"],
@@ -283,6 +320,18 @@ options:
                 return ExitCode::from(2);
             }
         };
+        if args.command == "make-random-model" {
+            return match make_random_model(&args) {
+                Ok(dir) => {
+                    println!("wrote a random PairRM-large model to {}", dir.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("pairrm make-random-model: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         if args.command == "bench" {
             return match run_bench(&args) {
                 Ok(()) => ExitCode::SUCCESS,

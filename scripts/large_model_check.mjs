@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+// Large-model check (not in CI): load a PairRM-large-sized model (1.74 GB, made by
+// `pairrm make-random-model --model tests/fixtures/tiny-hf --out DIR`) through the
+// built package in headless Chromium, run one comparison, report load time, the
+// wasm memory size (peak: wasm memory never shrinks) and any buffer-limit error.
+//   node scripts/large_model_check.mjs DIR [--device cpu|webgpu]
+import { spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+const dir = resolve(process.argv[2] || "/tmp/pairrm-large");
+const device = process.argv.includes("--device") ? process.argv[process.argv.indexOf("--device") + 1] : "cpu";
+const port = 16000 + Math.floor(Math.random() * 1000);
+const server = spawn("node", [join(ROOT, "scripts", "serve.mjs"), "--root", join(ROOT, "dist"), "--port", String(port),
+  "--mount", `/large=${dir}`], { stdio: ["ignore", "pipe", "inherit"] });
+await new Promise((r) => server.stdout.once("data", r));
+const ctx = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "pairrm-large-")), {
+  executablePath: "/usr/bin/chromium", ignoreDefaultArgs: ["--headless"],
+  args: ["--headless=new", "--no-sandbox", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--disable-quic", "--enable-unsafe-webgpu"],
+});
+const page = await ctx.newPage();
+page.on("console", (m) => { if (m.type() === "error") console.error("console:", m.text()); });
+await page.goto(`http://127.0.0.1:${port}/index.html?model=/nowhere/`);
+const report = await page.evaluate(async (device) => {
+  const mod = await import("/pkg/pairrm_web.js");
+  const wasm = await mod.default();
+  const mem = () => wasm.memory.buffer.byteLength;
+  const phases = {};
+  const t0 = performance.now();
+  let m;
+  try {
+    m = await mod.PairRM.load("/large/", { device, onProgress: (p) => { phases[p.phase] = p.total; } });
+  } catch (e) {
+    return { error: String(e.message || e), memory: mem() };
+  }
+  const loadMs = performance.now() - t0;
+  const t1 = performance.now();
+  const r = await m.compare({ instruction: "Say hello.", a: "Hello there!", b: "Go away.", mode: "ab" });
+  const compareMs = performance.now() - t1;
+  const t2 = performance.now();
+  const m2 = await mod.PairRM.load("/large/", { device });
+  const warmMs = performance.now() - t2;
+  return { device: m.device, loadMs, warmMs, compareMs, value: r.value, memory: mem(), phases, warnings: m.warnings, warm: m2.device };
+}, device);
+console.log(JSON.stringify(report, null, 2));
+await ctx.close();
+server.kill();
