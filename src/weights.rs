@@ -301,12 +301,7 @@ impl PairRmWeights {
     /// uniform in ±0.05, LayerNorm scales near 1.
     pub fn random(config: &BackboneConfig, vocab_size: usize, seed: u64) -> Self {
         let mut state = seed | 1;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.1
-        };
+        let mut next = move || random_weight(&mut state);
         let tensors = expected_tensors(config, vocab_size, 1)
             .into_iter()
             .map(|spec| {
@@ -388,15 +383,20 @@ pub fn write_random_safetensors(
         let mut state = seed ^ (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
         let mut buf = Vec::with_capacity(n * 4);
         for _ in 0..n {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let x = offset_one + ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.1;
+            let x = offset_one + random_weight(&mut state);
             buf.extend_from_slice(&x.to_le_bytes());
         }
         out.write_all(&buf)?;
     }
     out.flush()
+}
+
+/// Xorshift64 step → a weight uniform in ±0.05 (benchmarks and stand-in models).
+fn random_weight(state: &mut u64) -> f32 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    ((*state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.1
 }
 
 /// One tensor the model needs: our name, HF key (suffix for backbone tensors), shape.
