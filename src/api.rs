@@ -81,6 +81,21 @@ pub enum BestOfN {
     Full,
 }
 
+impl BestOfN {
+    /// From the CLI/JS fields: `mode` "bubble" (default) or "full", and a seed (default 0).
+    pub fn from_request(mode: Option<&str>, seed: Option<u64>) -> Result<Self> {
+        match mode.unwrap_or("bubble") {
+            "bubble" => Ok(BestOfN::Bubble {
+                seed: seed.unwrap_or(0),
+            }),
+            "full" => Ok(BestOfN::Full),
+            other => Err(Error::Input(format!(
+                "unknown best-of-n mode {other:?} (expected bubble or full)"
+            ))),
+        }
+    }
+}
+
 /// A loaded PairRM on one device.
 pub struct Ranker {
     tokenizer: PairRmTokenizer,

@@ -206,17 +206,7 @@ options:
             }
             "best-of-n" => {
                 let l: RankLine = parse(line)?;
-                let strategy = match l.mode.as_deref().unwrap_or("bubble") {
-                    "bubble" => BestOfN::Bubble {
-                        seed: l.seed.unwrap_or(0),
-                    },
-                    "full" => BestOfN::Full,
-                    other => {
-                        return Err(Error::Input(format!(
-                            "unknown best-of-n mode {other:?} (expected bubble or full)"
-                        )))
-                    }
-                };
+                let strategy = BestOfN::from_request(l.mode.as_deref(), l.seed)?;
                 let best = block_on(ranker.expect("model loaded").best_of_n(
                     &l.instruction,
                     &l.input,

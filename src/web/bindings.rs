@@ -229,17 +229,7 @@ impl PairRM {
         let ranker = self.ranker.clone();
         future_to_promise(async move {
             let r: RankRequest = from_js(request, "best-of-n request")?;
-            let strategy = match r.mode.as_deref().unwrap_or("bubble") {
-                "bubble" => BestOfN::Bubble {
-                    seed: r.seed.unwrap_or(0),
-                },
-                "full" => BestOfN::Full,
-                other => {
-                    return Err(to_js(Error::Input(format!(
-                        "unknown best-of-n mode {other:?} (expected bubble or full)"
-                    ))))
-                }
-            };
+            let strategy = BestOfN::from_request(r.mode.as_deref(), r.seed).map_err(to_js)?;
             let best = ranker
                 .best_of_n(&r.instruction, &r.input, &r.candidates, strategy)
                 .await
