@@ -93,6 +93,16 @@ pub struct PlanEntry {
     pub offsets: (usize, usize),
 }
 
+impl PlanEntry {
+    /// This tensor as host f32, from its raw bytes.
+    pub fn decode(&self, raw: &[u8]) -> HostTensor {
+        HostTensor {
+            shape: self.shape.clone(),
+            data: decode(self.dtype, raw),
+        }
+    }
+}
+
 /// What the header says, checked: every needed tensor, and the data size.
 #[derive(Debug, Clone)]
 pub struct WeightsPlan {
@@ -280,15 +290,7 @@ impl PairRmWeights {
         let tensors = plan
             .entries
             .iter()
-            .map(|e| {
-                (
-                    e.name.clone(),
-                    HostTensor {
-                        shape: e.shape.clone(),
-                        data: decode(e.dtype, &data[e.offsets.0..e.offsets.1]),
-                    },
-                )
-            })
+            .map(|e| (e.name.clone(), e.decode(&data[e.offsets.0..e.offsets.1])))
             .collect();
         Ok(Self {
             vocab_size: plan.vocab_size,

@@ -3,7 +3,7 @@
 //! every read, so a partial or corrupt record is dropped and refetched, never used.
 
 use js_sys::Uint8Array;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
 use super::js;
@@ -32,7 +32,10 @@ pub async fn get(key: &str, expected_len: Option<usize>) -> Option<(Vec<u8>, Str
     if record.is_undefined() || record.is_null() {
         return None;
     }
-    let bytes = js::get(&record, "bytes").dyn_into_bytes();
+    let bytes = js::get(&record, "bytes")
+        .dyn_into::<Uint8Array>()
+        .ok()
+        .map(|a| a.to_vec());
     let stored_hash = js::get(&record, "hash").as_string().unwrap_or_default();
     let meta = js::get(&record, "meta").as_string().unwrap_or_default();
     match bytes {
@@ -76,15 +79,4 @@ pub async fn clear() -> Result<(), String> {
         .await
         .map(|_| ())
         .map_err(|e| js::message(&e))
-}
-
-trait IntoBytes {
-    fn dyn_into_bytes(self) -> Option<Vec<u8>>;
-}
-
-impl IntoBytes for JsValue {
-    fn dyn_into_bytes(self) -> Option<Vec<u8>> {
-        use wasm_bindgen::JsCast;
-        self.dyn_into::<Uint8Array>().ok().map(|a| a.to_vec())
-    }
 }

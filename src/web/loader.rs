@@ -13,9 +13,7 @@ use crate::api::{check_vocab, resolve_config, Ranker, TokenizerFiles};
 use crate::config::{parse_model_config, ConfigSource};
 use crate::error::{Error, Result};
 use crate::model::{load_groups, ModelBuilder};
-use crate::weights::{
-    decode, header_len, plan_from_header, HostTensor, PairRmWeights, WeightsPlan,
-};
+use crate::weights::{header_len, plan_from_header, PairRmWeights, WeightsPlan};
 
 /// Bytes per cached piece of `model.safetensors` (unless a load asks otherwise).
 pub const CHUNK: u64 = 8 * 1024 * 1024;
@@ -406,13 +404,7 @@ pub async fn load(
             let raw = reader
                 .read(start, (plan.data_start + e.offsets.1) as u64, notes)
                 .await?;
-            weights.insert(
-                e.name.clone(),
-                HostTensor {
-                    shape: e.shape.clone(),
-                    data: decode(e.dtype, &raw),
-                },
-            );
+            weights.insert(e.name.clone(), e.decode(&raw));
             built += raw.len() as u64;
         }
         builder.add_group(&mut weights);
