@@ -74,7 +74,7 @@ browser_unit_tests() {
   prepare_broken_fixtures
   local port=$((19000 + RANDOM % 1000))
   node scripts/serve.mjs --root dist --port "$port" --mount /models=tests/fixtures \
-    --mount /broken=target/web-fixtures > target/test-server.log 2>&1 &
+    --mount /broken=target/web-fixtures --swap /swap=tests/fixtures > target/test-server.log 2>&1 &
   local server=$!
   trap 'kill $server 2>/dev/null || true' RETURN
   sleep 1

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 // A small static server with HTTP Range support, for the page and local models.
 //   node scripts/serve.mjs [--root dist] [--port 8080] [--mount /models=tests/fixtures]
-//                          [--no-range] [--cut-after BYTES]
+//                          [--swap /swap=tests/fixtures] [--no-range] [--cut-after BYTES]
 // --no-range ignores Range headers (as some servers do); --cut-after drops each
-// response after that many body bytes (a dropped download). Tests use both.
+// response after that many body bytes (a dropped download). --swap serves one
+// sub-folder at a time, picked by /__swap?to=NAME (a model changed upstream).
+// Tests use all three.
 import { createServer } from "node:http";
 import { createReadStream, statSync } from "node:fs";
 import { extname, join, normalize, resolve } from "node:path";
@@ -31,9 +33,18 @@ const TYPES = {
   ".ts": "text/plain; charset=utf-8", ".md": "text/markdown; charset=utf-8",
 };
 
+let swap = null; // [prefix, base folder, current sub-folder]
+args.forEach((a, i) => {
+  if (a === "--swap") {
+    const [prefix, dir] = args[i + 1].split("=");
+    swap = [prefix.replace(/\/?$/, "/"), resolve(dir), ""];
+  }
+});
+
 function locate(urlPath) {
   const path = decodeURIComponent(urlPath.split("?")[0]);
-  for (const [prefix, dir] of mounts) {
+  const swapped = swap && swap[2] ? [[swap[0], join(swap[1], swap[2])]] : [];
+  for (const [prefix, dir] of [...swapped, ...mounts]) {
     if (path.startsWith(prefix)) return join(dir, normalize(path.slice(prefix.length)).replace(/^(\.\.[/\\])+/, ""));
   }
   const rel = normalize(path).replace(/^(\.\.[/\\])+/, "");
@@ -41,7 +52,8 @@ function locate(urlPath) {
 }
 
 // Test controls: /__stats (requests per path), /__reset, /__drop?from=N (drop Range
-// requests starting at byte N or later, like a dropped connection; /__drop?from=-1 stops).
+// requests starting at byte N or later, like a dropped connection; /__drop?from=-1 stops),
+// /__swap?to=NAME (see --swap).
 const stats = {};
 let dropFrom = -1;
 
@@ -51,6 +63,9 @@ function control(req, res) {
   if (url.pathname === "/__stats") res.writeHead(200, cors).end(JSON.stringify(stats));
   else if (url.pathname === "/__reset") {
     for (const k of Object.keys(stats)) delete stats[k];
+    res.writeHead(200, cors).end("{}");
+  } else if (url.pathname === "/__swap" && swap) {
+    swap[2] = (url.searchParams.get("to") || "").replace(/[^\w-]/g, "");
     res.writeHead(200, cors).end("{}");
   } else if (url.pathname === "/__drop") {
     dropFrom = Number(url.searchParams.get("from") ?? -1);

@@ -1,10 +1,12 @@
 //! Browser tests (`wasm-pack test --headless --chrome`, run by `./build.sh test`):
 //! parity on WebGPU and on the CPU fallback, Range loading from a local server,
 //! the IndexedDB cache (second load makes no weight request, an interrupted
-//! download resumes, a damaged entry is refetched), and clear errors for bad files.
+//! download resumes, a damaged entry is refetched, a model changed upstream is
+//! noticed), and clear errors for bad files.
 //!
 //! `PAIRRM_TEST_SERVER` (compile time) is the origin of `scripts/serve.mjs`
-//! serving `/models` (the fixtures) and `/broken` (damaged copies).
+//! serving `/models` (the fixtures), `/broken` (damaged copies) and `/swap`
+//! (one fixture at a time, switched by `/__swap?to=NAME`).
 #![cfg(target_arch = "wasm32")]
 
 use js_sys::Promise;
@@ -18,6 +20,7 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 const SERVER: &str = env!("PAIRRM_TEST_SERVER");
 const EXPECTED: &str = include_str!("fixtures/tiny-hf/expected.json");
+const EXPECTED_TRUNC: &str = include_str!("fixtures/tiny-trunc/expected.json");
 
 fn model_url() -> String {
     format!("{SERVER}/models/tiny-hf/")
@@ -53,11 +56,14 @@ async fn fetch_json(path: &str) -> Value {
     serde_json::from_str(&text.as_string().unwrap()).unwrap_or(Value::Null)
 }
 
+/// Requests the server saw for `path` since the last reset.
+async fn requests(path: &str) -> u64 {
+    fetch_json("/__stats").await[path].as_u64().unwrap_or(0)
+}
+
 /// Requests the server saw for the weights file since the last reset.
 async fn weight_requests() -> u64 {
-    fetch_json("/__stats").await["/models/tiny-hf/model.safetensors"]
-        .as_u64()
-        .unwrap_or(0)
+    requests("/models/tiny-hf/model.safetensors").await
 }
 
 #[wasm_bindgen(inline_js = "
@@ -85,7 +91,11 @@ async fn call(p: Promise) -> Result<Value, String> {
 }
 
 async fn check_ranks(model: &PairRM, limit: usize) {
-    let expected: Value = serde_json::from_str(EXPECTED).unwrap();
+    check_ranks_against(model, EXPECTED, limit).await
+}
+
+async fn check_ranks_against(model: &PairRM, expected: &str, limit: usize) {
+    let expected: Value = serde_json::from_str(expected).unwrap();
     for case in expected["rank"].as_array().unwrap().iter().take(limit) {
         let req = js_sys::JSON::parse(
             &serde_json::json!({
@@ -188,6 +198,35 @@ async fn interrupted_download_resumes_and_damaged_entries_are_refetched() {
         "only the damaged chunk is fetched again"
     );
     check_ranks(&model, 1).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_model_changed_upstream_is_noticed_without_asking_for_the_weights() {
+    PairRM::clear_cache().await.unwrap();
+    let url = format!("{SERVER}/swap/");
+    let load_swap = || PairRM::load(Some(url.clone()), options("cpu", None));
+    fetch_json("/__swap?to=tiny-hf").await;
+    check_ranks_against(&load_swap().await.unwrap(), EXPECTED, 1).await;
+
+    // Unchanged upstream: config.json is asked for, nothing else.
+    fetch_json("/__reset").await;
+    check_ranks_against(&load_swap().await.unwrap(), EXPECTED, 1).await;
+    assert_eq!(requests("/swap/config.json").await, 1);
+    assert_eq!(requests("/swap/spm.model").await, 0);
+    assert_eq!(requests("/swap/model.safetensors").await, 0);
+
+    // Another model behind the same URL: its results, not the cached model's.
+    fetch_json("/__swap?to=tiny-trunc").await;
+    fetch_json("/__reset").await;
+    check_ranks_against(&load_swap().await.unwrap(), EXPECTED_TRUNC, 2).await;
+    assert!(requests("/swap/model.safetensors").await >= 2);
+
+    // And back: the first model's chunks are still cached under their ETag,
+    // so only its header is read again.
+    fetch_json("/__swap?to=tiny-hf").await;
+    fetch_json("/__reset").await;
+    check_ranks_against(&load_swap().await.unwrap(), EXPECTED, 1).await;
+    assert_eq!(requests("/swap/model.safetensors").await, 2);
 }
 
 #[wasm_bindgen_test]

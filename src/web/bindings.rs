@@ -102,7 +102,8 @@ pub struct PairRM {
 impl PairRM {
     /// Load the model at `baseUrl` (default: the Hugging Face repo).
     /// Options: `device` ("auto" | "webgpu" | "cpu"), `onProgress({phase, file, loaded, total})`,
-    /// `revalidate` (ask the server again for the small files and the weights header),
+    /// `revalidate` (ask the server again for the tokenizer and the weights header even
+    /// when `config.json` is unchanged; a changed config or repository commit does it anyway),
     /// `chunkSize` (bytes per cached piece of the weights, default 8 MiB).
     pub async fn load(base_url: Option<String>, options: JsValue) -> Result<PairRM, JsValue> {
         console_error_panic_hook::set_once();

@@ -11,6 +11,8 @@ pub struct Fetched {
     pub status: u16,
     pub bytes: Vec<u8>,
     pub etag: String,
+    /// The repository commit, where the server names one (Hugging Face does).
+    pub revision: String,
     /// Size of the whole file (from Content-Range or the body).
     pub total: u64,
     /// True when the server answered a Range request with 206.
@@ -24,8 +26,8 @@ fn io(url: &str, e: &JsValue) -> Error {
     }
 }
 
-async fn request(url: &str, start: u64, end: u64) -> Result<Fetched> {
-    let v = JsFuture::from(js::fetch_bytes(url, start as f64, end as f64))
+async fn request(url: &str, start: u64, end: u64, timeout_ms: u32) -> Result<Fetched> {
+    let v = JsFuture::from(js::fetch_bytes(url, start as f64, end as f64, timeout_ms as f64))
         .await
         .map_err(|e| io(url, &e))?;
     let bytes = js::get(&v, "bytes");
@@ -33,6 +35,7 @@ async fn request(url: &str, start: u64, end: u64) -> Result<Fetched> {
         status: js::get(&v, "status").as_f64().unwrap_or(0.0) as u16,
         bytes: js_sys::Uint8Array::new(&bytes).to_vec(),
         etag: js::get(&v, "etag").as_string().unwrap_or_default(),
+        revision: js::get(&v, "revision").as_string().unwrap_or_default(),
         total: js::get(&v, "total").as_f64().unwrap_or(0.0) as u64,
         ranged: js::get(&v, "ranged").as_bool().unwrap_or(false),
     })
@@ -40,9 +43,15 @@ async fn request(url: &str, start: u64, end: u64) -> Result<Fetched> {
 
 /// GET a whole file; `Ok(None)` for 404.
 pub async fn get(url: &str) -> Result<Option<Vec<u8>>> {
-    let f = request(url, 0, 0).await?;
+    Ok(get_versioned(url, 0).await?.map(|f| f.bytes))
+}
+
+/// GET a whole file with what identifies its version, giving up after
+/// `timeout_ms` when that is not 0; `Ok(None)` for 404.
+pub async fn get_versioned(url: &str, timeout_ms: u32) -> Result<Option<Fetched>> {
+    let f = request(url, 0, 0, timeout_ms).await?;
     match f.status {
-        200 => Ok(Some(f.bytes)),
+        200 => Ok(Some(f)),
         404 => Ok(None),
         s => Err(Error::Io {
             what: url.to_string(),
@@ -54,7 +63,7 @@ pub async fn get(url: &str) -> Result<Option<Vec<u8>>> {
 /// GET bytes `start..end` of a file. `ranged` is false when the server
 /// ignored the Range header (then `bytes` is empty and the caller streams).
 pub async fn range(url: &str, start: u64, end: u64) -> Result<Fetched> {
-    let f = request(url, start, end).await?;
+    let f = request(url, start, end, 0).await?;
     if f.status != 200 && f.status != 206 {
         return Err(Error::Io {
             what: url.to_string(),

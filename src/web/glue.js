@@ -80,21 +80,26 @@ export function hasWebGpu() {
 }
 
 /**
- * GET `url`, with a Range header when `end > start` (end exclusive).
- * Resolves {status, bytes, etag, total, ranged}; `ranged` is true for 206.
+ * GET `url`, with a Range header when `end > start` (end exclusive), giving up
+ * after `timeoutMs` when that is positive.
+ * Resolves {status, bytes, etag, revision, total, ranged}; `ranged` is true for
+ * 206; `revision` is the repository commit where the server names one (the
+ * Hugging Face hub's X-Repo-Commit).
  */
-export async function fetchBytes(url, start, end) {
+export async function fetchBytes(url, start, end, timeoutMs) {
   const headers = end > start ? { Range: `bytes=${start}-${end - 1}` } : {};
-  const resp = await fetch(url, { headers, cache: "no-store" });
+  const signal = timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined;
+  const resp = await fetch(url, { headers, cache: "no-store", signal });
+  const revision = resp.headers.get("X-Repo-Commit") || "";
   if (!resp.ok) {
-    return { status: resp.status, bytes: new Uint8Array(0), etag: "", total: 0, ranged: false };
+    return { status: resp.status, bytes: new Uint8Array(0), etag: "", revision, total: 0, ranged: false };
   }
   const ranged = resp.status === 206;
   if (end > start && !ranged) {
     // The server ignored Range: do not pull a whole (maybe huge) file into memory here.
     try { await resp.body.cancel(); } catch (_) { /* already closed */ }
     const length = Number(resp.headers.get("Content-Length") || 0);
-    return { status: resp.status, bytes: new Uint8Array(0), etag: resp.headers.get("ETag") || "", total: length, ranged: false };
+    return { status: resp.status, bytes: new Uint8Array(0), etag: resp.headers.get("ETag") || "", revision, total: length, ranged: false };
   }
   const range = resp.headers.get("Content-Range") || "";
   const slash = range.lastIndexOf("/");
@@ -103,7 +108,7 @@ export async function fetchBytes(url, start, end) {
   const bytes = new Uint8Array(await resp.arrayBuffer());
   if (!ranged) total = bytes.length;
   const etag = resp.headers.get("ETag") || "";
-  return { status: resp.status, bytes, etag, total, ranged };
+  return { status: resp.status, bytes, etag, revision, total, ranged };
 }
 
 /** Open a streaming GET; resolves a reader handle or throws with the status. */

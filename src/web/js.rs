@@ -22,7 +22,7 @@ extern "C" {
     #[wasm_bindgen(js_name = hasWebGpu)]
     pub fn has_webgpu() -> bool;
     #[wasm_bindgen(js_name = fetchBytes)]
-    pub fn fetch_bytes(url: &str, start: f64, end: f64) -> Promise;
+    pub fn fetch_bytes(url: &str, start: f64, end: f64, timeout_ms: f64) -> Promise;
     #[wasm_bindgen(js_name = openStream)]
     pub fn open_stream(url: &str) -> Promise;
     #[wasm_bindgen(js_name = readStream)]

@@ -23,8 +23,9 @@ pub type ProgressFn<'a> = dyn FnMut(&str, &str, u64, u64) + 'a;
 
 /// What a load noticed that the user should hear about (a full quota, …).
 pub struct Notes {
-    /// Ask the server again for config, tokenizer and the weights header (ETag or
-    /// size); chunks of an unchanged file still come from the cache.
+    /// Ask the server again for the tokenizer and the weights header (ETag or
+    /// size) even when `config.json` says nothing changed; chunks of an unchanged
+    /// file still come from the cache.
     pub revalidate: bool,
     /// Bytes per cached piece of the weights file.
     pub chunk: u64,
@@ -95,6 +96,54 @@ async fn small_file(
     Ok(Some(bytes))
 }
 
+/// How long a cached load waits for the server before using the cache as it is.
+const FRESHNESS_TIMEOUT_MS: u32 = 5000;
+
+/// `config.json`, asked of the server on every load: it is what notices a model
+/// that changed upstream without a single request for the weights. Its version
+/// is the repository commit where the server names one (any commit on the
+/// Hugging Face hub), else its ETag, else its hash. A new version makes the
+/// rest of the load revalidate (tokenizer and weights header asked again; weight
+/// chunks of an unchanged file still come from the cache). When the server cannot
+/// be reached (offline) or fails, a cached copy is used as it is.
+async fn config_file(
+    url: &str,
+    notes: &mut Notes,
+    progress: &mut ProgressFn<'_>,
+) -> Result<Vec<u8>> {
+    let key = format!("file:{url}");
+    let cached = cache::get(&key, None).await;
+    let timeout = if cached.is_some() { FRESHNESS_TIMEOUT_MS } else { 0 };
+    match (fetch::get_versioned(url, timeout).await, cached) {
+        (Ok(Some(fetched)), cached) => {
+            let version = [fetched.revision, fetched.etag]
+                .into_iter()
+                .find(|v| !v.is_empty())
+                .unwrap_or_else(|| cache::hash(&fetched.bytes));
+            if cached.is_none_or(|(_, old)| old != version) {
+                notes.revalidate = true;
+            }
+            let bytes = fetched.bytes;
+            progress("download", url, bytes.len() as u64, bytes.len() as u64);
+            store(&key, &bytes, &version, notes).await;
+            Ok(bytes)
+        }
+        (_, Some((bytes, _))) => {
+            progress("cache", url, bytes.len() as u64, bytes.len() as u64);
+            Ok(bytes)
+        }
+        (Ok(None), None) => Err(not_found(url)),
+        (Err(e), None) => Err(e),
+    }
+}
+
+fn not_found(url: &str) -> Error {
+    Error::Io {
+        what: url.to_string(),
+        cause: "not found (HTTP 404)".into(),
+    }
+}
+
 async fn required_file(
     url: &str,
     notes: &mut Notes,
@@ -102,10 +151,7 @@ async fn required_file(
 ) -> Result<Vec<u8>> {
     small_file(url, notes, progress)
         .await?
-        .ok_or_else(|| Error::Io {
-            what: url.to_string(),
-            cause: "not found (HTTP 404)".into(),
-        })
+        .ok_or_else(|| not_found(url))
 }
 
 fn text(url: &str, bytes: Vec<u8>) -> Result<String> {
@@ -350,10 +396,7 @@ pub async fn load(
     progress: &mut ProgressFn<'_>,
 ) -> Result<Ranker> {
     let config_url = format!("{base}config.json");
-    let config_json = text(
-        &config_url,
-        required_file(&config_url, notes, progress).await?,
-    )?;
+    let config_json = text(&config_url, config_file(&config_url, notes, progress).await?)?;
     let backbone_json = match parse_model_config(&config_json)? {
         ConfigSource::Ready(_) => None,
         ConfigSource::NeedsBackbone(p) => {
