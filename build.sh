@@ -43,7 +43,7 @@ setup_test() {
 build_web() {
   wasm-pack build --target web --release --out-dir pkg --out-name pairrm_web
   cp npm/README.md pkg/README.md
-  rm -rf pkg/www && mkdir -p pkg/www && cp www/index.html www/app.js www/worker.js www/style.css pkg/www/
+  rm -rf pkg/www && mkdir -p pkg/www && cp www/index.html www/app.js www/worker.js www/style.css www/sw.js pkg/www/
   node -e '
     const fs = require("fs");
     const p = JSON.parse(fs.readFileSync("pkg/package.json", "utf8"));
@@ -51,8 +51,13 @@ build_web() {
     p.files = [...new Set([...(p.files || []), "www", "snippets", "README.md"])];
     fs.writeFileSync("pkg/package.json", JSON.stringify(p, null, 2) + "\n");'
   rm -rf dist && mkdir -p dist
-  cp www/index.html www/app.js www/worker.js www/style.css dist/
+  cp www/index.html www/app.js www/worker.js www/style.css www/sw.js dist/
   cp -r pkg dist/pkg
+  # The files the service worker keeps for offline use (www/sw.js reads this list).
+  (cd dist && find . -type f \( -name '*.html' -o -name '*.js' -o -name '*.css' -o -name '*.wasm' \) \
+    ! -name sw.js ! -path './pkg/www/*' | sed 's|^\./||' | sort) \
+    | node -e 'const l = require("fs").readFileSync(0, "utf8").split("\n").filter(Boolean);
+               require("fs").writeFileSync("dist/shell-files.json", JSON.stringify(l, null, 1) + "\n");'
   echo "wasm: $(du -h pkg/pairrm_web_bg.wasm | cut -f1) ($(gzip -c pkg/pairrm_web_bg.wasm | wc -c | awk '{printf "%.1f MB", $1/1048576}') gzipped)"
 }
 

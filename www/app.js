@@ -175,3 +175,6 @@ addCandidate();
 addCandidate();
 $("model-url").textContent = modelUrl;
 worker.postMessage({ type: "load", url: modelUrl, device });
+
+// Keep the page itself for offline use (sw.js); the loader caches the model.
+if ("serviceWorker" in navigator) navigator.serviceWorker.register("sw.js").catch(() => {});

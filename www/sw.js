@@ -1,0 +1,60 @@
+// Keeps the page shell (HTML, scripts, styles, the wasm package) so the page
+// opens offline after one visit. Model files are not handled here: the wasm
+// loader caches them in IndexedDB, verified piece by piece.
+//
+// Network first, so an updated page is used as soon as it is reachable; the
+// cached copy answers only when the network fails.
+const CACHE = "pairrm-web-shell";
+// Written by build.sh: every file of the shell, relative to this script.
+const MANIFEST = "shell-files.json";
+
+self.addEventListener("install", (event) => {
+  event.waitUntil((async () => {
+    const cache = await caches.open(CACHE);
+    const files = await (await fetch(MANIFEST, { cache: "no-store" })).json();
+    await cache.addAll(["./", ...files]);
+    await self.skipWaiting();
+  })());
+});
+
+self.addEventListener("activate", (event) => {
+  event.waitUntil(self.clients.claim());
+});
+
+function isShell(request) {
+  const url = new URL(request.url);
+  if (request.method !== "GET" || url.origin !== self.location.origin) return false;
+  if (!url.pathname.startsWith(new URL("./", self.location).pathname)) return false;
+  return request.mode === "navigate"
+    || ["script", "style", "worker", "document"].includes(request.destination)
+    || url.pathname.endsWith(".wasm");
+}
+
+async function networkFirst(event) {
+  const cache = await caches.open(CACHE);
+  // The query (?model=…) does not change the shell: key by path.
+  const url = new URL(event.request.url);
+  url.search = "";
+  url.hash = "";
+  const key = url.href;
+  try {
+    const response = await fetch(event.request);
+    if (response.ok && response.type === "basic") {
+      const cached = await cache.match(key);
+      const etag = response.headers.get("ETag");
+      // A put that fails part-way stores nothing, so no half-written copy is kept.
+      if (!cached || !etag || cached.headers.get("ETag") !== etag) {
+        event.waitUntil(cache.put(key, response.clone()).catch(() => {}));
+      }
+    }
+    return response;
+  } catch (err) {
+    const cached = await cache.match(key);
+    if (cached) return cached;
+    throw err;
+  }
+}
+
+self.addEventListener("fetch", (event) => {
+  if (isShell(event.request)) event.respondWith(networkFirst(event));
+});
