@@ -9,8 +9,26 @@ fn main() {
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() -> std::process::ExitCode {
+    keep_freed_memory();
     cli::main()
 }
+
+/// glibc hands every block over its mmap threshold back to the kernel when it
+/// is freed, so each forward pass page-faults its large activations in again
+/// (zeroed by the kernel): a quarter of the CPU time at PairRM-large dims.
+/// Raising the threshold to its maximum (32 MiB) and never trimming keeps those
+/// blocks in the heap for reuse (about 1.3x more pairs/s on the benchmark).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn keep_freed_memory() {
+    // SAFETY: mallopt only changes allocator parameters; it is called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+    }
+}
+
+#[cfg(all(not(target_arch = "wasm32"), not(all(target_os = "linux", target_env = "gnu"))))]
+fn keep_freed_memory() {}
 
 #[cfg(not(target_arch = "wasm32"))]
 mod cli {
