@@ -174,7 +174,9 @@ impl RawDebertaConfig {
         if matches!(self.embedding_size, Some(e) if e != self.hidden_size) {
             return unsupported("embedding_size different from hidden_size".into());
         }
-        if self.num_attention_heads == 0 || self.hidden_size % self.num_attention_heads != 0 {
+        if self.num_attention_heads == 0
+            || !self.hidden_size.is_multiple_of(self.num_attention_heads)
+        {
             return Err(Error::Config(format!(
                 "hidden_size {} is not a multiple of num_attention_heads {}",
                 self.hidden_size, self.num_attention_heads

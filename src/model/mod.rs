@@ -181,17 +181,13 @@ impl PairRmModel {
                 pair.ids
                     .iter()
                     .copied()
-                    .chain(std::iter::repeat(self.pad_id).take(pad)),
+                    .chain(std::iter::repeat_n(self.pad_id, pad)),
             );
             mask.extend(
-                std::iter::repeat(1.0f32)
-                    .take(pair.ids.len())
-                    .chain(std::iter::repeat(0.0).take(pad)),
+                std::iter::repeat_n(1.0f32, pair.ids.len()).chain(std::iter::repeat_n(0.0, pad)),
             );
             bias.extend(
-                std::iter::repeat(0.0f32)
-                    .take(pair.ids.len())
-                    .chain(std::iter::repeat(MASKED).take(pad)),
+                std::iter::repeat_n(0.0f32, pair.ids.len()).chain(std::iter::repeat_n(MASKED, pad)),
             );
         }
         let x = self.embeddings.forward(&ids, &mask, n, len, &self.device);

@@ -27,9 +27,14 @@ fn io(url: &str, e: &JsValue) -> Error {
 }
 
 async fn request(url: &str, start: u64, end: u64, timeout_ms: u32) -> Result<Fetched> {
-    let v = JsFuture::from(js::fetch_bytes(url, start as f64, end as f64, timeout_ms as f64))
-        .await
-        .map_err(|e| io(url, &e))?;
+    let v = JsFuture::from(js::fetch_bytes(
+        url,
+        start as f64,
+        end as f64,
+        timeout_ms as f64,
+    ))
+    .await
+    .map_err(|e| io(url, &e))?;
     let bytes = js::get(&v, "bytes");
     Ok(Fetched {
         status: js::get(&v, "status").as_f64().unwrap_or(0.0) as u16,

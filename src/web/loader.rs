@@ -113,7 +113,11 @@ async fn config_file(
 ) -> Result<Vec<u8>> {
     let key = format!("file:{url}");
     let cached = cache::get(&key, None).await;
-    let timeout = if cached.is_some() { FRESHNESS_TIMEOUT_MS } else { 0 };
+    let timeout = if cached.is_some() {
+        FRESHNESS_TIMEOUT_MS
+    } else {
+        0
+    };
     match (fetch::get_versioned(url, timeout).await, cached) {
         (Ok(Some(fetched)), cached) => {
             let version = [fetched.revision, fetched.etag]
@@ -396,7 +400,10 @@ pub async fn load(
     progress: &mut ProgressFn<'_>,
 ) -> Result<Ranker> {
     let config_url = format!("{base}config.json");
-    let config_json = text(&config_url, config_file(&config_url, notes, progress).await?)?;
+    let config_json = text(
+        &config_url,
+        config_file(&config_url, notes, progress).await?,
+    )?;
     let backbone_json = match parse_model_config(&config_json)? {
         ConfigSource::Ready(_) => None,
         ConfigSource::NeedsBackbone(p) => {
