@@ -99,6 +99,15 @@ async fn small_file(
 /// How long a cached load waits for the server before using the cache as it is.
 const FRESHNESS_TIMEOUT_MS: u32 = 5000;
 
+/// `config.json` as downloaded, cached only once the whole load has succeeded:
+/// a load cut short by a new version must not leave the new config cached next
+/// to the old weights header, or the next load would see nothing to revalidate.
+struct FreshConfig {
+    key: String,
+    bytes: Vec<u8>,
+    version: String,
+}
+
 /// `config.json`, asked of the server on every load: it is what notices a model
 /// that changed upstream without a single request for the weights. Its version
 /// is the repository commit where the server names one (any commit on the
@@ -110,7 +119,7 @@ async fn config_file(
     url: &str,
     notes: &mut Notes,
     progress: &mut ProgressFn<'_>,
-) -> Result<Vec<u8>> {
+) -> Result<(Vec<u8>, Option<FreshConfig>)> {
     let key = format!("file:{url}");
     let cached = cache::get(&key, None).await;
     let timeout = if cached.is_some() {
@@ -124,17 +133,21 @@ async fn config_file(
                 .into_iter()
                 .find(|v| !v.is_empty())
                 .unwrap_or_else(|| cache::hash(&fetched.bytes));
-            if cached.is_none_or(|(_, old)| old != version) {
-                notes.revalidate = true;
-            }
             let bytes = fetched.bytes;
             progress("download", url, bytes.len() as u64, bytes.len() as u64);
-            store(&key, &bytes, &version, notes).await;
-            Ok(bytes)
+            let fresh = cached
+                .is_none_or(|(_, old)| old != version)
+                .then(|| FreshConfig {
+                    key,
+                    bytes: bytes.clone(),
+                    version,
+                });
+            notes.revalidate |= fresh.is_some();
+            Ok((bytes, fresh))
         }
         (_, Some((bytes, _))) => {
             progress("cache", url, bytes.len() as u64, bytes.len() as u64);
-            Ok(bytes)
+            Ok((bytes, None))
         }
         (Ok(None), None) => Err(not_found(url)),
         (Err(e), None) => Err(e),
@@ -400,10 +413,8 @@ pub async fn load(
     progress: &mut ProgressFn<'_>,
 ) -> Result<Ranker> {
     let config_url = format!("{base}config.json");
-    let config_json = text(
-        &config_url,
-        config_file(&config_url, notes, progress).await?,
-    )?;
+    let (config_bytes, fresh_config) = config_file(&config_url, notes, progress).await?;
+    let config_json = text(&config_url, config_bytes)?;
     let backbone_json = match parse_model_config(&config_json)? {
         ConfigSource::Ready(_) => None,
         ConfigSource::NeedsBackbone(p) => {
@@ -461,5 +472,8 @@ pub async fn load(
         progress("upload", &url, built, total);
     }
     let model = builder.finish()?;
+    if let Some(c) = fresh_config {
+        store(&c.key, &c.bytes, &c.version, notes).await;
+    }
     Ok(Ranker::from_parts(config, tokenizer, model))
 }
