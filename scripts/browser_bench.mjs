@@ -2,22 +2,16 @@
 // Browser timings of the built page (dist/) in headless Chromium: cold and warm
 // load of a model, and per-comparison latency on WebGPU and on the CPU fallback.
 //   node scripts/browser_bench.mjs [--model tiny-hf] [--candidates 4]
-import { spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { join } from "node:path";
+import { ROOT, serve, launchContext } from "./browser.mjs";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const args = process.argv.slice(2);
 const opt = (n, d) => (args.includes(n) ? args[args.indexOf(n) + 1] : d);
 const model = opt("--model", "tiny-hf");
 const n = Number(opt("--candidates", "4"));
 const port = 17000 + Math.floor(Math.random() * 1000);
-const server = spawn("node", [join(ROOT, "scripts", "serve.mjs"), "--root", join(ROOT, "dist"), "--port", String(port),
-  "--mount", `/models=${join(ROOT, "tests", "fixtures")}`], { stdio: ["ignore", "pipe", "inherit"] });
-await new Promise((r) => server.stdout.once("data", r));
+const server = await serve(["--root", join(ROOT, "dist"), "--port", String(port),
+  "--mount", `/models=${join(ROOT, "tests", "fixtures")}`]);
 
 async function loaded(page) {
   await page.waitForFunction(() => document.getElementById("device-badge").textContent !== "loading…", null, { timeout: 600_000 });
@@ -25,11 +19,7 @@ async function loaded(page) {
 }
 
 for (const device of ["webgpu", "cpu"]) {
-  const ctx = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "pairrm-bench-")), {
-    executablePath: "/usr/bin/chromium", ignoreDefaultArgs: ["--headless"],
-    args: ["--headless=new", "--no-sandbox", "--no-first-run", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--disable-quic", "--enable-unsafe-webgpu"],
-  });
+  const ctx = await launchContext("pairrm-bench-");
   const page = await ctx.newPage();
   let t = Date.now();
   await page.goto(`http://127.0.0.1:${port}/?model=/models/${model}/&device=${device}`);

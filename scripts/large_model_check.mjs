@@ -4,25 +4,14 @@
 // built package in headless Chromium, run one comparison, report load time, the
 // wasm memory size (peak: wasm memory never shrinks) and any buffer-limit error.
 //   node scripts/large_model_check.mjs DIR [--device cpu|webgpu]
-import { spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, dirname, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { join, resolve } from "node:path";
+import { ROOT, serve, launchContext } from "./browser.mjs";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const dir = resolve(process.argv[2] || "/tmp/pairrm-large");
 const device = process.argv.includes("--device") ? process.argv[process.argv.indexOf("--device") + 1] : "cpu";
 const port = 16000 + Math.floor(Math.random() * 1000);
-const server = spawn("node", [join(ROOT, "scripts", "serve.mjs"), "--root", join(ROOT, "dist"), "--port", String(port),
-  "--mount", `/large=${dir}`], { stdio: ["ignore", "pipe", "inherit"] });
-await new Promise((r) => server.stdout.once("data", r));
-const ctx = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "pairrm-large-")), {
-  executablePath: "/usr/bin/chromium", ignoreDefaultArgs: ["--headless"],
-  args: ["--headless=new", "--no-sandbox", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--disable-quic", "--enable-unsafe-webgpu"],
-});
+const server = await serve(["--root", join(ROOT, "dist"), "--port", String(port), "--mount", `/large=${dir}`]);
+const ctx = await launchContext("pairrm-large-");
 const page = await ctx.newPage();
 page.on("console", (m) => { if (m.type() === "error") console.error("console:", m.text()); });
 const blank = `http://127.0.0.1:${port}/pkg/package.json`;

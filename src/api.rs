@@ -64,6 +64,23 @@ pub struct Message {
     pub content: String,
 }
 
+/// What `compare` answers outside Rust (CLI line, JS object): the value and
+/// whether A is preferred (value above 0), as the reference reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Comparison {
+    pub value: f64,
+    pub result: bool,
+}
+
+impl From<f64> for Comparison {
+    fn from(value: f64) -> Self {
+        Self {
+            value,
+            result: value > 0.0,
+        }
+    }
+}
+
 /// Ranks and scores against a reference candidate.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RefRanking {

@@ -39,6 +39,6 @@ pub mod web;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use api::block_on;
-pub use api::{BestOfN, Message, ModelFiles, Ranker, RefRanking, TokenizerFiles};
+pub use api::{BestOfN, Comparison, Message, ModelFiles, Ranker, RefRanking, TokenizerFiles};
 pub use error::{Error, Result};
 pub use rank::{CompareMode, Ranking};

@@ -42,7 +42,7 @@ mod cli {
     use pairrm_web::api::{read_model_dir, read_tokenizer_files, TokenizerPreference};
     use pairrm_web::bench::{self, BenchOptions};
     use pairrm_web::device::{self, DeviceChoice};
-    use pairrm_web::{block_on, BestOfN, CompareMode, Error, Message, Ranker};
+    use pairrm_web::{block_on, BestOfN, CompareMode, Comparison, Error, Message, Ranker};
     use serde::Deserialize;
     use serde_json::{json, Value};
 
@@ -245,7 +245,7 @@ options:
                     &l.b,
                     args.mode,
                 ))?;
-                Ok(json!({ "value": v, "result": v > 0.0 }))
+                Ok(json!(Comparison::from(v)))
             }
             "compare-conversations" => {
                 let l: ConversationLine = parse(line)?;
@@ -254,7 +254,7 @@ options:
                         .expect("model loaded")
                         .compare_conversations(&l.a, &l.b),
                 )?;
-                Ok(json!({ "value": v, "result": v > 0.0 }))
+                Ok(json!(Comparison::from(v)))
             }
             other => Err(Error::Input(format!("unknown command {other}"))),
         }

@@ -11,7 +11,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
 use super::{cache, js, loader};
-use crate::api::{BestOfN, Message, Ranker};
+use crate::api::{BestOfN, Comparison, Message, Ranker};
 use crate::error::Error;
 use crate::rank::CompareMode;
 
@@ -82,12 +82,6 @@ struct CompareRequest {
 struct ConversationRequest {
     a: Vec<Message>,
     b: Vec<Message>,
-}
-
-#[derive(Serialize)]
-struct CompareResult {
-    value: f64,
-    result: bool,
 }
 
 /// A loaded PairRM model in the page.
@@ -200,10 +194,7 @@ impl PairRM {
                 .compare(&r.instruction, &r.input, &r.a, &r.b, mode)
                 .await
                 .map_err(to_js)?;
-            to_value(&CompareResult {
-                value,
-                result: value > 0.0,
-            })
+            to_value(&Comparison::from(value))
         })
     }
 
@@ -217,10 +208,7 @@ impl PairRM {
                 .compare_conversations(&r.a, &r.b)
                 .await
                 .map_err(to_js)?;
-            to_value(&CompareResult {
-                value,
-                result: value > 0.0,
-            })
+            to_value(&Comparison::from(value))
         })
     }
 

@@ -56,6 +56,15 @@ impl Notes {
     }
 }
 
+/// A cached record, unless this load revalidates.
+async fn cached_unless_revalidating(key: &str, notes: &Notes) -> Option<(Vec<u8>, String)> {
+    if notes.revalidate {
+        None
+    } else {
+        cache::get(key, None).await
+    }
+}
+
 /// Store a piece; a full quota is a warning, not a failure.
 async fn store(key: &str, bytes: &[u8], meta: &str, notes: &mut Notes) -> bool {
     match cache::put(key, bytes, meta).await {
@@ -79,12 +88,7 @@ async fn small_file(
     progress: &mut ProgressFn<'_>,
 ) -> Result<Option<Vec<u8>>> {
     let key = format!("file:{url}");
-    let cached = if notes.revalidate {
-        None
-    } else {
-        cache::get(&key, None).await
-    };
-    if let Some((bytes, _)) = cached {
+    if let Some((bytes, _)) = cached_unless_revalidating(&key, notes).await {
         progress("cache", url, bytes.len() as u64, bytes.len() as u64);
         return Ok(Some(bytes));
     }
@@ -214,12 +218,7 @@ async fn open_weights(
     progress: &mut ProgressFn<'_>,
 ) -> Result<WeightsFile> {
     let key = format!("header:{url}");
-    let cached = if notes.revalidate {
-        None
-    } else {
-        cache::get(&key, None).await
-    };
-    if let Some((header, meta)) = cached {
+    if let Some((header, meta)) = cached_unless_revalidating(&key, notes).await {
         if let Some((version, ranged)) = meta.split_once('|') {
             let plan = plan_from_header(&header, config)?;
             progress("cache", url, header.len() as u64, header.len() as u64);

@@ -2,20 +2,18 @@
 // README's example verbatim (only the model URL points at a local fixture).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { join } from "node:path";
+import { ROOT, serve, launchBrowser } from "../../scripts/browser.mjs";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const PORT = 19000 + Math.floor(Math.random() * 1000);
 const SITE = mkdtempSync(join(tmpdir(), "pairrm-npm-"));
 let server;
 let browser;
 
-before(() => {
+before(async () => {
   const tarball = execFileSync("npm", ["pack", join(ROOT, "pkg"), "--pack-destination", SITE, "--silent"], { encoding: "utf8" })
     .trim().split("\n").pop();
   const dest = join(SITE, "node_modules", "pairrm-web");
@@ -37,9 +35,7 @@ addEventListener("unhandledrejection", (e) => { window.__error = String(e.reason
 ${example}
 window.__result = r;
 </script>`);
-  server = spawn("node", [join(ROOT, "scripts", "serve.mjs"), "--root", SITE, "--port", String(PORT),
-    "--mount", `/models=${join(ROOT, "tests", "fixtures")}`], { stdio: ["ignore", "pipe", "inherit"] });
-  return new Promise((resolve) => server.stdout.once("data", resolve));
+  server = await serve(["--root", SITE, "--port", String(PORT), "--mount", `/models=${join(ROOT, "tests", "fixtures")}`]);
 });
 
 after(async () => {
@@ -49,12 +45,7 @@ after(async () => {
 });
 
 test("the packed README example ranks in a page", async () => {
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    ignoreDefaultArgs: ["--headless"],
-    args: ["--headless=new", "--no-sandbox", "--no-first-run", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--disable-quic", "--enable-unsafe-webgpu"],
-  });
+  browser = await launchBrowser();
   const page = await browser.newPage();
   await page.goto(`http://127.0.0.1:${PORT}/index.html`);
   await page.waitForFunction(() => window.__result || window.__error, null, { timeout: 240_000 });

@@ -2,14 +2,10 @@
 // Run by `./build.sh test` after the page is built into dist/.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ROOT, serve, launchContext } from "../../scripts/browser.mjs";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const PORT = 18000 + Math.floor(Math.random() * 1000);
 const ORIGIN = `http://127.0.0.1:${PORT}`;
 const ARTIFACTS = join(ROOT, "tests", "e2e", "artifacts");
@@ -27,16 +23,9 @@ function sigmoid(x) {
 
 before(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
-  server = spawn("node", [join(ROOT, "scripts", "serve.mjs"), "--root", join(ROOT, "dist"), "--port", String(PORT),
-    "--mount", `/models=${join(ROOT, "tests", "fixtures")}`], { stdio: ["ignore", "pipe", "inherit"] });
-  await new Promise((resolve) => server.stdout.once("data", resolve));
-  context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "pairrm-e2e-")), {
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    ignoreDefaultArgs: ["--headless"],
-    args: ["--headless=new", "--no-sandbox", "--no-first-run", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--disable-quic", "--enable-unsafe-webgpu"],
-    viewport: { width: 1100, height: 1200 },
-  });
+  server = await serve(["--root", join(ROOT, "dist"), "--port", String(PORT),
+    "--mount", `/models=${join(ROOT, "tests", "fixtures")}`]);
+  context = await launchContext("pairrm-e2e-", { viewport: { width: 1100, height: 1200 } });
 });
 
 after(async () => {
