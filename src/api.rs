@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{parse_model_config, ConfigSource, PairRmConfig};
 use crate::error::{Error, Result};
-use crate::model::PairRmModel;
+use crate::model::{Engine, PairRmModel};
 use crate::rank::{self, CompareMode, Ranking};
 use crate::segments::{self, Limits, PairInput};
 use crate::tokenize::PairRmTokenizer;
@@ -124,12 +124,22 @@ pub struct Ranker {
 impl Ranker {
     /// Parse config, tokenizer and weights, check them against each other, upload to `device`.
     pub fn from_files(files: ModelFiles, device: &Device) -> Result<Self> {
+        Self::from_files_with_engine(files, device, Engine::for_device(device))
+    }
+
+    /// As [`Self::from_files`], with the forward-pass engine chosen by the caller.
+    pub fn from_files_with_engine(
+        files: ModelFiles,
+        device: &Device,
+        engine: Engine,
+    ) -> Result<Self> {
         let config = resolve_config(&files.config_json, files.backbone_config_json.as_deref())?;
         let tokenizer = files.tokenizer.load()?;
         let weights = PairRmWeights::from_bytes(&files.safetensors, &config.backbone)?;
         drop(files.safetensors); // the f32 copy is all we keep
         check_vocab(&tokenizer, weights.vocab_size)?;
-        let model = PairRmModel::load(&config, weights, tokenizer.special.pad, device)?;
+        let model =
+            PairRmModel::load_with_engine(&config, weights, tokenizer.special.pad, device, engine)?;
         Ok(Self::from_parts(config, tokenizer, model))
     }
 
@@ -238,15 +248,7 @@ impl Ranker {
             let take = self.batch_len(rest);
             let (chunk, tail) = rest.split_at(take);
             rest = tail;
-            let data = self
-                .model
-                .forward(chunk)?
-                .into_data_async()
-                .await
-                .map_err(|e| Error::Device(format!("reading results back failed: {e:?}")))?;
-            let values: Vec<f32> = data
-                .try_into_vec()
-                .map_err(|e| Error::Device(format!("unexpected result type: {e:?}")))?;
+            let values = self.model.logits(chunk).await?;
             out.extend(values.into_iter().map(f64::from));
             progress(out.len(), pairs.len());
         }

@@ -5,8 +5,8 @@ use std::time::Instant;
 use burn::tensor::Device;
 
 use crate::config::{BackboneConfig, PairRmConfig};
-use crate::error::{Error, Result};
-use crate::model::PairRmModel;
+use crate::error::Result;
+use crate::model::{Engine, PairRmModel};
 use crate::segments::{assemble, Limits, PairInput};
 use crate::tokenize::SpecialIds;
 use crate::weights::PairRmWeights;
@@ -32,6 +32,17 @@ pub struct BenchResult {
     pub pairs_per_second: f64,
     pub gflops_per_second: f64,
     pub load_seconds: f64,
+    /// GPU kernel launches in one forward pass after warm-up (None on the CPU).
+    pub dispatches: Option<usize>,
+}
+
+/// Counts kernel launches while installed (cubecl reports each one).
+struct LaunchCount(std::sync::atomic::AtomicUsize);
+
+impl cubecl_runtime::logging::LaunchObserver for LaunchCount {
+    fn launched(&self, _kernel: &'static str) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// Multiply-adds ×2 of one forward pass over `len` tokens.
@@ -78,7 +89,7 @@ pub fn synthetic_pairs(n: usize, tokens: usize, seed: u64) -> Vec<PairInput> {
         .collect()
 }
 
-pub fn run(device: &Device, opts: &BenchOptions) -> Result<BenchResult> {
+pub fn run(device: &Device, engine: Engine, opts: &BenchOptions) -> Result<BenchResult> {
     let mut backbone = BackboneConfig::deberta_v3_large();
     backbone.num_hidden_layers = opts.layers;
     let config = PairRmConfig {
@@ -89,13 +100,10 @@ pub fn run(device: &Device, opts: &BenchOptions) -> Result<BenchResult> {
     };
     let start = Instant::now();
     let weights = PairRmWeights::random(&config.backbone, PAIRRM_VOCAB, 42);
-    let model = PairRmModel::load(&config, weights, 0, device)?;
+    let model = PairRmModel::load_with_engine(&config, weights, 0, device, engine)?;
     let pairs = synthetic_pairs(opts.batch_size, opts.tokens, 7);
-    let read = |batch: &[PairInput]| -> Result<()> {
-        crate::block_on(model.forward(batch)?.into_data_async())
-            .map_err(|e| Error::Device(format!("{e:?}")))
-            .map(|_| ())
-    };
+    let read =
+        |batch: &[PairInput]| -> Result<()> { crate::block_on(model.logits(batch)).map(|_| ()) };
     read(&pairs)?; // warm-up: uploads finish, kernels compile
     let load_seconds = start.elapsed().as_secs_f64();
     let timed = Instant::now();
@@ -103,6 +111,15 @@ pub fn run(device: &Device, opts: &BenchOptions) -> Result<BenchResult> {
         read(&pairs)?;
     }
     let seconds = timed.elapsed().as_secs_f64();
+    let dispatches = if engine == Engine::Tensors && *device != crate::device::cpu() {
+        let count = std::sync::Arc::new(LaunchCount(Default::default()));
+        let guard = cubecl_runtime::logging::LaunchObservation::new(count.clone());
+        read(&pairs)?; // ends with a readback, so fused work has run
+        drop(guard);
+        Some(count.0.load(std::sync::atomic::Ordering::Relaxed))
+    } else {
+        None
+    };
     let n = opts.iters * opts.batch_size;
     let flops = flops_per_pair(&config.backbone, pairs[0].ids.len()) * n as f64;
     Ok(BenchResult {
@@ -111,6 +128,7 @@ pub fn run(device: &Device, opts: &BenchOptions) -> Result<BenchResult> {
         pairs_per_second: n as f64 / seconds,
         gflops_per_second: flops / seconds / 1e9,
         load_seconds,
+        dispatches,
     })
 }
 

@@ -41,8 +41,11 @@ fn jsonl(items: impl Iterator<Item = Value>) -> String {
     items.map(|v| v.to_string() + "\n").collect()
 }
 
-fn devices() -> Vec<&'static str> {
-    if std::env::var_os("PAIRRM_SKIP_WGPU").is_some() {
+/// The CLI on wgpu for the first fixture only: every process compiles and
+/// autotunes its GPU kernels afresh (about 30 s on lavapipe), and
+/// `tests/parity.rs` checks every fixture on wgpu in one process.
+fn devices(first_fixture: bool) -> Vec<&'static str> {
+    if std::env::var_os("PAIRRM_SKIP_WGPU").is_some() || !first_fixture {
         vec!["cpu"]
     } else {
         vec!["cpu", "wgpu"]
@@ -51,7 +54,7 @@ fn devices() -> Vec<&'static str> {
 
 #[test]
 fn cli_reproduces_fixtures() {
-    for (dir, expected) in fixtures() {
+    for (index, (dir, expected)) in fixtures().into_iter().enumerate() {
         let model = dir.to_str().unwrap();
         let name = dir.file_name().unwrap().to_string_lossy().to_string();
 
@@ -72,7 +75,7 @@ fn cli_reproduces_fixtures() {
             }
         }
 
-        for dev in devices() {
+        for dev in devices(index == 0) {
             let what = format!("{name}/{dev}");
             let ranks = cases(&expected, "rank");
             let input = jsonl(ranks.iter().map(|c| json!({"instruction": c["instruction"], "input": c["input"], "candidates": c["candidates"]})));

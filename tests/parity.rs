@@ -1,5 +1,6 @@
 //! Parity with LLM-Blender on the committed fixtures, through the Rust API,
-//! on the CPU (burn Flex) and on wgpu (Vulkan; lavapipe in CI).
+//! on the CPU (the fused CPU engine, and burn's tensor ops on Flex) and on
+//! wgpu (Vulkan; lavapipe in CI).
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common;
@@ -7,6 +8,7 @@ mod common;
 use burn::tensor::Device;
 use common::*;
 use pairrm_web::api::{read_model_dir, TokenizerPreference};
+use pairrm_web::model::Engine;
 use pairrm_web::{block_on, device, BestOfN, CompareMode, Message, Ranker};
 use serde_json::Value;
 
@@ -15,8 +17,19 @@ fn mode(v: &Value) -> CompareMode {
 }
 
 fn check_fixture(dir: &std::path::Path, expected: &Value, dev: &Device, label: &str) {
+    check_fixture_with(dir, expected, dev, Engine::for_device(dev), label)
+}
+
+fn check_fixture_with(
+    dir: &std::path::Path,
+    expected: &Value,
+    dev: &Device,
+    engine: Engine,
+    label: &str,
+) {
     let name = format!("{label}/{}", dir.file_name().unwrap().to_string_lossy());
-    let ranker = Ranker::from_files(read_model_dir(dir, TokenizerPreference::Auto).unwrap(), dev)
+    let files = read_model_dir(dir, TokenizerPreference::Auto).unwrap();
+    let ranker = Ranker::from_files_with_engine(files, dev, engine)
         .unwrap_or_else(|e| panic!("{name}: load failed: {e}"));
 
     // Assembly (markers, truncation) and single forward passes.
@@ -123,6 +136,13 @@ fn check_fixture(dir: &std::path::Path, expected: &Value, dev: &Device, label: &
 fn fixtures_match_the_reference_on_cpu() {
     for (dir, expected) in fixtures() {
         check_fixture(&dir, &expected, &device::cpu(), "cpu");
+    }
+}
+
+#[test]
+fn fixtures_match_the_reference_with_burn_tensor_ops_on_the_cpu() {
+    for (dir, expected) in fixtures() {
+        check_fixture_with(&dir, &expected, &device::cpu(), Engine::Tensors, "cpu-burn");
     }
 }
 

@@ -9,29 +9,8 @@ fn main() {
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() -> std::process::ExitCode {
-    keep_freed_memory();
     cli::main()
 }
-
-/// glibc hands every block over its mmap threshold back to the kernel when it
-/// is freed, so each forward pass page-faults its large activations in again
-/// (zeroed by the kernel): a quarter of the CPU time at PairRM-large dims.
-/// Raising the threshold to its maximum (32 MiB) and never trimming keeps those
-/// blocks in the heap for reuse (about 1.3x more pairs/s on the benchmark).
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn keep_freed_memory() {
-    // SAFETY: mallopt only changes allocator parameters; it is called before any thread starts.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
-    }
-}
-
-#[cfg(all(
-    not(target_arch = "wasm32"),
-    not(all(target_os = "linux", target_env = "gnu"))
-))]
-fn keep_freed_memory() {}
 
 #[cfg(not(target_arch = "wasm32"))]
 mod cli {
@@ -42,6 +21,7 @@ mod cli {
     use pairrm_web::api::{read_model_dir, read_tokenizer_files, TokenizerPreference};
     use pairrm_web::bench::{self, BenchOptions};
     use pairrm_web::device::{self, DeviceChoice};
+    use pairrm_web::model::Engine;
     use pairrm_web::{block_on, BestOfN, CompareMode, Comparison, Error, Message, Ranker};
     use serde::Deserialize;
     use serde_json::{json, Value};
@@ -55,7 +35,7 @@ commands (one JSON object per line in and out):
   compare-conversations  --model DIR   {\"a\": [messages], \"b\": [messages]} -> {\"value\", \"result\"}
   rank-with-ref          --model DIR   {\"instruction\", \"input\"?, \"candidates\", \"reference\"?} -> {\"reference\", \"ranks\", \"scores\"}
   best-of-n              --model DIR   {\"instruction\", \"input\"?, \"candidates\", \"mode\"?: \"bubble\"|\"full\", \"seed\"?} -> {\"best\"}
-  bench                  [--device cpu|wgpu|all] [--tokens 256] [--batch-size 4] [--iters 3] [--layers 24]
+  bench                  [--device cpu|cpu-burn|wgpu|all] [--tokens 256] [--batch-size 4] [--iters 3] [--layers 24]
   make-random-model      --model FIXTURE --out DIR [--layers 24]   a random PairRM-large model dir (1.74 GB)
 
 options:
@@ -296,7 +276,7 @@ options:
     fn run_bench(args: &Args) -> Result<(), Error> {
         let devices: Vec<&str> = match args.device.as_str() {
             "all" => vec!["cpu", "wgpu"],
-            d => vec![d],
+            d => d.split(',').collect(),
         };
         let opts = BenchOptions {
             tokens: args.tokens,
@@ -309,11 +289,25 @@ options:
         opts.layers, bench::PAIRRM_VOCAB, opts.tokens, opts.batch_size, opts.iters
     );
         for name in devices {
-            let (dev, label) = device::select(name.parse::<DeviceChoice>()?)?;
-            let r = bench::run(&dev, &opts)?;
+            // `cpu-burn`: burn's tensor ops on the CPU, for comparison with the fused engine.
+            let (choice, engine) = match name {
+                "cpu-burn" => ("cpu", Some(Engine::Tensors)),
+                other => (other, None),
+            };
+            let (dev, label) = device::select(choice.parse::<DeviceChoice>()?)?;
+            let engine = engine.unwrap_or_else(|| Engine::for_device(&dev));
+            let label = if name == "cpu-burn" { name } else { label };
+            let r = bench::run(&dev, engine, &opts)?;
             println!(
-            "{label:>5}: {:.3} pairs/s  {:.1} GFLOP/s  ({} pairs in {:.2} s; load + warm-up {:.1} s)",
-            r.pairs_per_second, r.gflops_per_second, r.pairs, r.seconds, r.load_seconds
+            "{label:>8}: {:.3} pairs/s  {:.1} GFLOP/s  ({} pairs in {:.2} s; load + warm-up {:.1} s){}",
+            r.pairs_per_second,
+            r.gflops_per_second,
+            r.pairs,
+            r.seconds,
+            r.load_seconds,
+            r.dispatches
+                .map(|n| format!("; {n} GPU dispatches per forward pass"))
+                .unwrap_or_default()
         );
         }
         Ok(())

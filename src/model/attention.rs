@@ -62,6 +62,21 @@ impl BucketTable {
         (bucket + self.span).clamp(0, 2 * self.span - 1)
     }
 
+    /// `δ(r)` for `r = -(len-1) ..= len-1`, at index `r + len - 1`: the whole
+    /// `[len, len]` table is this run read backwards from row `i`'s offset.
+    pub fn deltas(&self, len: usize) -> Vec<usize> {
+        let lo = -(len as i64 - 1);
+        (lo..len as i64)
+            .map(|r| {
+                (if len <= self.max_len {
+                    self.index[(r + self.max_len as i64 - 1) as usize]
+                } else {
+                    self.delta(r)
+                }) as usize
+            })
+            .collect()
+    }
+
     /// Row-major `[len, len]` table of `δ(i - j)`.
     pub fn index(&self, len: usize) -> Vec<i64> {
         let mut out = Vec::with_capacity(len * len);

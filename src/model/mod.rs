@@ -3,9 +3,11 @@
 //! output is one logit per comparison, still on the device.
 
 pub mod attention;
+pub mod cpu;
 pub mod embeddings;
 pub mod encoder;
 pub mod head;
+pub mod kernels;
 pub mod nn;
 
 use burn::tensor::{Device, Tensor, TensorData};
@@ -28,14 +30,42 @@ pub const SCORE_BUDGET: usize = 32 * 1024 * 1024;
 /// Added to attention scores of padding keys: softmax gives them exactly zero weight.
 const MASKED: f32 = -1.0e9;
 
-#[derive(Debug, Clone)]
+/// How the forward pass is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// burn tensor ops on the model's device (any burn backend: wgpu, Flex).
+    Tensors,
+    /// The fused CPU engine ([`cpu`]) on host buffers.
+    FusedCpu,
+}
+
+impl Engine {
+    /// The fused engine on the CPU device, burn's tensor ops elsewhere.
+    pub fn for_device(device: &Device) -> Self {
+        if *device == crate::device::cpu() {
+            Self::FusedCpu
+        } else {
+            Self::Tensors
+        }
+    }
+}
+
+#[derive(Debug)]
 pub struct PairRmModel {
-    embeddings: Embeddings,
-    encoder: Encoder,
-    head: PairRmHead,
+    network: Network,
     buckets: BucketTable,
     pad_id: u32,
     device: Device,
+}
+
+#[derive(Debug)]
+enum Network {
+    Tensors {
+        embeddings: Embeddings,
+        encoder: Encoder,
+        head: PairRmHead,
+    },
+    FusedCpu(cpu::CpuModel),
 }
 
 /// Builds a [`PairRmModel`] part by part, in [`load_groups`] order, so that a
@@ -44,27 +74,50 @@ pub struct ModelBuilder {
     config: PairRmConfig,
     pad_id: u32,
     device: Device,
+    engine: Engine,
     embeddings: Option<Embeddings>,
     rel: Option<Tensor<2>>,
     layers: Vec<EncoderLayer>,
     head: Option<PairRmHead>,
+    cpu_embeddings: Option<cpu::CpuEmbeddings>,
+    cpu_rel: Vec<f32>,
+    cpu_layers: Vec<cpu::CpuLayer>,
+    cpu_head: Option<cpu::CpuHead>,
 }
 
 impl ModelBuilder {
+    /// A builder for the device's default engine ([`Engine::for_device`]).
     pub fn new(config: &PairRmConfig, pad_id: u32, device: &Device) -> Self {
+        Self::with_engine(config, pad_id, device, Engine::for_device(device))
+    }
+
+    pub fn with_engine(
+        config: &PairRmConfig,
+        pad_id: u32,
+        device: &Device,
+        engine: Engine,
+    ) -> Self {
         Self {
             config: config.clone(),
             pad_id,
             device: device.clone(),
+            engine,
             embeddings: None,
             rel: None,
             layers: Vec::new(),
             head: None,
+            cpu_embeddings: None,
+            cpu_rel: Vec::new(),
+            cpu_layers: Vec::new(),
+            cpu_head: None,
         }
     }
 
     /// Consume the next group's tensors from `weights` (see [`load_groups`]).
     pub fn add_group(&mut self, weights: &mut PairRmWeights) {
+        if self.engine == Engine::FusedCpu {
+            return self.add_cpu_group(weights);
+        }
         let (bb, device) = (&self.config.backbone, &self.device);
         if self.embeddings.is_none() {
             let ln = LayerNorm::new(
@@ -91,19 +144,53 @@ impl ModelBuilder {
         }
     }
 
+    fn add_cpu_group(&mut self, weights: &mut PairRmWeights) {
+        let bb = &self.config.backbone;
+        if self.cpu_embeddings.is_none() {
+            self.cpu_embeddings = Some(cpu::CpuEmbeddings::load(bb, weights));
+            self.cpu_rel = cpu::normalized_rel_embeddings(bb, weights);
+        } else if self.cpu_layers.len() < bb.num_hidden_layers {
+            let layer = cpu::CpuLayer::load(self.cpu_layers.len(), bb, weights, &self.cpu_rel);
+            self.cpu_layers.push(layer);
+        } else {
+            self.cpu_head = Some(cpu::CpuHead::load(weights));
+        }
+    }
+
     pub fn finish(self) -> Result<PairRmModel> {
         let incomplete =
             || Error::Weights("the model was built from an incomplete set of tensors".into());
         let longest = self.config.source_maxlength
             + 2 * (self.config.candidate_maxlength + self.config.source_maxlength / 2);
-        if self.layers.len() != self.config.backbone.num_hidden_layers {
-            return Err(incomplete());
-        }
+        let buckets = BucketTable::new(&self.config.backbone, longest);
+        let layers = self.config.backbone.num_hidden_layers;
+        let network = match self.engine {
+            Engine::Tensors => {
+                if self.layers.len() != layers {
+                    return Err(incomplete());
+                }
+                Network::Tensors {
+                    embeddings: self.embeddings.ok_or_else(incomplete)?,
+                    encoder: Encoder::new(self.layers),
+                    head: self.head.ok_or_else(incomplete)?,
+                }
+            }
+            Engine::FusedCpu => {
+                if self.cpu_layers.len() != layers {
+                    return Err(incomplete());
+                }
+                Network::FusedCpu(cpu::CpuModel::new(
+                    &self.config.backbone,
+                    self.cpu_embeddings.ok_or_else(incomplete)?,
+                    self.cpu_layers,
+                    self.cpu_head.ok_or_else(incomplete)?,
+                    buckets.clone(),
+                ))
+            }
+        };
         Ok(PairRmModel {
-            embeddings: self.embeddings.ok_or_else(incomplete)?,
-            encoder: Encoder::new(self.layers),
-            head: self.head.ok_or_else(incomplete)?,
-            buckets: BucketTable::new(&self.config.backbone, longest),
+            network,
+            buckets,
             pad_id: self.pad_id,
             device: self.device,
         })
@@ -136,11 +223,22 @@ impl PairRmModel {
     /// Upload checked weights to `device`.
     pub fn load(
         config: &PairRmConfig,
-        mut weights: PairRmWeights,
+        weights: PairRmWeights,
         pad_id: u32,
         device: &Device,
     ) -> Result<Self> {
-        let mut builder = ModelBuilder::new(config, pad_id, device);
+        Self::load_with_engine(config, weights, pad_id, device, Engine::for_device(device))
+    }
+
+    /// As [`Self::load`], with the engine chosen by the caller (benchmarks, tests).
+    pub fn load_with_engine(
+        config: &PairRmConfig,
+        mut weights: PairRmWeights,
+        pad_id: u32,
+        device: &Device,
+        engine: Engine,
+    ) -> Result<Self> {
+        let mut builder = ModelBuilder::with_engine(config, pad_id, device, engine);
         for _ in load_groups(&config.backbone) {
             builder.add_group(&mut weights);
         }
@@ -151,31 +249,40 @@ impl PairRmModel {
         &self.device
     }
 
-    pub fn vocab_size(&self) -> usize {
-        self.embeddings.vocab_size
+    pub fn engine(&self) -> Engine {
+        match self.network {
+            Network::Tensors { .. } => Engine::Tensors,
+            Network::FusedCpu(_) => Engine::FusedCpu,
+        }
     }
 
-    /// Logits of a batch of comparisons, padded to the longest. `[batch]` on the device.
-    pub fn forward(&self, batch: &[PairInput]) -> Result<Tensor<1>> {
+    pub fn vocab_size(&self) -> usize {
+        match &self.network {
+            Network::Tensors { embeddings, .. } => embeddings.vocab_size,
+            Network::FusedCpu(m) => m.vocab_size(),
+        }
+    }
+
+    /// `logit(A, B)` of each comparison in `batch`, read back to the host.
+    pub async fn logits(&self, batch: &[PairInput]) -> Result<Vec<f32>> {
         if batch.is_empty() {
             return Err(Error::Input("empty batch".into()));
         }
+        self.check_ids(batch)?;
+        let (embeddings, encoder, head) = match &self.network {
+            Network::FusedCpu(m) => return Ok(m.forward(batch)),
+            Network::Tensors {
+                embeddings,
+                encoder,
+                head,
+            } => (embeddings, encoder, head),
+        };
         let len = batch.iter().map(|p| p.ids.len()).max().unwrap_or(0);
         let n = batch.len();
         let mut ids = Vec::with_capacity(n * len);
         let mut mask = Vec::with_capacity(n * len);
         let mut bias = Vec::with_capacity(n * len);
         for pair in batch {
-            if let Some(&bad) = pair
-                .ids
-                .iter()
-                .find(|&&id| id as usize >= self.vocab_size())
-            {
-                return Err(Error::Input(format!(
-                    "token id {bad} is outside the embedding table ({} rows): tokenizer and weights do not match",
-                    self.vocab_size()
-                )));
-            }
             let pad = len - pair.ids.len();
             ids.extend(
                 pair.ids
@@ -190,11 +297,27 @@ impl PairRmModel {
                 std::iter::repeat_n(0.0f32, pair.ids.len()).chain(std::iter::repeat_n(MASKED, pad)),
             );
         }
-        let x = self.embeddings.forward(&ids, &mask, n, len, &self.device);
+        let x = embeddings.forward(&ids, &mask, n, len, &self.device);
         let mask_bias = Tensor::<4>::from_data(TensorData::new(bias, [n, 1, 1, len]), &self.device);
         let rel_index = RelativeIndex::new(&self.buckets, len, &self.device);
-        let hidden = self.encoder.forward(x, mask_bias, &rel_index);
+        let hidden = encoder.forward(x, mask_bias, &rel_index);
         let markers: Vec<[usize; 3]> = batch.iter().map(|p| p.markers).collect();
-        Ok(self.head.forward(hidden, &markers, &self.device))
+        let data = head
+            .forward(hidden, &markers, &self.device)
+            .into_data_async()
+            .await
+            .map_err(|e| Error::Device(format!("reading results back failed: {e:?}")))?;
+        data.try_into_vec()
+            .map_err(|e| Error::Device(format!("unexpected result type: {e:?}")))
+    }
+
+    fn check_ids(&self, batch: &[PairInput]) -> Result<()> {
+        let rows = self.vocab_size();
+        match batch.iter().flat_map(|p| &p.ids).find(|&&id| id as usize >= rows) {
+            Some(bad) => Err(Error::Input(format!(
+                "token id {bad} is outside the embedding table ({rows} rows): tokenizer and weights do not match"
+            ))),
+            None => Ok(()),
+        }
     }
 }

@@ -1,0 +1,407 @@
+//! The CPU engine: the same network as the burn modules (embeddings →
+//! DeBERTa-v3 layers → PairRM head), computed on host f32 buffers.
+//!
+//! Why a second implementation: on the CPU a forward pass through generic
+//! tensor ops spends most of its time outside the matrix products (one pass
+//! and one allocation per elementwise op, gathers over `[batch, heads, L, L]`
+//! index tensors, padding). Here
+//! - each sequence keeps its own length (no padding, so no masks);
+//! - Q, K and V come from one product, biases and residuals are folded into
+//!   the products' outputs, and bias + GELU and bias + LayerNorm are one pass;
+//! - attention runs per (sequence, head) in parallel, in query tiles small
+//!   enough to stay in cache, and reads the relative positions `δ(i - j)`
+//!   from one run of `2L - 1` values instead of an `[L, L]` index tensor;
+//! - activation buffers are kept between forward passes, so a long ranking
+//!   does not page-fault its activations back in every call.
+//!
+//! Parity with the reference is tested on every fixture, as for burn.
+
+use std::cell::RefCell;
+use std::sync::Mutex;
+
+use crate::config::BackboneConfig;
+use crate::model::attention::BucketTable;
+use crate::model::kernels::{self, matmul, Threads, View};
+use crate::segments::PairInput;
+use crate::weights::{HostTensor, PairRmWeights};
+
+/// `y = x · W + b` with `W` stored `[in, out]` row-major.
+#[derive(Debug, Clone)]
+struct Dense {
+    w: Vec<f32>,
+    b: Vec<f32>,
+    inp: usize,
+    out: usize,
+}
+
+impl Dense {
+    /// From PyTorch Linears (`[out, in]` each) sharing an input: their outputs side by side.
+    fn from_torch(parts: &[(HostTensor, HostTensor)]) -> Self {
+        let inp = parts[0].0.shape[1];
+        let out: usize = parts.iter().map(|(w, _)| w.shape[0]).sum();
+        let mut w = vec![0.0f32; inp * out];
+        let mut b = Vec::with_capacity(out);
+        let mut col = 0;
+        for (pw, pb) in parts {
+            let rows = pw.shape[0];
+            for r in 0..rows {
+                for k in 0..inp {
+                    w[k * out + col + r] = pw.data[r * inp + k];
+                }
+            }
+            b.extend_from_slice(&pb.data);
+            col += rows;
+        }
+        Self { w, b, inp, out }
+    }
+
+    fn weight(&self) -> View<'_> {
+        View::new(&self.w, 0, self.inp, self.out, self.out)
+    }
+
+    /// `dst (+)= x · W` over `rows` rows; the bias is left to the caller's fused pass.
+    fn product(&self, x: &[f32], rows: usize, dst: &mut [f32], accumulate: bool) {
+        let x = View::new(x, 0, rows, self.inp, self.inp);
+        matmul(dst, self.out, x, self.weight(), accumulate, Threads::All);
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Norm {
+    gamma: Vec<f32>,
+    beta: Vec<f32>,
+    eps: f32,
+}
+
+impl Norm {
+    fn new(weights: &mut PairRmWeights, name: &str, eps: f64) -> Self {
+        Self {
+            gamma: weights.take(&format!("{name}.weight")).data,
+            beta: weights.take(&format!("{name}.bias")).data,
+            eps: eps as f32,
+        }
+    }
+
+    /// `rows = LayerNorm(rows + bias)`.
+    fn apply(&self, rows: &mut [f32], bias: &[f32]) {
+        let (g, b, eps) = (&self.gamma, &self.beta, self.eps);
+        kernels::for_rows(rows, g.len(), |chunk| {
+            kernels::bias_layer_norm(chunk, bias, g, b, eps)
+        });
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CpuLayer {
+    /// Query, key and value projections side by side: `[hidden, 3·hidden]`.
+    qkv: Dense,
+    /// The layer's key / query projections of the normalised relative
+    /// embeddings (biases included), `[2·span, hidden]` each.
+    pos_key: Vec<f32>,
+    pos_query: Vec<f32>,
+    attn_out: Dense,
+    attn_ln: Norm,
+    ffn_in: Dense,
+    ffn_out: Dense,
+    ffn_ln: Norm,
+}
+
+impl CpuLayer {
+    /// Takes layer `i`'s tensors out of `weights`; `rel` is the normalised
+    /// relative-embedding table `[2·span, hidden]`.
+    pub fn load(
+        i: usize,
+        config: &BackboneConfig,
+        weights: &mut PairRmWeights,
+        rel: &[f32],
+    ) -> Self {
+        let mut linear = |name: &str| {
+            (
+                weights.take(&format!("layer.{i}.{name}.weight")),
+                weights.take(&format!("layer.{i}.{name}.bias")),
+            )
+        };
+        let (q, k, v) = (linear("query"), linear("key"), linear("value"));
+        let (o, fi, fo) = (linear("attn_out"), linear("ffn_in"), linear("ffn_out"));
+        let h = config.hidden_size;
+        let rows = rel.len() / h;
+        let project = |p: &(HostTensor, HostTensor)| {
+            let d = Dense::from_torch(std::slice::from_ref(p));
+            let mut out = vec![0.0f32; rows * h];
+            d.product(rel, rows, &mut out, false);
+            kernels::add_bias(&mut out, &d.b);
+            out
+        };
+        let (pos_key, pos_query) = (project(&k), project(&q));
+        let eps = config.layer_norm_eps;
+        Self {
+            qkv: Dense::from_torch(&[q, k, v]),
+            pos_key,
+            pos_query,
+            attn_out: Dense::from_torch(&[o]),
+            attn_ln: Norm::new(weights, &format!("layer.{i}.attn_ln"), eps),
+            ffn_in: Dense::from_torch(&[fi]),
+            ffn_out: Dense::from_torch(&[fo]),
+            ffn_ln: Norm::new(weights, &format!("layer.{i}.ffn_ln"), eps),
+        }
+    }
+}
+
+/// The relative-embedding table after the encoder's LayerNorm, `[2·span, hidden]`.
+pub fn normalized_rel_embeddings(config: &BackboneConfig, weights: &mut PairRmWeights) -> Vec<f32> {
+    let norm = Norm::new(weights, "rel_ln", config.layer_norm_eps);
+    let mut rel = weights.take("rel_embeddings").data;
+    norm.apply(&mut rel, &[]);
+    rel
+}
+
+/// Embedding table (host), its LayerNorm, and the head.
+#[derive(Debug, Clone)]
+pub struct CpuEmbeddings {
+    table: Vec<f32>,
+    norm: Norm,
+}
+
+impl CpuEmbeddings {
+    pub fn load(config: &BackboneConfig, weights: &mut PairRmWeights) -> Self {
+        Self {
+            table: weights.take("word_embeddings").data,
+            norm: Norm::new(weights, "embeddings_ln", config.layer_norm_eps),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CpuHead {
+    dense: Dense,
+    out: Dense,
+}
+
+impl CpuHead {
+    pub fn load(weights: &mut PairRmWeights) -> Self {
+        let mut linear = |name: &str| {
+            Dense::from_torch(&[(
+                weights.take(&format!("head.{name}.weight")),
+                weights.take(&format!("head.{name}.bias")),
+            )])
+        };
+        Self {
+            dense: linear("dense"),
+            out: linear("out"),
+        }
+    }
+
+    /// Mean over tasks of `out(tanh(dense([source, cand])))`.
+    fn score(&self, source: &[f32], cand: &[f32]) -> f32 {
+        let joined: Vec<f32> = source.iter().chain(cand).copied().collect();
+        let mut hidden = self.dense.b.clone();
+        self.dense.product(&joined, 1, &mut hidden, true);
+        hidden.iter_mut().for_each(|v| *v = v.tanh());
+        let mut out = self.out.b.clone();
+        self.out.product(&hidden, 1, &mut out, true);
+        out.iter().sum::<f32>() / out.len() as f32
+    }
+}
+
+/// Activations of one forward pass, kept for the next.
+#[derive(Default)]
+struct Workspace {
+    x: Vec<f32>,
+    qkv: Vec<f32>,
+    ctx: Vec<f32>,
+    inner: Vec<f32>,
+}
+
+fn sized(v: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    if v.len() < len {
+        v.resize(len, 0.0);
+    }
+    &mut v[..len]
+}
+
+/// Per-thread attention scratch (score tile, position products).
+#[derive(Default)]
+struct Scratch {
+    scores: Vec<f32>,
+    c2p: Vec<f32>,
+    p2c: Vec<f32>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::default();
+}
+
+/// Score rows computed at once: a tile of about 256 KiB stays in cache.
+const TILE_ELEMENTS: usize = 64 * 1024;
+
+pub struct CpuModel {
+    embeddings: CpuEmbeddings,
+    layers: Vec<CpuLayer>,
+    head: CpuHead,
+    buckets: BucketTable,
+    heads: usize,
+    hidden: usize,
+    workspace: Mutex<Workspace>,
+}
+
+impl std::fmt::Debug for CpuModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CpuModel")
+            .field("layers", &self.layers.len())
+            .field("hidden", &self.hidden)
+            .finish()
+    }
+}
+
+impl CpuModel {
+    pub fn new(
+        config: &BackboneConfig,
+        embeddings: CpuEmbeddings,
+        layers: Vec<CpuLayer>,
+        head: CpuHead,
+        buckets: BucketTable,
+    ) -> Self {
+        Self {
+            embeddings,
+            layers,
+            head,
+            buckets,
+            heads: config.num_attention_heads,
+            hidden: config.hidden_size,
+            workspace: Mutex::new(Workspace::default()),
+        }
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.embeddings.table.len() / self.hidden
+    }
+
+    /// `logit(A, B)` per comparison (ids already checked against the vocabulary).
+    pub fn forward(&self, batch: &[PairInput]) -> Vec<f32> {
+        let h = self.hidden;
+        let starts: Vec<usize> = batch
+            .iter()
+            .scan(0, |acc, p| {
+                let s = *acc;
+                *acc += p.ids.len();
+                Some(s)
+            })
+            .collect();
+        let tokens: usize = batch.iter().map(|p| p.ids.len()).sum();
+        let mut guard = self.workspace.lock().unwrap_or_else(|e| e.into_inner());
+        let ws = &mut *guard;
+        let x = sized(&mut ws.x, tokens * h);
+        for (row, &id) in x.chunks_exact_mut(h).zip(batch.iter().flat_map(|p| &p.ids)) {
+            let start = id as usize * h;
+            row.copy_from_slice(&self.embeddings.table[start..start + h]);
+        }
+        self.embeddings.norm.apply(x, &[]);
+        let seqs: Vec<(usize, usize)> = starts
+            .iter()
+            .copied()
+            .zip(batch.iter().map(|p| p.ids.len()))
+            .collect();
+        for layer in &self.layers {
+            self.layer(layer, ws, tokens, &seqs);
+        }
+        let x = &ws.x;
+        batch
+            .iter()
+            .zip(&starts)
+            .map(|(p, &s)| {
+                let row = |m: usize| &x[(s + p.markers[m]) * h..(s + p.markers[m] + 1) * h];
+                self.head.score(row(0), row(1)) - self.head.score(row(0), row(2))
+            })
+            .collect()
+    }
+
+    fn layer(&self, layer: &CpuLayer, ws: &mut Workspace, tokens: usize, seqs: &[(usize, usize)]) {
+        let h = self.hidden;
+        let x = &mut ws.x[..tokens * h];
+        let qkv = sized(&mut ws.qkv, tokens * 3 * h);
+        layer.qkv.product(x, tokens, qkv, false);
+        let bias = &layer.qkv.b;
+        kernels::for_rows(qkv, 3 * h, |rows| kernels::add_bias(rows, bias));
+
+        // Attention per (sequence, head); each writes its own `[len, head_dim]` context.
+        let d = h / self.heads;
+        let qkv: &[f32] = qkv;
+        let contexts = kernels::map_indexed(seqs.len() * self.heads, |item| {
+            let (seq, head) = (item / self.heads, item % self.heads);
+            self.attend(layer, qkv, seqs[seq], head)
+        });
+        let ctx = sized(&mut ws.ctx, tokens * h);
+        for (item, c) in contexts.iter().enumerate() {
+            let ((start, len), head) = (seqs[item / self.heads], item % self.heads);
+            for i in 0..len {
+                ctx[(start + i) * h + head * d..][..d].copy_from_slice(&c[i * d..(i + 1) * d]);
+            }
+        }
+
+        // x = LayerNorm(x + ctx·Wo + bo)
+        layer.attn_out.product(ctx, tokens, x, true);
+        layer.attn_ln.apply(x, &layer.attn_out.b);
+
+        // x = LayerNorm(x + gelu(x·W1 + b1)·W2 + b2)
+        let inner = sized(&mut ws.inner, tokens * layer.ffn_in.out);
+        layer.ffn_in.product(x, tokens, inner, false);
+        let b1 = &layer.ffn_in.b;
+        kernels::for_rows(inner, b1.len(), |rows| kernels::bias_gelu(rows, b1));
+        layer.ffn_out.product(inner, tokens, x, true);
+        layer.ffn_ln.apply(x, &layer.ffn_out.b);
+    }
+
+    /// One head of one sequence: `softmax((c2c + c2p + p2c)·scale)·V`, `[len, head_dim]`.
+    fn attend(
+        &self,
+        layer: &CpuLayer,
+        qkv: &[f32],
+        (start, len): (usize, usize),
+        head: usize,
+    ) -> Vec<f32> {
+        let h = self.hidden;
+        let d = h / self.heads;
+        let stride = 3 * h;
+        let base = start * stride + head * d;
+        let k = View::new(qkv, base + h, len, d, stride);
+        let v = View::new(qkv, base + 2 * h, len, d, stride);
+        // δ(i - j) for i - j in -(len-1) ..= len-1, and the span of rows it uses.
+        let deltas = self.buckets.deltas(len);
+        let (lo, hi) = (deltas[0], deltas[deltas.len() - 1]);
+        let width = hi - lo + 1;
+        let pos_key = View::new(&layer.pos_key, lo * h + head * d, width, d, h);
+        let pos_query = View::new(&layer.pos_query, lo * h + head * d, width, d, h);
+        let scale = 1.0 / ((d * 3) as f32).sqrt();
+        let tile = (TILE_ELEMENTS / len).clamp(1, len);
+        let mut out = vec![0.0f32; len * d];
+        SCRATCH.with(|s| {
+            let s = &mut *s.borrow_mut();
+            // p2c[j][δ - lo] = k_j · Qr_δ, for every key j.
+            let p2c = sized(&mut s.p2c, len * width);
+            matmul(p2c, width, k, pos_query.t(), false, Threads::One);
+            for i0 in (0..len).step_by(tile) {
+                let rows = tile.min(len - i0);
+                let q_tile = View::new(qkv, base + i0 * stride, rows, d, stride);
+                let scores = sized(&mut s.scores, rows * len);
+                matmul(scores, len, q_tile, k.t(), false, Threads::One);
+                let c2p = sized(&mut s.c2p, rows * width);
+                matmul(c2p, width, q_tile, pos_key.t(), false, Threads::One);
+                for r in 0..rows {
+                    let i = i0 + r;
+                    let row = &mut scores[r * len..(r + 1) * len];
+                    let c2p_row = &c2p[r * width..(r + 1) * width];
+                    // δ(i - j) sits at deltas[i - j + len - 1]: j runs that array backwards.
+                    for (j, s) in row.iter_mut().enumerate() {
+                        let delta = deltas[i + len - 1 - j] - lo;
+                        *s = (*s + c2p_row[delta] + p2c[j * width + delta]) * scale;
+                    }
+                }
+                kernels::softmax_rows(scores, len);
+                let probs = View::new(scores, 0, rows, len, len);
+                matmul(&mut out[i0 * d..], d, probs, v, false, Threads::One);
+            }
+        });
+        let _ = v;
+        out
+    }
+}
