@@ -1,29 +1,56 @@
 #!/usr/bin/env bash
 # Side-by-side forward-pass benchmark at PairRM-large dims, one run:
-# pairrm-web (burn Flex on the CPU, burn wgpu) and the reference (LLM-Blender on
-# transformers 4.35.2, f32, CPU, same thread count). Needs the reference venv
-# (scripts/reference/setup.sh) and a release build of the CLI.
-#   scripts/bench_compare.sh [--tokens 256] [--batch-size 4] [--iters 3] [--threads 2]
+# pairrm-web (burn Flex on the CPU; plus burn wgpu with --gpu), the PyTorch
+# reference (LLM-Blender on transformers 4.35.2, f32, CPU) and ONNX Runtime
+# (CPUExecutionProvider, f32) on the same thread count and inputs. Needs the
+# reference venv (scripts/reference/setup.sh) and a release build of the CLI;
+# exports target/onnx/pairrm-large.onnx first if it is missing (~1 min).
+#   scripts/bench_compare.sh [--tokens 256] [--batch-size 4] [--iters 3] [--threads 2] [--gpu] [--before BIN]
+# --before BIN also times another build of the CLI (e.g. the previous commit's) in the same run.
+# Ratios are pairs/s over pairs/s: > 1 means pairrm-web is faster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tokens=256 batch=4 iters=3 threads=$(nproc)
+tokens=256 batch=4 iters=3 threads=$(nproc) device=cpu before=
 while [ $# -gt 0 ]; do
   case "$1" in
     --tokens) tokens=$2; shift 2 ;;
     --batch-size) batch=$2; shift 2 ;;
     --iters) iters=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
+    --gpu) device=all; shift ;;
+    --before) before=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
-ours=$(RAYON_NUM_THREADS=$threads target/release/pairrm bench --device all --tokens "$tokens" --batch-size "$batch" --iters "$iters")
+onnx=target/onnx/pairrm-large.onnx
+if [ ! -f "$onnx" ] || [ ! -f "$onnx.data" ]; then
+  scripts/reference/run.sh scripts/reference/export_onnx.py --out "$onnx"
+fi
+ours=$(RAYON_NUM_THREADS=$threads target/release/pairrm bench --device "$device" --tokens "$tokens" --batch-size "$batch" --iters "$iters")
 echo "$ours"
+if [ -n "$before" ]; then
+  echo "== $before"
+  old=$(RAYON_NUM_THREADS=$threads "$before" bench --device cpu --tokens "$tokens" --batch-size "$batch" --iters "$iters")
+  echo "$old"
+fi
+echo "== PyTorch reference"
 ref=$(scripts/reference/run.sh scripts/reference/bench_reference.py --threads "$threads" --batch-size "$batch" --seq-len "$tokens" --iters "$iters")
 echo "$ref"
+echo "== ONNX Runtime"
+ortout=$(scripts/reference/run.sh scripts/reference/bench_onnx.py --model "$onnx" --threads "$threads" --batch-size "$batch" --seq-len "$tokens" --iters "$iters")
+echo "$ortout"
 cpu=$(echo "$ours" | awk '$1 == "cpu:" {print $2}')
 gpu=$(echo "$ours" | awk '$1 == "wgpu:" {print $2}')
-refps=$(echo "$ref" | grep -oE 'pairs/s: [0-9.]+' | head -1 | awk '{print $2}')
-awk -v c="$cpu" -v g="$gpu" -v r="$refps" 'BEGIN {
-  printf "ratio pairrm-web cpu / reference: %.2fx\n", c / r;
-  if (g != "") printf "ratio pairrm-web wgpu / reference: %.2fx\n", g / r;
+pairs() { grep -oE 'pairs/s: [0-9.]+' | head -1 | awk '{print $2}'; }
+refps=$(echo "$ref" | pairs)
+ortps=$(echo "$ortout" | pairs)
+oldps=$( [ -n "$before" ] && echo "$old" | awk '$1 == "cpu:" {print $2}' || true)
+awk -v c="$cpu" -v g="$gpu" -v r="$refps" -v o="$ortps" -v b="$oldps" 'BEGIN {
+  printf "ratio pairrm-web cpu / PyTorch: %.2fx\n", c / r;
+  printf "ratio pairrm-web cpu / ONNX Runtime: %.2fx\n", c / o;
+  if (b != "") printf "ratio pairrm-web cpu / --before build: %.2fx\n", c / b;
+  if (g != "") {
+    printf "ratio pairrm-web wgpu / PyTorch: %.2fx\n", g / r;
+    printf "ratio pairrm-web wgpu / ONNX Runtime: %.2fx\n", g / o;
+  }
 }'

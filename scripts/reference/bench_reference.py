@@ -41,6 +41,28 @@ from transformers import DebertaV2Config  # noqa: E402
 from llm_blender.pair_ranker.pairrm import DebertaV2PairRM  # noqa: E402
 
 
+N_SPM = 128000  # deberta-v3-large's SentencePiece vocabulary
+
+
+def large_config():
+    """DebertaV2Config of llm-blender/PairRM (deberta-v3-large) + the PairRM
+    fields, built locally; also used by export_onnx.py."""
+    n_spm = N_SPM
+    cfg = DebertaV2Config(
+        vocab_size=n_spm + 5, hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
+        intermediate_size=4096, hidden_act="gelu", max_position_embeddings=512,
+        relative_attention=True, position_buckets=256, norm_rel_ebd="layer_norm",
+        share_att_key=True, pos_att_type="p2c|c2p", layer_norm_eps=1e-7,
+        max_relative_positions=-1, position_biased_input=False, type_vocab_size=0,
+        pad_token_id=0,
+    )
+    cfg.n_tasks = 1
+    cfg.drop_out = 0.05
+    cfg.source_prefix_id, cfg.cand1_prefix_id, cfg.cand2_prefix_id, cfg.cand_prefix_id = (
+        n_spm + 1, n_spm + 2, n_spm + 3, n_spm + 4)
+    return cfg
+
+
 def flops_per_seq(L, H, I, N, P):
     per_layer = 2 * L * (4 * H * H + 2 * H * I) + 4 * L * L * H + 4 * L * P * H + 4 * P * H * H
     head = 2 * 2 * (2 * H * H + H)
@@ -58,19 +80,8 @@ def main():
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
-    n_spm = 128000
-    cfg = DebertaV2Config(
-        vocab_size=n_spm + 5, hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
-        intermediate_size=4096, hidden_act="gelu", max_position_embeddings=512,
-        relative_attention=True, position_buckets=256, norm_rel_ebd="layer_norm",
-        share_att_key=True, pos_att_type="p2c|c2p", layer_norm_eps=1e-7,
-        max_relative_positions=-1, position_biased_input=False, type_vocab_size=0,
-        pad_token_id=0,
-    )
-    cfg.n_tasks = 1
-    cfg.drop_out = 0.05
-    cfg.source_prefix_id, cfg.cand1_prefix_id, cfg.cand2_prefix_id, cfg.cand_prefix_id = (
-        n_spm + 1, n_spm + 2, n_spm + 3, n_spm + 4)
+    n_spm = N_SPM
+    cfg = large_config()
     t0 = time.time()
     model = DebertaV2PairRM(cfg).float().eval()
     n_params = sum(p.numel() for p in model.parameters())

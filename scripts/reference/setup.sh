@@ -6,8 +6,10 @@ ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
 python3 -m venv .venv-ref
 .venv-ref/bin/pip install --upgrade pip
-# torch from PyPI (pulls the nvidia-* wheels, ~5 GB; only the CPU is used).
-.venv-ref/bin/pip install torch numpy sentencepiece protobuf safetensors dataclasses-json accelerate
+# torch from PyPI (pulls the nvidia-* wheels, ~5 GB; only the CPU is used);
+# onnx + onnxruntime for export_onnx.py / bench_onnx.py (the ONNX Runtime anchor).
+.venv-ref/bin/pip install torch numpy sentencepiece protobuf safetensors dataclasses-json accelerate \
+    onnx onnxruntime
 # transformers 4.x pinned, first on PYTHONPATH (see run.sh): llm-blender needs
 # transformers >= 4.35 and < 5, and 5.x changed the DeBERTa tokenizer.
 .venv-ref/bin/pip install --target .venv-ref/pinned \
@@ -17,4 +19,4 @@ tmp="$(mktemp -d)"
 .venv-ref/bin/pip download --no-deps llm-blender==0.0.2 -d "$tmp"
 .venv-ref/bin/pip install --no-deps "$tmp"/llm_blender-0.0.2-py3-none-any.whl
 rm -rf "$tmp"
-scripts/reference/run.sh -c "import torch, transformers, llm_blender; print('torch', torch.__version__, 'transformers', transformers.__version__)"
+scripts/reference/run.sh -c "import torch, transformers, llm_blender; import onnx, onnxruntime; print('torch', torch.__version__, 'transformers', transformers.__version__, 'onnx', onnx.__version__, 'onnxruntime', onnxruntime.__version__)"
