@@ -24,6 +24,8 @@ apt_install() {
 # Rust side: the wasm target and the pinned wasm tools (no downloads from GitHub).
 setup_build() {
   rustup target add wasm32-unknown-unknown >/dev/null
+  # std's source, rebuilt with atomics for the threaded wasm build.
+  rustup component add rust-src >/dev/null
   if ! wasm-pack --version 2>/dev/null | grep -q "$WASM_PACK_VERSION"; then
     cargo install wasm-pack --version "=$WASM_PACK_VERSION" --locked
   fi
@@ -39,16 +41,38 @@ setup_test() {
   [ -d node_modules/playwright-core ] || npm install --no-audit --no-fund --silent
 }
 
+# The threaded wasm build (rayon over Web Workers, shared memory), CPU only
+# (wgpu's browser types may not cross threads): std is rebuilt with atomics. That needs -Z build-std, which RUSTC_BOOTSTRAP=1 allows
+# on this stable toolchain for this one build (no second toolchain to fetch).
+# Its own target dir: different RUSTFLAGS would otherwise rebuild everything
+# each time the two builds alternate. Memory may grow to 4 GiB (the 1.74 GB
+# model and its activations).
+build_threads() {
+  local target="${CARGO_TARGET_DIR:-$PWD/target}/wasm-threads"
+  RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$target" \
+  RUSTFLAGS='--cfg getrandom_backend="wasm_js" -C target-feature=+atomics,+bulk-memory,+mutable-globals,+simd128
+    -C link-arg=--shared-memory -C link-arg=--import-memory -C link-arg=--max-memory=4294967296
+    -C link-arg=--export=__wasm_init_tls -C link-arg=--export=__tls_size
+    -C link-arg=--export=__tls_align -C link-arg=--export=__tls_base' \
+    wasm-pack build --target web --release --out-dir pkg/threads --out-name pairrm_web \
+      -- --no-default-features --features threads -Z build-std=panic_abort,std
+  rm -f pkg/threads/package.json pkg/threads/README.md pkg/threads/.gitignore
+}
+
 # wasm-pack → pkg/ (the npm package, with www/ bundled), and dist/ (the page).
 build_web() {
   wasm-pack build --target web --release --out-dir pkg --out-name pairrm_web
-  cp npm/README.md pkg/README.md
+  build_threads
+  cp npm/README.md npm/index.js pkg/
   rm -rf pkg/www && mkdir -p pkg/www && cp www/index.html www/app.js www/worker.js www/style.css www/sw.js pkg/www/
   node -e '
     const fs = require("fs");
     const p = JSON.parse(fs.readFileSync("pkg/package.json", "utf8"));
     p.name = "pairrm-web";
-    p.files = [...new Set([...(p.files || []), "www", "snippets", "README.md"])];
+    // index.js picks the threaded or the single-thread build at run time.
+    p.main = p.module = "index.js";
+    p.types = "pairrm_web.d.ts";
+    p.files = [...new Set([...(p.files || []), "index.js", "threads", "www", "snippets", "README.md"])];
     fs.writeFileSync("pkg/package.json", JSON.stringify(p, null, 2) + "\n");'
   rm -rf dist && mkdir -p dist
   cp www/index.html www/app.js www/worker.js www/style.css www/sw.js dist/
@@ -58,6 +82,7 @@ build_web() {
     ! -name sw.js ! -path './pkg/www/*' | sed 's|^\./||' | sort) \
     | node -e 'const l = require("fs").readFileSync(0, "utf8").split("\n").filter(Boolean);
                require("fs").writeFileSync("dist/shell-files.json", JSON.stringify(l, null, 1) + "\n");'
+  echo "wasm (threaded): $(du -h pkg/threads/pairrm_web_bg.wasm | cut -f1)"
   echo "wasm: $(du -h pkg/pairrm_web_bg.wasm | cut -f1) ($(gzip -c pkg/pairrm_web_bg.wasm | wc -c | awk '{printf "%.1f MB", $1/1048576}') gzipped)"
 }
 

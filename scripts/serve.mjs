@@ -2,6 +2,10 @@
 // A small static server with HTTP Range support, for the page and local models.
 //   node scripts/serve.mjs [--root dist] [--port 8080] [--mount /models=tests/fixtures]
 //                          [--swap /swap=tests/fixtures] [--no-range] [--cut-after BYTES]
+//                          [--no-isolation]
+// Every response carries COOP/COEP, so the page is cross-origin isolated and
+// the package can use its threaded wasm build; --no-isolation leaves them out
+// (the single-thread build is used then, as on a host that does not send them).
 // --no-range ignores Range headers (as some servers do); --cut-after drops each
 // response after that many body bytes (a dropped download). --swap serves one
 // sub-folder at a time, picked by /__swap?to=NAME (a model changed upstream).
@@ -19,6 +23,13 @@ const root = resolve(opt("--root", "dist"));
 const port = Number(opt("--port", "8080"));
 const noRange = args.includes("--no-range");
 const cutAfter = Number(opt("--cut-after", "0"));
+const isolation = args.includes("--no-isolation")
+  ? {}
+  : {
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Embedder-Policy": "require-corp",
+    "Cross-Origin-Resource-Policy": "cross-origin",
+  };
 const mounts = [];
 args.forEach((a, i) => {
   if (a === "--mount") {
@@ -98,6 +109,7 @@ const server = createServer((req, res) => {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Headers": "Range",
     "Access-Control-Expose-Headers": "Content-Range, Content-Length, ETag, Accept-Ranges",
+    ...isolation,
   };
   if (req.method === "OPTIONS") {
     res.writeHead(204, headers).end();

@@ -22,8 +22,9 @@ pub use futures_lite::future::block_on;
 pub const CONVERSATION_INSTRUCTION: &str =
     "Finish the following coversation in each i-th turn by filling in <Response i> with your response.";
 
-/// Default number of comparisons per forward pass.
-pub const DEFAULT_BATCH_SIZE: usize = 8;
+/// Default most comparisons per forward pass: a `rank` of up to 6 candidates
+/// (30 comparisons) is one pass on a GPU when the buffer budget allows it.
+pub const DEFAULT_BATCH_SIZE: usize = 32;
 
 /// The tokenizer files of a model dir.
 pub enum TokenizerFiles {
@@ -182,14 +183,22 @@ impl Ranker {
     }
 
     /// How many of the next `pairs` go in one forward pass: at most
-    /// `batch_size`, and few enough that one head's attention scores for the
-    /// whole batch fit in [`crate::model::SCORE_BUDGET`] elements (GPU buffers are bounded).
+    /// `batch_size`, and few enough that no GPU buffer exceeds
+    /// [`crate::model::SCORE_BUDGET`] elements: neither one head's attention
+    /// scores `[batch, L, L]` nor the widest activation `[batch, L, width]`
+    /// (GPU buffers are bounded; the CPU engine does not pad, so it is not).
     fn batch_len(&self, pairs: &[PairInput]) -> usize {
+        let bb = &self.config.backbone;
+        let width = bb.intermediate_size.max(3 * bb.hidden_size);
         let mut longest = 0;
         let mut take = 0;
         for p in pairs.iter().take(self.batch_size) {
             let l = longest.max(p.ids.len());
-            if take > 0 && (take + 1) * l * l > crate::model::SCORE_BUDGET {
+            let n = take + 1;
+            if take > 0
+                && (n * l * l > crate::model::SCORE_BUDGET
+                    || n * l * width > crate::model::SCORE_BUDGET)
+            {
                 break;
             }
             longest = l;

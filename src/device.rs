@@ -35,13 +35,20 @@ pub fn cpu() -> Device {
 
 /// Initialise burn's wgpu runtime once and return its device; later calls
 /// reuse it (the runtime cannot be initialised twice).
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(all(not(target_arch = "wasm32"), feature = "gpu"))]
 pub fn wgpu() -> Result<Device> {
     use std::sync::OnceLock;
     static WGPU: OnceLock<std::result::Result<Device, String>> = OnceLock::new();
     WGPU.get_or_init(|| Device::wgpu_options().init().map_err(|e| format!("{e}")))
         .clone()
         .map_err(|e| Error::Device(format!("no wgpu adapter: {e}")))
+}
+
+#[cfg(all(not(target_arch = "wasm32"), not(feature = "gpu")))]
+pub fn wgpu() -> Result<Device> {
+    Err(Error::Device(
+        "built without the `gpu` feature (no wgpu)".into(),
+    ))
 }
 
 /// Resolve a choice natively; returns the device and its name ("cpu" or "wgpu").

@@ -132,7 +132,9 @@ worker.onmessage = (event) => {
   } else if (msg.type === "loaded") {
     loaded = true;
     $("progress").hidden = true;
-    $("device-badge").textContent = msg.device === "webgpu" ? "WebGPU" : "CPU";
+    $("device-badge").textContent =
+      msg.device === "webgpu" ? "WebGPU" : msg.threads > 1 ? `CPU · ${msg.threads} threads` : "CPU";
+    $("device-badge").dataset.threads = String(msg.threads || 1);
     $("device-badge").dataset.device = msg.device;
     $("rank").disabled = false;
     if (msg.warnings && msg.warnings.length) {

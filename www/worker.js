@@ -1,5 +1,6 @@
 // Runs the model off the main thread so the page never freezes.
-import init, { PairRM } from "./pkg/pairrm_web.js";
+// The package's entry picks its threaded build on a cross-origin-isolated page.
+import init, { PairRM, threads } from "./pkg/index.js";
 
 let model = null;
 
@@ -11,12 +12,12 @@ onmessage = async (event) => {
   const msg = event.data;
   try {
     if (msg.type === "load") {
-      await init();
+      await init({ device: msg.device || "auto" });
       model = await PairRM.load(msg.url, {
         device: msg.device || "auto",
         onProgress: (p) => postMessage({ type: "progress", ...p }),
       });
-      postMessage({ type: "loaded", device: model.device, warnings: model.warnings });
+      postMessage({ type: "loaded", device: model.device, threads, warnings: model.warnings });
     } else if (msg.type === "rank") {
       if (!model) throw new Error("the model is not loaded yet");
       const started = performance.now();

@@ -1,7 +1,6 @@
 //! The `PairRM` JS class: a thin layer over [`crate::api::Ranker`] with the
 //! CLI's field names. Every failure is a rejected Promise with an `Error`.
 
-use std::cell::RefCell;
 use std::rc::Rc;
 
 use burn::tensor::Device;
@@ -18,11 +17,22 @@ use crate::rank::CompareMode;
 /// Default model: the published checkpoint.
 pub const DEFAULT_BASE_URL: &str = "https://huggingface.co/llm-blender/PairRM/resolve/main/";
 
+#[cfg(feature = "gpu")]
 thread_local! {
     /// burn's wgpu runtime is initialised once per page and reused.
-    static WEBGPU: RefCell<Option<Device>> = const { RefCell::new(None) };
+    static WEBGPU: std::cell::RefCell<Option<Device>> = const { std::cell::RefCell::new(None) };
 }
 
+/// The threaded CPU build leaves WebGPU out: wgpu's browser types cannot be
+/// shared between threads (see `threads` in Cargo.toml).
+#[cfg(not(feature = "gpu"))]
+async fn webgpu() -> Result<Device, Error> {
+    Err(Error::Device(
+        "this build of pairrm-web has no WebGPU (it is the threaded CPU build)".into(),
+    ))
+}
+
+#[cfg(feature = "gpu")]
 async fn webgpu() -> Result<Device, Error> {
     if let Some(d) = WEBGPU.with(|w| w.borrow().clone()) {
         return Ok(d);

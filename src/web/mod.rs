@@ -12,3 +12,7 @@ mod js;
 mod loader;
 
 pub use bindings::PairRM;
+
+/// `initThreadPool(n)` for the JS side of the threaded build (see `npm/index.js`).
+#[cfg(feature = "threads")]
+pub use wasm_bindgen_rayon::init_thread_pool;

@@ -30,7 +30,7 @@ before(async () => {
 addEventListener("error", (e) => { window.__error = String(e.message); });
 addEventListener("unhandledrejection", (e) => { window.__error = String(e.reason && e.reason.message || e.reason); });
 </script>
-<script type="importmap">{"imports": {"pairrm-web": "./node_modules/pairrm-web/pairrm_web.js"}}</script>
+<script type="importmap">{"imports": {"pairrm-web": "./node_modules/pairrm-web/index.js"}}</script>
 <script type="module">
 ${example}
 window.__result = r;

@@ -103,7 +103,8 @@ test("ranks on the page equal the reference, offline after the first load, user 
 
   // The model URL blocked: the model comes from IndexedDB. The one request tried
   // is config.json (the check for a changed model), which fails and is let go.
-  await context.route((url) => url.pathname.startsWith("/models/"), (route) => route.abort());
+  const modelFiles = (url) => url.pathname.startsWith("/models/");
+  await context.route(modelFiles, (route) => route.abort());
   const isModel = (r) => new URL(r.url).pathname.startsWith("/models/");
   const modelRequestsBefore = requests.filter(isModel).length;
   await page.reload();
@@ -113,7 +114,7 @@ test("ranks on the page equal the reference, offline after the first load, user 
   const tried = requests.filter(isModel).slice(modelRequestsBefore).map((r) => new URL(r.url).pathname);
   assert.deepEqual(tried.filter((p) => !p.endsWith("/config.json")), [], "a cached model makes no request for its files");
   assert.ok(tried.length <= 1, `one freshness check at most: ${tried}`);
-  await context.unroute((url) => url.pathname.startsWith("/models/"));
+  await context.unroute(modelFiles); // the same function: unroute matches routes by identity
 
   // Markup typed by a user is shown as text and never runs.
   const attack = `<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>`;
@@ -154,6 +155,37 @@ test("on a phone-sized screen nothing overflows the page", async () => {
   assert.ok(layout.controls <= layout.view, `a control ends at ${layout.controls}px in a ${layout.view}px screen`);
   await page.screenshot({ path: join(ARTIFACTS, "phone.png"), fullPage: true });
   await page.close();
+});
+
+test("the CPU fallback computes with a thread per core on a cross-origin-isolated page, and on one thread elsewhere", async () => {
+  // This server sends COOP/COEP (scripts/serve.mjs does by default): the threaded build runs.
+  const page = await context.newPage();
+  await page.goto(`${ORIGIN}/?model=/models/${FIXTURE}/&device=cpu`);
+  await waitLoaded(page);
+  assert.equal(await page.evaluate(() => crossOriginIsolated), true);
+  const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+  assert.equal(await page.getAttribute("#device-badge", "data-threads"), String(Math.max(1, cores)));
+  await rank(page, CASE.instruction, CASE.candidates);
+  checkAgainstReference(await shownResults(page));
+  await page.close();
+
+  // A host that sends no COOP/COEP: one thread, same results.
+  const port = PORT + 1000;
+  const plain = await serve(["--root", join(ROOT, "dist"), "--port", String(port), "--no-isolation",
+    "--mount", `/models=${join(ROOT, "tests", "fixtures")}`]);
+  try {
+    const other = await context.newPage();
+    await other.goto(`http://127.0.0.1:${port}/?model=/models/${FIXTURE}/&device=cpu`);
+    await waitLoaded(other);
+    assert.equal(await other.evaluate(() => crossOriginIsolated), false);
+    assert.equal(await other.getAttribute("#device-badge", "data-threads"), "1");
+    assert.equal(await other.textContent("#device-badge"), "CPU");
+    await rank(other, CASE.instruction, CASE.candidates);
+    checkAgainstReference(await shownResults(other));
+    await other.close();
+  } finally {
+    plain.kill();
+  }
 });
 
 // Last: it stops the server.
