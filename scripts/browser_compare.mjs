@@ -82,7 +82,7 @@ async function run(job) {
   const env = { workerIsolated: self.crossOriginIsolated, cores: navigator.hardwareConcurrency };
   if (job.kind === "pairrm") {
     const pkg = await import("/pkg/index.js");
-    await pkg.default({ threads: job.threads });
+    await pkg.default({ threads: job.threads, device: job.device });
     let adapter = null;
     if (job.device === "webgpu") {
       const a = await navigator.gpu?.requestAdapter();
