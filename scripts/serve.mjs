@@ -12,7 +12,7 @@
 // Tests use all three.
 import { createServer } from "node:http";
 import { createReadStream, statSync } from "node:fs";
-import { extname, join, normalize, resolve } from "node:path";
+import { extname, join, normalize, resolve, sep } from "node:path";
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => {
@@ -52,14 +52,20 @@ args.forEach((a, i) => {
   }
 });
 
-function locate(urlPath) {
-  const path = decodeURIComponent(urlPath.split("?")[0]);
+/** `rel` under `dir`, or null when it would leave `dir` (`..` segments). */
+function inside(dir, rel) {
+  const full = resolve(dir, `.${sep}${normalize(rel)}`);
+  return full === dir || full.startsWith(dir + sep) ? full : null;
+}
+
+/** The file a URL path names, or null when the path leaves its folder. */
+function locate(path) {
   const swapped = swap && swap[2] ? [[swap[0], join(swap[1], swap[2])]] : [];
   for (const [prefix, dir] of [...swapped, ...mounts]) {
-    if (path.startsWith(prefix)) return join(dir, normalize(path.slice(prefix.length)).replace(/^(\.\.[/\\])+/, ""));
+    if (path.startsWith(prefix)) return inside(dir, path.slice(prefix.length));
   }
-  const rel = normalize(path).replace(/^(\.\.[/\\])+/, "");
-  return join(root, rel.endsWith("/") ? rel + "index.html" : rel);
+  const file = inside(root, path);
+  return file && (path.endsWith("/") ? join(file, "index.html") : file);
 }
 
 // Test controls: /__stats (requests per path), /__reset, /__drop?from=N (drop Range
@@ -87,11 +93,18 @@ function control(req, res) {
 
 const server = createServer((req, res) => {
   if (req.url.startsWith("/__") && control(req, res)) return;
-  const path = decodeURIComponent(req.url.split("?")[0]);
+  let path;
+  try {
+    path = decodeURIComponent(req.url.split("?")[0]);
+  } catch {
+    res.writeHead(400, { "Content-Type": "text/plain" }).end("malformed URL escape");
+    return;
+  }
   if (req.method !== "OPTIONS") stats[path] = (stats[path] || 0) + 1;
-  let file = locate(req.url);
+  let file = locate(path);
   let stat;
   try {
+    if (!file) throw new Error("outside the served folders");
     stat = statSync(file);
     if (stat.isDirectory()) {
       file = join(file, "index.html");
