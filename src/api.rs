@@ -258,6 +258,14 @@ impl Ranker {
             let (chunk, tail) = rest.split_at(take);
             rest = tail;
             let values = self.model.logits(chunk).await?;
+            if let Some((k, v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+                // A NaN would rank first and print as null: never a result.
+                return Err(Error::Weights(format!(
+                    "the model computed a non-finite logit ({v}) for comparison {}: its weights \
+                     hold NaN or infinite values, or overflow f32",
+                    out.len() + k + 1
+                )));
+            }
             out.extend(values.into_iter().map(f64::from));
             progress(out.len(), pairs.len());
         }

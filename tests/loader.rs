@@ -306,3 +306,50 @@ fn unsupported_dtype_is_named() {
         "{err}"
     );
 }
+
+/// Overwrite every value of the tensors whose key ends with `suffix`.
+fn poison(bytes: &[u8], suffix: &str, value: f32) -> Vec<u8> {
+    let st = safetensors::SafeTensors::deserialize(bytes).unwrap();
+    let data: Vec<(String, Vec<usize>, Vec<u8>)> = st
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            let mut floats = pairrm_web::weights::decode(view.dtype(), view.data());
+            if name.ends_with(suffix) {
+                floats.iter_mut().for_each(|x| *x = value);
+            }
+            let raw = floats.iter().flat_map(|x| x.to_le_bytes()).collect();
+            (name, view.shape().to_vec(), raw)
+        })
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView)> = data
+        .iter()
+        .map(|(n, s, raw)| {
+            let view =
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), raw);
+            (n.clone(), view.unwrap())
+        })
+        .collect();
+    safetensors::serialize(views, None).unwrap()
+}
+
+#[test]
+fn non_finite_logits_are_errors_not_results() {
+    for (label, value) in [("nan", f32::NAN), ("inf", f32::INFINITY)] {
+        let dir = copy_fixture("tiny-hf", &format!("poisoned-{label}"));
+        let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
+        let poisoned = poison(&bytes, "head_layer.4.bias", value);
+        assert_ne!(poisoned, bytes, "the head's output bias was found");
+        std::fs::write(dir.join("model.safetensors"), poisoned).unwrap();
+        let ranker = Ranker::from_files(
+            read_model_dir(&dir, TokenizerPreference::Auto).unwrap(),
+            &device::cpu(),
+        )
+        .unwrap();
+        let candidates = vec!["yes".to_string(), "no".to_string()];
+        let err = block_on(ranker.rank("Is it?", "", &candidates))
+            .expect_err(&format!("{label}: a ranking from non-finite logits"))
+            .to_string();
+        assert!(err.contains("non-finite logit"), "{label}: {err}");
+    }
+}
