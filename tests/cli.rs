@@ -212,3 +212,21 @@ fn huge_and_odd_inputs_are_handled() {
     // Identical candidates tie.
     assert_eq!(out[1]["ranks"], json!([1, 1]));
 }
+
+#[test]
+fn zero_or_non_numeric_counts_are_usage_errors() {
+    let model = common::fixtures_dir().join("tiny-hf");
+    let model = model.to_str().unwrap();
+    let line = r#"{"instruction": "hi", "candidates": ["a", "b"]}"#;
+    for bad in ["0", "-1", "many"] {
+        let (code, out, err) = run(&["rank", "--model", model, "--batch-size", bad], line);
+        assert_eq!(code, 2, "--batch-size {bad}: {err}");
+        assert!(out.is_empty(), "--batch-size {bad}: no results");
+        assert!(
+            err.contains("--batch-size needs a positive number"),
+            "{err}"
+        );
+    }
+    let (code, out, _) = run(&["rank", "--model", model, "--batch-size", "1"], line);
+    assert_eq!((code, out.len()), (0, 1));
+}

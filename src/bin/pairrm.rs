@@ -82,17 +82,19 @@ options:
             let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
             let number = |v: &str| {
                 v.parse::<usize>()
-                    .map_err(|_| format!("{flag} needs a positive number, got {v:?}"))
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| format!("{flag} needs a positive number, got {v:?}"))
             };
             match flag.as_str() {
                 "--model" => a.model = Some(PathBuf::from(value)),
                 "--out" => a.out = Some(PathBuf::from(value)),
                 "--device" => a.device = value,
                 "--mode" => a.mode = value.parse()?,
-                "--batch-size" => a.batch_size = Some(number(&value)?.max(1)),
+                "--batch-size" => a.batch_size = Some(number(&value)?),
                 "--tokens" => a.tokens = number(&value)?.max(12),
-                "--iters" => a.iters = number(&value)?.max(1),
-                "--layers" => a.layers = number(&value)?.max(1),
+                "--iters" => a.iters = number(&value)?,
+                "--layers" => a.layers = number(&value)?,
                 "--tokenizer" => {
                     a.tokenizer = match value.as_str() {
                         "auto" => TokenizerPreference::Auto,
