@@ -79,18 +79,11 @@ impl BucketTable {
 
     /// Row-major `[len, len]` table of `δ(i - j)`.
     pub fn index(&self, len: usize) -> Vec<i64> {
-        let mut out = Vec::with_capacity(len * len);
-        for i in 0..len as i64 {
-            for j in 0..len as i64 {
-                let r = i - j;
-                out.push(if len <= self.max_len {
-                    self.index[(r + self.max_len as i64 - 1) as usize]
-                } else {
-                    self.delta(r)
-                });
-            }
-        }
-        out
+        let deltas = self.deltas(len);
+        (0..len)
+            .flat_map(|i| (0..len).map(move |j| i + len - 1 - j))
+            .map(|k| deltas[k] as i64)
+            .collect()
     }
 }
 

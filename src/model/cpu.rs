@@ -231,6 +231,14 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::default();
 }
 
+/// One sequence of a batch: where its rows start in the activations, its
+/// length, and `δ(r)` for its relative distances ([`BucketTable::deltas`]).
+struct Sequence {
+    start: usize,
+    len: usize,
+    deltas: Vec<usize>,
+}
+
 /// Score rows computed at once: a tile of about 256 KiB stays in cache.
 const TILE_ELEMENTS: usize = 64 * 1024;
 
@@ -279,15 +287,16 @@ impl CpuModel {
     /// `logit(A, B)` per comparison (ids already checked against the vocabulary).
     pub fn forward(&self, batch: &[PairInput]) -> Vec<f32> {
         let h = self.hidden;
-        let starts: Vec<usize> = batch
+        let mut tokens = 0;
+        let seqs: Vec<Sequence> = batch
             .iter()
-            .scan(0, |acc, p| {
-                let s = *acc;
-                *acc += p.ids.len();
-                Some(s)
+            .map(|p| {
+                let (start, len) = (tokens, p.ids.len());
+                tokens += len;
+                let deltas = self.buckets.deltas(len);
+                Sequence { start, len, deltas }
             })
             .collect();
-        let tokens: usize = batch.iter().map(|p| p.ids.len()).sum();
         let mut guard = self.workspace.lock().unwrap_or_else(|e| e.into_inner());
         let ws = &mut *guard;
         let x = sized(&mut ws.x, tokens * h);
@@ -296,26 +305,21 @@ impl CpuModel {
             row.copy_from_slice(&self.embeddings.table[start..start + h]);
         }
         self.embeddings.norm.apply(x, &[]);
-        let seqs: Vec<(usize, usize)> = starts
-            .iter()
-            .copied()
-            .zip(batch.iter().map(|p| p.ids.len()))
-            .collect();
         for layer in &self.layers {
             self.layer(layer, ws, tokens, &seqs);
         }
         let x = &ws.x;
         batch
             .iter()
-            .zip(&starts)
-            .map(|(p, &s)| {
+            .zip(seqs.iter().map(|q| q.start))
+            .map(|(p, s)| {
                 let row = |m: usize| &x[(s + p.markers[m]) * h..(s + p.markers[m] + 1) * h];
                 self.head.score(row(0), row(1)) - self.head.score(row(0), row(2))
             })
             .collect()
     }
 
-    fn layer(&self, layer: &CpuLayer, ws: &mut Workspace, tokens: usize, seqs: &[(usize, usize)]) {
+    fn layer(&self, layer: &CpuLayer, ws: &mut Workspace, tokens: usize, seqs: &[Sequence]) {
         let h = self.hidden;
         let x = &mut ws.x[..tokens * h];
         let qkv = sized(&mut ws.qkv, tokens * 3 * h);
@@ -328,13 +332,13 @@ impl CpuModel {
         let qkv: &[f32] = qkv;
         let contexts = kernels::map_indexed(seqs.len() * self.heads, |item| {
             let (seq, head) = (item / self.heads, item % self.heads);
-            self.attend(layer, qkv, seqs[seq], head)
+            self.attend(layer, qkv, &seqs[seq], head)
         });
         let ctx = sized(&mut ws.ctx, tokens * h);
         for (item, c) in contexts.iter().enumerate() {
-            let ((start, len), head) = (seqs[item / self.heads], item % self.heads);
-            for i in 0..len {
-                ctx[(start + i) * h + head * d..][..d].copy_from_slice(&c[i * d..(i + 1) * d]);
+            let (seq, head) = (&seqs[item / self.heads], item % self.heads);
+            for i in 0..seq.len {
+                ctx[(seq.start + i) * h + head * d..][..d].copy_from_slice(&c[i * d..(i + 1) * d]);
             }
         }
 
@@ -352,21 +356,15 @@ impl CpuModel {
     }
 
     /// One head of one sequence: `softmax((c2c + c2p + p2c)·scale)·V`, `[len, head_dim]`.
-    fn attend(
-        &self,
-        layer: &CpuLayer,
-        qkv: &[f32],
-        (start, len): (usize, usize),
-        head: usize,
-    ) -> Vec<f32> {
+    fn attend(&self, layer: &CpuLayer, qkv: &[f32], seq: &Sequence, head: usize) -> Vec<f32> {
+        let (start, len, deltas) = (seq.start, seq.len, &seq.deltas);
         let h = self.hidden;
         let d = h / self.heads;
         let stride = 3 * h;
         let base = start * stride + head * d;
         let k = View::new(qkv, base + h, len, d, stride);
         let v = View::new(qkv, base + 2 * h, len, d, stride);
-        // δ(i - j) for i - j in -(len-1) ..= len-1, and the span of rows it uses.
-        let deltas = self.buckets.deltas(len);
+        // The span of relative-embedding rows this length uses.
         let (lo, hi) = (deltas[0], deltas[deltas.len() - 1]);
         let width = hi - lo + 1;
         let pos_key = View::new(&layer.pos_key, lo * h + head * d, width, d, h);
@@ -401,7 +399,6 @@ impl CpuModel {
                 matmul(&mut out[i0 * d..], d, probs, v, false, Threads::One);
             }
         });
-        let _ = v;
         out
     }
 }

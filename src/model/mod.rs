@@ -53,7 +53,6 @@ impl Engine {
 #[derive(Debug)]
 pub struct PairRmModel {
     network: Network,
-    buckets: BucketTable,
     pad_id: u32,
     device: Device,
 }
@@ -64,6 +63,7 @@ enum Network {
         embeddings: Embeddings,
         encoder: Encoder,
         head: PairRmHead,
+        buckets: BucketTable,
     },
     FusedCpu(cpu::CpuModel),
 }
@@ -173,6 +173,7 @@ impl ModelBuilder {
                     embeddings: self.embeddings.ok_or_else(incomplete)?,
                     encoder: Encoder::new(self.layers),
                     head: self.head.ok_or_else(incomplete)?,
+                    buckets,
                 }
             }
             Engine::FusedCpu => {
@@ -184,13 +185,12 @@ impl ModelBuilder {
                     self.cpu_embeddings.ok_or_else(incomplete)?,
                     self.cpu_layers,
                     self.cpu_head.ok_or_else(incomplete)?,
-                    buckets.clone(),
+                    buckets,
                 ))
             }
         };
         Ok(PairRmModel {
             network,
-            buckets,
             pad_id: self.pad_id,
             device: self.device,
         })
@@ -269,13 +269,14 @@ impl PairRmModel {
             return Err(Error::Input("empty batch".into()));
         }
         self.check_ids(batch)?;
-        let (embeddings, encoder, head) = match &self.network {
+        let (embeddings, encoder, head, buckets) = match &self.network {
             Network::FusedCpu(m) => return Ok(m.forward(batch)),
             Network::Tensors {
                 embeddings,
                 encoder,
                 head,
-            } => (embeddings, encoder, head),
+                buckets,
+            } => (embeddings, encoder, head, buckets),
         };
         let len = batch.iter().map(|p| p.ids.len()).max().unwrap_or(0);
         let n = batch.len();
@@ -299,7 +300,7 @@ impl PairRmModel {
         }
         let x = embeddings.forward(&ids, &mask, n, len, &self.device);
         let mask_bias = Tensor::<4>::from_data(TensorData::new(bias, [n, 1, 1, len]), &self.device);
-        let rel_index = RelativeIndex::new(&self.buckets, len, &self.device);
+        let rel_index = RelativeIndex::new(buckets, len, &self.device);
         let hidden = encoder.forward(x, mask_bias, &rel_index);
         let markers: Vec<[usize; 3]> = batch.iter().map(|p| p.markers).collect();
         let data = head
