@@ -12,27 +12,18 @@ Each "pair" is one sequence of --seq-len tokens:
 with random ordinary token ids (40% source, 30% each candidate). Session:
 intra_op_num_threads=--threads, inter_op 1, sequential, graph optimisation ALL.
 """
-import argparse
 import time
 
 import numpy as np
 import onnxruntime as ort
 
-
-def flops_per_seq(L, H, I, N, P):  # same estimate as bench_reference.py
-    per_layer = 2 * L * (4 * H * H + 2 * H * I) + 4 * L * L * H + 4 * L * P * H + 4 * P * H * H
-    return N * per_layer + 2 * 2 * (2 * H * H + H)
+from timing import bench_args, time_and_report
 
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = bench_args()
     ap.add_argument("--model", default="target/onnx/pairrm-large.onnx")
     ap.add_argument("--n-spm", type=int, default=128000, help="markers are n_spm+1..n_spm+3")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--batch-size", type=int, default=4)
-    ap.add_argument("--seq-len", type=int, default=256)
-    ap.add_argument("--warmup", type=int, default=1)
-    ap.add_argument("--iters", type=int, default=3)
     args = ap.parse_args()
 
     so = ort.SessionOptions()
@@ -59,21 +50,8 @@ def main():
     feed = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
     assert ids.shape == (B, L)
 
-    for _ in range(args.warmup):
-        sess.run(None, feed)
-    times = []
-    for _ in range(args.iters):
-        t = time.perf_counter()
-        out = sess.run(None, feed)[0]
-        times.append(time.perf_counter() - t)
+    out = time_and_report(lambda: sess.run(None, feed)[0], B, L, args.warmup, args.iters)
     assert out.shape == (B,)
-    best = min(times)
-    mean = sum(times) / len(times)
-    fl = flops_per_seq(L, 1024, 4096, 24, 2 * 256) * B
-    print(f"iteration times (s): {', '.join(f'{x:.3f}' for x in times)}")
-    print(f"pairs/s: {B / mean:.3f} (mean), {B / best:.3f} (best)")
-    print(f"GFLOP per batch: {fl / 1e9:.1f}; GFLOP/s: {fl / mean / 1e9:.1f} (mean), {fl / best / 1e9:.1f} (best)")
-
 
 if __name__ == "__main__":
     main()

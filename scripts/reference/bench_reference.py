@@ -21,7 +21,6 @@ intermediate I, N layers, P = 2 * position_buckets relative-embedding rows:
   head             2 * 2*(2H*H + H)        (two score() calls)
 The embedding lookup, LayerNorms, softmax and GELU are not counted.
 """
-import argparse
 import os
 import sys
 import time
@@ -39,6 +38,8 @@ warnings.filterwarnings("ignore")
 import torch  # noqa: E402
 from transformers import DebertaV2Config  # noqa: E402
 from llm_blender.pair_ranker.pairrm import DebertaV2PairRM  # noqa: E402
+
+from timing import bench_args, time_and_report  # noqa: E402
 
 
 N_SPM = 128000  # deberta-v3-large's SentencePiece vocabulary
@@ -63,19 +64,8 @@ def large_config():
     return cfg
 
 
-def flops_per_seq(L, H, I, N, P):
-    per_layer = 2 * L * (4 * H * H + 2 * H * I) + 4 * L * L * H + 4 * L * P * H + 4 * P * H * H
-    head = 2 * 2 * (2 * H * H + H)
-    return N * per_layer + head
-
-
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--batch-size", type=int, default=4)
-    ap.add_argument("--seq-len", type=int, default=256)
-    ap.add_argument("--warmup", type=int, default=1)
-    ap.add_argument("--iters", type=int, default=3)
+    ap = bench_args()
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -103,21 +93,9 @@ def main():
     assert ids.shape == (B, L)
 
     with torch.inference_mode():
-        for _ in range(args.warmup):
-            model(input_ids=ids, attention_mask=mask)
-        times = []
-        for _ in range(args.iters):
-            t = time.perf_counter()
-            out = model(input_ids=ids, attention_mask=mask)
-            times.append(time.perf_counter() - t)
+        out = time_and_report(lambda: model(input_ids=ids, attention_mask=mask), B, L,
+                              args.warmup, args.iters)
     assert out.logits.shape == (B,)
-    best = min(times)
-    mean = sum(times) / len(times)
-    fl = flops_per_seq(L, 1024, 4096, 24, 2 * 256) * B
-    print(f"iteration times (s): {', '.join(f'{x:.3f}' for x in times)}")
-    print(f"pairs/s: {B / mean:.3f} (mean), {B / best:.3f} (best)")
-    print(f"GFLOP per batch: {fl / 1e9:.1f}; GFLOP/s: {fl / mean / 1e9:.1f} (mean), {fl / best / 1e9:.1f} (best)")
-
 
 if __name__ == "__main__":
     main()
