@@ -60,6 +60,7 @@ pub struct ModelFiles {
 
 /// A conversation turn for `compare_conversations`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Message {
     pub role: String,
     pub content: String,
@@ -97,21 +98,6 @@ pub enum BestOfN {
     Bubble { seed: u64 },
     /// A full ranking; the best is rank 1.
     Full,
-}
-
-impl BestOfN {
-    /// From the CLI/JS fields: `mode` "bubble" (default) or "full", and a seed (default 0).
-    pub fn from_request(mode: Option<&str>, seed: Option<u64>) -> Result<Self> {
-        match mode.unwrap_or("bubble") {
-            "bubble" => Ok(BestOfN::Bubble {
-                seed: seed.unwrap_or(0),
-            }),
-            "full" => Ok(BestOfN::Full),
-            other => Err(Error::Input(format!(
-                "unknown best-of-n mode {other:?} (expected bubble or full)"
-            ))),
-        }
-    }
 }
 
 /// A loaded PairRM on one device.

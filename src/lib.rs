@@ -27,6 +27,7 @@ pub mod device;
 pub mod error;
 pub mod model;
 pub mod rank;
+pub mod requests;
 pub mod segments;
 pub mod spm;
 pub mod tokenize;

@@ -60,7 +60,8 @@ impl Ranking {
 }
 
 /// How `compare` combines the two orders (the reference's `mode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(try_from = "String")]
 pub enum CompareMode {
     /// `logit(A, B)`: above 0 means A is better.
     Ab,
@@ -81,6 +82,13 @@ impl std::str::FromStr for CompareMode {
                 "unknown compare mode {other:?} (expected ab, ba or both)"
             )),
         }
+    }
+}
+
+impl TryFrom<String> for CompareMode {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
     }
 }
 

@@ -11,6 +11,10 @@ use common::*;
 use serde_json::{json, Value};
 
 fn run(args: &[&str], stdin: &str) -> (i32, Vec<Value>, String) {
+    run_bytes(args, stdin.as_bytes())
+}
+
+fn run_bytes(args: &[&str], stdin: &[u8]) -> (i32, Vec<Value>, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_pairrm"))
         .args(args)
         .stdin(Stdio::piped())
@@ -20,7 +24,7 @@ fn run(args: &[&str], stdin: &str) -> (i32, Vec<Value>, String) {
         .expect("run pairrm");
     // A process that rejects its arguments exits before reading stdin: a
     // broken pipe here is that, and its status and stderr say the rest.
-    let written = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    let written = child.stdin.take().unwrap().write_all(stdin);
     if let Err(e) = written {
         assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
     }
@@ -223,10 +227,83 @@ fn zero_or_non_numeric_counts_are_usage_errors() {
         assert_eq!(code, 2, "--batch-size {bad}: {err}");
         assert!(out.is_empty(), "--batch-size {bad}: no results");
         assert!(
-            err.contains("--batch-size needs a positive number"),
+            err.contains("--batch-size") && err.contains("positive number"),
             "{err}"
         );
     }
     let (code, out, _) = run(&["rank", "--model", model, "--batch-size", "1"], line);
     assert_eq!((code, out.len()), (0, 1));
+    let (code, _, err) = run(&["rank", "--model", model, "--device", "tpu"], line);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("unknown device"), "{err}");
+}
+
+/// Lines the CLI cannot answer each get their own error line, in place, and
+/// every later line is still answered: invalid UTF-8, blank lines, unknown
+/// fields. Input echoed to stderr cannot drive the terminal.
+#[test]
+fn every_input_line_gets_exactly_one_output_line() {
+    let model = common::fixtures_dir().join("tiny-hf");
+    let model = model.to_str().unwrap();
+    let good = r#"{"instruction": "hi", "candidates": ["a", "b"]}"#;
+    let mut input = Vec::new();
+    input.extend_from_slice(good.as_bytes());
+    input.extend_from_slice(b"\n{\"instruction\": \"\xff\xfe\", \"candidates\": [\"a\", \"b\"]}\n");
+    input.extend_from_slice(b"\n   \n");
+    input.extend_from_slice(br#"{"instruction": "hi", "candidates": ["a", "b"], "mode": "ab"}"#);
+    input.extend_from_slice(b"\n{\"instruction\": \"hi\", \"candidates\": [\"a\", \"b\"], \"\\u001b[2J\\u001b]0;pwned\\u0007\": 1}\n");
+    input.extend_from_slice(good.as_bytes());
+    input.extend_from_slice(b"\r\n");
+    let (code, out, err) = run_bytes(&["rank", "--model", model], &input);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(out.len(), 7, "one output line per input line: {out:?}");
+    assert!(out[0]["ranks"].is_array() && out[6]["ranks"].is_array());
+    let error = |k: usize| out[k]["error"].as_str().unwrap_or_default().to_string();
+    assert!(error(1).contains("UTF-8"), "{}", error(1));
+    assert!(error(2).contains("empty line") && error(3).contains("empty line"));
+    assert!(error(4).contains("unknown field `mode`"), "{}", error(4));
+    assert!(error(5).contains("unknown field"), "{}", error(5));
+    for k in 1..6 {
+        assert_eq!(out[k]["line"], k + 1);
+    }
+    assert!(err.contains("5 line(s) failed"), "{err}");
+    assert!(!err.contains('\u{1b}') && !err.contains('\u{7}'), "{err:?}");
+    assert!(err.contains("\\u{1b}[2J"), "{err}");
+}
+
+/// `rank-with-ref` and `best-of-n` reproduce the reference too.
+#[test]
+fn cli_reference_and_best_of_n_match_the_fixtures() {
+    for (dir, expected) in fixtures() {
+        let model = dir.to_str().unwrap();
+        let cs = cases(&expected, "rank_with_ref");
+        assert!(!cs.is_empty());
+        let (code, out, err) = run(
+            &["rank-with-ref", "--model", model],
+            &jsonl(cs.iter().map(|c| json!({"instruction": c["instruction"], "input": c["input"], "candidates": c["candidates"]}))),
+        );
+        assert_eq!((code, out.len()), (0, cs.len()), "{err}");
+        for (c, o) in cs.iter().zip(&out) {
+            assert_all_close(
+                "rank-with-ref scores",
+                &floats(&o["scores"]),
+                &floats(&c["scores"]),
+            );
+        }
+        // Full mode is a ranking; bubble mode's order comes from a seed the
+        // reference does not share, so the CLI is checked in full mode only.
+        let cs: Vec<&Value> = cases(&expected, "best_of_n")
+            .iter()
+            .filter(|c| c["mode"] == "full")
+            .collect();
+        assert!(!cs.is_empty());
+        let (code, out, err) = run(
+            &["best-of-n", "--model", model],
+            &jsonl(cs.iter().map(|c| json!({"instruction": c["instruction"], "input": c["input"], "candidates": c["candidates"], "mode": "full"}))),
+        );
+        assert_eq!((code, out.len()), (0, cs.len()), "{err}");
+        for (c, o) in cs.iter().zip(&out) {
+            assert_eq!(o["best"], c["best"]);
+        }
+    }
 }

@@ -10,9 +10,14 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
 use super::{cache, js, loader};
-use crate::api::{BestOfN, Comparison, Message, Ranker};
+use crate::api::{Comparison, Ranker};
+use crate::device::DeviceChoice;
 use crate::error::Error;
 use crate::rank::CompareMode;
+use crate::requests::{
+    Best, BestOfNRequest, CompareRequest, ConversationRequest, RankRequest, RankWithRefRequest,
+    TokenIds, TokenizeRequest,
+};
 
 /// Default model: the published checkpoint.
 pub const DEFAULT_BASE_URL: &str = "https://huggingface.co/llm-blender/PairRM/resolve/main/";
@@ -64,36 +69,6 @@ fn to_value<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
         .map_err(|e| to_js(Error::Input(format!("cannot convert the result: {e}"))))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RankRequest {
-    instruction: String,
-    #[serde(default)]
-    input: String,
-    candidates: Vec<String>,
-    #[serde(default)]
-    mode: Option<String>,
-    #[serde(default)]
-    seed: Option<u64>,
-}
-
-#[derive(Deserialize)]
-struct CompareRequest {
-    instruction: String,
-    #[serde(default)]
-    input: String,
-    a: String,
-    b: String,
-    #[serde(default)]
-    mode: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ConversationRequest {
-    a: Vec<Message>,
-    b: Vec<Message>,
-}
-
 /// A loaded PairRM model in the page.
 #[wasm_bindgen]
 pub struct PairRM {
@@ -117,22 +92,19 @@ impl PairRM {
         if !base.ends_with('/') {
             base.push('/');
         }
-        let device_choice = js::get(&options, "device")
+        let device_choice: DeviceChoice = js::get(&options, "device")
             .as_string()
-            .unwrap_or_else(|| "auto".into());
+            .unwrap_or_else(|| "auto".into())
+            .parse()
+            .map_err(to_js)?;
         let on_progress = js::get(&options, "onProgress").dyn_into::<Function>().ok();
-        let (device, name) = match device_choice.as_str() {
-            "cpu" => (crate::device::cpu(), "cpu"),
-            "webgpu" | "wgpu" | "gpu" => (webgpu().await.map_err(to_js)?, "webgpu"),
-            "auto" => match webgpu().await {
+        let (device, name) = match device_choice {
+            DeviceChoice::Cpu => (crate::device::cpu(), "cpu"),
+            DeviceChoice::Wgpu => (webgpu().await.map_err(to_js)?, "webgpu"),
+            DeviceChoice::Auto => match webgpu().await {
                 Ok(d) => (d, "webgpu"),
                 Err(_) => (crate::device::cpu(), "cpu"),
             },
-            other => {
-                return Err(to_js(Error::Input(format!(
-                    "unknown device {other:?} (expected auto, webgpu or cpu)"
-                ))))
-            }
         };
         let _ = JsFuture::from(js::request_persistence()).await;
         let mut notes = loader::Notes::default();
@@ -194,12 +166,7 @@ impl PairRM {
         let ranker = self.ranker.clone();
         future_to_promise(async move {
             let r: CompareRequest = from_js(request, "compare request")?;
-            let mode: CompareMode = r
-                .mode
-                .as_deref()
-                .unwrap_or("both")
-                .parse()
-                .map_err(|m: String| to_js(Error::Input(m)))?;
+            let mode = r.mode.unwrap_or(CompareMode::Both);
             let value = ranker
                 .compare(&r.instruction, &r.input, &r.a, &r.b, mode)
                 .await
@@ -227,14 +194,36 @@ impl PairRM {
     pub fn best_of_n(&self, request: JsValue) -> Promise {
         let ranker = self.ranker.clone();
         future_to_promise(async move {
-            let r: RankRequest = from_js(request, "best-of-n request")?;
-            let strategy = BestOfN::from_request(r.mode.as_deref(), r.seed).map_err(to_js)?;
+            let r: BestOfNRequest = from_js(request, "best-of-n request")?;
+            let strategy = r.strategy().map_err(to_js)?;
             let best = ranker
                 .best_of_n(&r.instruction, &r.input, &r.candidates, strategy)
                 .await
                 .map_err(to_js)?;
-            Ok(js::object(&[("best", (best as f64).into())]))
+            to_value(&Best { best })
         })
+    }
+
+    /// `{instruction, input?, candidates, reference?}` → `{reference, ranks, scores}`:
+    /// every candidate scored against one (the longest when `reference` is absent).
+    #[wasm_bindgen(js_name = rankWithRef)]
+    pub fn rank_with_ref(&self, request: JsValue) -> Promise {
+        let ranker = self.ranker.clone();
+        future_to_promise(async move {
+            let r: RankWithRefRequest = from_js(request, "rank-with-ref request")?;
+            let ranking = ranker
+                .rank_with_ref(&r.instruction, &r.input, &r.candidates, r.reference)
+                .await
+                .map_err(to_js)?;
+            to_value(&ranking)
+        })
+    }
+
+    /// `{text}` → `{ids}`: the token ids the model sees for `text`.
+    pub fn tokenize(&self, request: JsValue) -> Result<JsValue, JsValue> {
+        let r: TokenizeRequest = from_js(request, "tokenize request")?;
+        let ids = self.ranker.tokenizer().tokenize(&r.text).map_err(to_js)?;
+        to_value(&TokenIds { ids })
     }
 
     /// `{entries, models, usage, quota}`: what the IndexedDB cache holds.

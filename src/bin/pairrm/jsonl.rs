@@ -1,0 +1,114 @@
+//! The JSONL loop: one answer per input line, in order. A line that cannot be
+//! answered (invalid UTF-8, blank, malformed, or refused by the model) gets
+//! `{"error", "line"}` in its place so output stays 1:1 with input, and the
+//! run goes on.
+
+use std::io::{BufRead, Write};
+
+use pairrm_web::Error;
+use serde_json::{json, Value};
+
+/// How a run over the input ended.
+pub enum Outcome {
+    /// Every line was read; this many got an error line.
+    Done { failed: usize },
+    /// Reading stdin or writing stdout failed (a closed pipe): stop.
+    Broken(String),
+}
+
+/// Answers each line of `input` with `answer(text, line_number)`.
+pub fn run(
+    input: impl BufRead,
+    output: &mut impl Write,
+    mut answer: impl FnMut(&str, usize) -> Result<Value, Error>,
+) -> Outcome {
+    let mut failed = 0;
+    for (i, bytes) in input.split(b'\n').enumerate() {
+        let lineno = i + 1;
+        let bytes = match bytes {
+            Ok(b) => b,
+            Err(e) => return Outcome::Broken(format!("line {lineno}: cannot read input: {e}")),
+        };
+        let bytes = bytes.strip_suffix(b"\r").unwrap_or(&bytes);
+        let reply = std::str::from_utf8(bytes)
+            .map_err(|e| {
+                Error::Input(format!(
+                    "the line is not valid UTF-8 (byte {})",
+                    e.valid_up_to() + 1
+                ))
+            })
+            .and_then(|text| {
+                if text.trim().is_empty() {
+                    Err(Error::Input("empty line (expected one JSON object)".into()))
+                } else {
+                    answer(text, lineno)
+                }
+            })
+            .unwrap_or_else(|e| {
+                failed += 1;
+                eprintln!("pairrm: line {lineno}: {}", for_terminal(&e.to_string()));
+                json!({ "error": e.to_string(), "line": lineno })
+            });
+        if let Err(e) = writeln!(output, "{reply}").and_then(|_| output.flush()) {
+            return Outcome::Broken(format!("cannot write output: {e}"));
+        }
+    }
+    Outcome::Done { failed }
+}
+
+/// `text` safe to print on a terminal: control characters (escape sequences
+/// start with one) and bidirectional overrides from the input are shown as
+/// `\u{..}` escapes instead of being interpreted.
+pub fn for_terminal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let bidi = matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+        if (c.is_control() && c != '\n') || bidi {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answers(input: &[u8]) -> (Vec<Value>, usize) {
+        let mut out = Vec::new();
+        let outcome = run(input, &mut out, |text, _| {
+            serde_json::from_str::<Value>(text).map_err(|e| Error::Input(e.to_string()))
+        });
+        let Outcome::Done { failed } = outcome else {
+            panic!("run broke")
+        };
+        let lines = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (lines, failed)
+    }
+
+    #[test]
+    fn every_line_gets_an_answer_in_order() {
+        let (out, failed) = answers(b"{\"a\":1}\n\xff\xfe{}\n\n   \r\n{\"b\":2}\r\nnot json\n");
+        assert_eq!(out.len(), 6);
+        assert_eq!(failed, 4);
+        assert_eq!(out[0]["a"], 1);
+        assert!(out[1]["error"].as_str().unwrap().contains("UTF-8"));
+        assert_eq!(out[1]["line"], 2);
+        assert!(out[2]["error"].as_str().unwrap().contains("empty line"));
+        assert_eq!(out[3]["line"], 4);
+        assert_eq!(out[4]["b"], 2);
+        assert_eq!(out[5]["line"], 6);
+    }
+
+    #[test]
+    fn terminal_text_has_no_control_sequences() {
+        let s = for_terminal("a\u{1b}[31mred\u{7}\u{202e}b\nc");
+        assert_eq!(s, "a\\u{1b}[31mred\\u{7}\\u{202e}b\nc");
+    }
+}

@@ -1,0 +1,407 @@
+//! `pairrm`: the native CLI. JSONL on stdin, one JSON object per input line on
+//! stdout, in order. A bad line yields `{"error", "line"}` in its place, a
+//! message on stderr, and a non-zero exit status at the end.
+
+#[cfg(target_arch = "wasm32")]
+fn main() {
+    // The CLI is native only; in a browser use the `PairRM` JS class.
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn main() -> std::process::ExitCode {
+    cli::main()
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod jsonl;
+
+#[cfg(not(target_arch = "wasm32"))]
+mod cli {
+    use std::io::IsTerminal;
+    use std::path::PathBuf;
+    use std::process::ExitCode;
+
+    use clap::{Args, Parser, Subcommand, ValueEnum};
+    use pairrm_web::api::{read_model_dir, read_tokenizer_files, TokenizerPreference};
+    use pairrm_web::bench::{self, BenchOptions};
+    use pairrm_web::device::{self, DeviceChoice};
+    use pairrm_web::model::Engine;
+    use pairrm_web::requests::{
+        from_json, Best, BestOfNRequest, CompareRequest, ConversationRequest, RankRequest,
+        RankWithRefRequest, TokenIds, TokenizeRequest,
+    };
+    use pairrm_web::tokenize::PairRmTokenizer;
+    use pairrm_web::{block_on, CompareMode, Comparison, Error, Ranker};
+    use serde_json::{json, Value};
+
+    use super::jsonl::{self, for_terminal, Outcome};
+
+    /// PairRM (LLM-Blender's pairwise reward model) on the CPU or a GPU.
+    /// Model commands read one JSON object per line on stdin and write one per
+    /// line on stdout, in order; a line that fails gets {"error", "line"}.
+    #[derive(Parser)]
+    #[command(name = "pairrm", version)]
+    struct Cli {
+        #[command(subcommand)]
+        command: Command,
+    }
+
+    #[derive(Subcommand)]
+    enum Command {
+        /// {"text"} -> {"ids"}
+        Tokenize(ModelArgs),
+        /// {"instruction", "input"?, "candidates"} -> {"ranks", "scores", "logits", "probabilities"}
+        Rank(RunArgs),
+        /// {"instruction", "input"?, "a", "b", "mode"?} -> {"value", "result"}
+        Compare {
+            #[command(flatten)]
+            run: RunArgs,
+            /// How the two orders combine when a line has no "mode": ab, ba or both.
+            #[arg(long, default_value = "both", value_parser = parse_mode)]
+            mode: CompareMode,
+        },
+        /// {"a": [messages], "b": [messages]} -> {"value", "result"}
+        CompareConversations(RunArgs),
+        /// {"instruction", "input"?, "candidates", "reference"?} -> {"reference", "ranks", "scores"}
+        RankWithRef(RunArgs),
+        /// {"instruction", "input"?, "candidates", "mode"?: "bubble"|"full", "seed"?} -> {"best"}
+        BestOfN(RunArgs),
+        /// Time the forward pass at PairRM-large dims with random weights.
+        Bench {
+            /// cpu, cpu-burn (burn's tensor ops on the CPU), wgpu, all, or a comma list.
+            #[arg(long, default_value = "cpu")]
+            device: String,
+            /// Tokens per pair (at least 12).
+            #[arg(long, default_value_t = 256, value_parser = positive, allow_negative_numbers = true)]
+            tokens: usize,
+            #[arg(long, default_value_t = 4, value_parser = positive, allow_negative_numbers = true)]
+            batch_size: usize,
+            /// Timed batches.
+            #[arg(long, default_value_t = 3, value_parser = positive, allow_negative_numbers = true)]
+            iters: usize,
+            #[arg(long, default_value_t = 24, value_parser = positive, allow_negative_numbers = true)]
+            layers: usize,
+        },
+        /// Write a random PairRM-large model dir (1.74 GB) with the tokenizer of --model.
+        MakeRandomModel {
+            /// A model dir (a fixture) to take the tokenizer files from.
+            #[arg(long, value_name = "DIR")]
+            model: PathBuf,
+            #[arg(long, value_name = "DIR")]
+            out: PathBuf,
+            #[arg(long, default_value_t = 24, value_parser = positive, allow_negative_numbers = true)]
+            layers: usize,
+        },
+    }
+
+    #[derive(Args)]
+    struct ModelArgs {
+        /// A model dir with the files of llm-blender/PairRM or llm-blender/PairRM-hf.
+        #[arg(long, value_name = "DIR")]
+        model: PathBuf,
+        /// Which tokenizer files to read (auto: tokenizer.json if present).
+        #[arg(long, value_enum, default_value_t = TokenizerArg::Auto)]
+        tokenizer: TokenizerArg,
+    }
+
+    #[derive(Args)]
+    struct RunArgs {
+        #[command(flatten)]
+        files: ModelArgs,
+        /// Compute device: cpu, wgpu, or auto (wgpu when an adapter exists).
+        #[arg(long, default_value = "cpu", value_parser = parse_device)]
+        device: DeviceChoice,
+        /// Most comparisons per forward pass (results do not depend on it).
+        #[arg(long, value_parser = positive, allow_negative_numbers = true)]
+        batch_size: Option<usize>,
+    }
+
+    #[derive(Clone, Copy, ValueEnum)]
+    enum TokenizerArg {
+        Auto,
+        Json,
+        Spm,
+    }
+
+    impl From<TokenizerArg> for TokenizerPreference {
+        fn from(t: TokenizerArg) -> Self {
+            match t {
+                TokenizerArg::Auto => TokenizerPreference::Auto,
+                TokenizerArg::Json => TokenizerPreference::Json,
+                TokenizerArg::Spm => TokenizerPreference::Spm,
+            }
+        }
+    }
+
+    fn positive(v: &str) -> Result<usize, String> {
+        v.parse::<usize>()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| "needs a positive number".to_string())
+    }
+
+    fn parse_mode(v: &str) -> Result<CompareMode, String> {
+        v.parse()
+    }
+
+    fn parse_device(v: &str) -> Result<DeviceChoice, String> {
+        v.parse().map_err(|e: Error| e.to_string())
+    }
+
+    /// Draws a progress bar on stderr when it is a terminal and the work is long.
+    fn progress_bar(label: &str) -> impl FnMut(usize, usize) + '_ {
+        let tty = std::io::stderr().is_terminal();
+        move |done, total| {
+            if tty && total >= 16 {
+                let width = 30;
+                let filled = done * width / total.max(1);
+                eprint!(
+                    "\r{label} [{}{}] {done}/{total}",
+                    "#".repeat(filled),
+                    " ".repeat(width - filled)
+                );
+                if done == total {
+                    eprint!("\r{}\r", " ".repeat(width + label.len() + 24));
+                }
+            }
+        }
+    }
+
+    /// What a model command does with one line.
+    fn answer(
+        command: &Command,
+        ranker: Option<&Ranker>,
+        tokenizer: &PairRmTokenizer,
+        line: &str,
+        lineno: usize,
+    ) -> Result<Value, Error> {
+        let ranker = || ranker.expect("a model command has a ranker");
+        let label = format!("line {lineno}");
+        Ok(match command {
+            Command::Tokenize(_) => {
+                let r: TokenizeRequest = from_json(line)?;
+                json!(TokenIds {
+                    ids: tokenizer.tokenize(&r.text)?
+                })
+            }
+            Command::Rank(_) => {
+                let r: RankRequest = from_json(line)?;
+                json!(block_on(ranker().rank_with_progress(
+                    &r.instruction,
+                    &r.input,
+                    &r.candidates,
+                    &mut progress_bar(&label),
+                ))?)
+            }
+            Command::Compare { mode, .. } => {
+                let r: CompareRequest = from_json(line)?;
+                let mode = r.mode.unwrap_or(*mode);
+                let v = block_on(ranker().compare(&r.instruction, &r.input, &r.a, &r.b, mode))?;
+                json!(Comparison::from(v))
+            }
+            Command::CompareConversations(_) => {
+                let r: ConversationRequest = from_json(line)?;
+                json!(Comparison::from(block_on(
+                    ranker().compare_conversations(&r.a, &r.b)
+                )?))
+            }
+            Command::RankWithRef(_) => {
+                let r: RankWithRefRequest = from_json(line)?;
+                json!(block_on(ranker().rank_with_ref(
+                    &r.instruction,
+                    &r.input,
+                    &r.candidates,
+                    r.reference,
+                ))?)
+            }
+            Command::BestOfN(_) => {
+                let r: BestOfNRequest = from_json(line)?;
+                let best = block_on(ranker().best_of_n(
+                    &r.instruction,
+                    &r.input,
+                    &r.candidates,
+                    r.strategy()?,
+                ))?;
+                json!(Best { best })
+            }
+            Command::Bench { .. } | Command::MakeRandomModel { .. } => {
+                unreachable!("not a line command")
+            }
+        })
+    }
+
+    /// A stand-in for the real checkpoint: the `llm-blender/PairRM` layout
+    /// (`model_name` deberta-v3-large, so built-in dims) with random weights and
+    /// the tokenizer files of `from` (a fixture), at full size (1.74 GB).
+    fn make_random_model(from: &PathBuf, out: &PathBuf, layers: usize) -> Result<(), Error> {
+        let io = |what: &std::path::Path, e: std::io::Error| Error::Io {
+            what: what.display().to_string(),
+            cause: e.to_string(),
+        };
+        std::fs::create_dir_all(out).map_err(|e| io(out, e))?;
+        let config = serde_json::json!({
+            "ranker_type": "pairranker", "model_type": "deberta", "model_name": "microsoft/deberta-v3-large",
+            "source_maxlength": 1224, "candidate_maxlength": 412, "n_tasks": 1, "drop_out": 0.05, "fp16": true
+        });
+        std::fs::write(out.join("config.json"), config.to_string()).map_err(|e| io(out, e))?;
+        for f in ["spm.model", "added_tokens.json"] {
+            std::fs::copy(from.join(f), out.join(f)).map_err(|e| io(&from.join(f), e))?;
+        }
+        let mut backbone = pairrm_web::config::BackboneConfig::deberta_v3_large();
+        backbone.num_hidden_layers = layers;
+        let path = out.join("model.safetensors");
+        pairrm_web::weights::write_random_safetensors(&path, &backbone, bench::PAIRRM_VOCAB, 42)
+            .map_err(|e| io(&path, e))
+    }
+
+    fn run_bench(device: &str, opts: &BenchOptions) -> Result<(), Error> {
+        let devices: Vec<&str> = match device {
+            "all" => vec!["cpu", "wgpu"],
+            d => d.split(',').collect(),
+        };
+        println!(
+            "PairRM forward, random weights: {} layers x 1024 hidden, 16 heads, vocab {}, {} tokens per pair, batch {}, {} timed batches",
+            opts.layers, bench::PAIRRM_VOCAB, opts.tokens, opts.batch_size, opts.iters
+        );
+        for name in devices {
+            // `cpu-burn`: burn's tensor ops on the CPU, for comparison with the fused engine.
+            let (choice, engine) = match name {
+                "cpu-burn" => ("cpu", Some(Engine::Tensors)),
+                other => (other, None),
+            };
+            let (dev, label) = device::select(choice.parse::<DeviceChoice>()?)?;
+            let engine = engine.unwrap_or_else(|| Engine::for_device(&dev));
+            let label = if name == "cpu-burn" { name } else { label };
+            let r = bench::run(&dev, engine, opts)?;
+            println!(
+                "{label:>8}: {:.3} pairs/s  {:.1} GFLOP/s  ({} pairs in {:.2} s; load + warm-up {:.1} s){}",
+                r.pairs_per_second,
+                r.gflops_per_second,
+                r.pairs,
+                r.seconds,
+                r.load_seconds,
+                r.dispatches
+                    .map(|n| format!("; {n} GPU dispatches per forward pass"))
+                    .unwrap_or_default()
+            );
+        }
+        Ok(())
+    }
+
+    /// What a line command loads: the tokenizer alone, or the whole model.
+    enum Loaded {
+        Tokenizer(PairRmTokenizer),
+        Ranker(Ranker),
+    }
+
+    fn load(command: &Command) -> Result<Loaded, Error> {
+        let run = match command {
+            Command::Tokenize(files) => {
+                let tokenizer =
+                    read_tokenizer_files(&files.model, files.tokenizer.into())?.load()?;
+                return Ok(Loaded::Tokenizer(tokenizer));
+            }
+            Command::Compare { run, .. } => run,
+            Command::Rank(run)
+            | Command::CompareConversations(run)
+            | Command::RankWithRef(run)
+            | Command::BestOfN(run) => run,
+            Command::Bench { .. } | Command::MakeRandomModel { .. } => {
+                unreachable!("not a model command")
+            }
+        };
+        let (dev, _) = device::select(run.device)?;
+        let mut ranker = Ranker::from_files(
+            read_model_dir(&run.files.model, run.files.tokenizer.into())?,
+            &dev,
+        )?;
+        if let Some(b) = run.batch_size {
+            ranker.set_batch_size(b);
+        }
+        Ok(Loaded::Ranker(ranker))
+    }
+
+    fn model_dir(command: &Command) -> &PathBuf {
+        match command {
+            Command::Tokenize(files) => &files.model,
+            Command::Compare { run, .. }
+            | Command::Rank(run)
+            | Command::CompareConversations(run)
+            | Command::RankWithRef(run)
+            | Command::BestOfN(run) => &run.files.model,
+            Command::Bench { .. } => unreachable!("bench has no model"),
+            Command::MakeRandomModel { model, .. } => model,
+        }
+    }
+
+    pub fn main() -> ExitCode {
+        let command = Cli::parse().command;
+        match &command {
+            Command::MakeRandomModel { model, out, layers } => {
+                return match make_random_model(model, out, *layers) {
+                    Ok(()) => {
+                        println!("wrote a random PairRM-large model to {}", out.display());
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("pairrm make-random-model: {e}");
+                        ExitCode::FAILURE
+                    }
+                };
+            }
+            Command::Bench {
+                device,
+                tokens,
+                batch_size,
+                iters,
+                layers,
+            } => {
+                let opts = BenchOptions {
+                    tokens: (*tokens).max(12),
+                    batch_size: *batch_size,
+                    iters: *iters,
+                    layers: *layers,
+                };
+                return match run_bench(device, &opts) {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("pairrm bench: {e}");
+                        ExitCode::FAILURE
+                    }
+                };
+            }
+            _ => {}
+        }
+        let loaded = match load(&command) {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!(
+                    "pairrm: cannot load model from {}: {}",
+                    model_dir(&command).display(),
+                    for_terminal(&e.to_string())
+                );
+                return ExitCode::FAILURE;
+            }
+        };
+        let (tokenizer, ranker) = match &loaded {
+            Loaded::Tokenizer(t) => (t, None),
+            Loaded::Ranker(r) => (r.tokenizer(), Some(r)),
+        };
+        let outcome = jsonl::run(
+            std::io::stdin().lock(),
+            &mut std::io::stdout().lock(),
+            |line, lineno| answer(&command, ranker, tokenizer, line, lineno),
+        );
+        match outcome {
+            Outcome::Done { failed: 0 } => ExitCode::SUCCESS,
+            Outcome::Done { failed } => {
+                eprintln!("pairrm: {failed} line(s) failed");
+                ExitCode::FAILURE
+            }
+            Outcome::Broken(why) => {
+                eprintln!("pairrm: {why}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
