@@ -263,8 +263,8 @@ fn every_input_line_gets_exactly_one_output_line() {
     assert!(error(2).contains("empty line") && error(3).contains("empty line"));
     assert!(error(4).contains("unknown field `mode`"), "{}", error(4));
     assert!(error(5).contains("unknown field"), "{}", error(5));
-    for k in 1..6 {
-        assert_eq!(out[k]["line"], k + 1);
+    for (k, o) in out.iter().enumerate().take(6).skip(1) {
+        assert_eq!(o["line"], k + 1);
     }
     assert!(err.contains("5 line(s) failed"), "{err}");
     assert!(!err.contains('\u{1b}') && !err.contains('\u{7}'), "{err:?}");

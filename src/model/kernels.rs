@@ -249,7 +249,7 @@ pub fn erf(x: f32) -> f32 {
     let x2 = x * x;
     // 2/√π · (x − x³/3 + x⁵/10 − x⁷/42 + x⁹/216 − x¹¹/1320)
     let series = x
-        * 1.128_379_2
+        * std::f32::consts::FRAC_2_SQRT_PI
         * (1.0
             + x2 * (-1.0 / 3.0
                 + x2 * (1.0 / 10.0

@@ -57,6 +57,8 @@ pub struct PairRmModel {
     device: Device,
 }
 
+// One per loaded model: the size difference between the variants is noise.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Network {
     Tensors {

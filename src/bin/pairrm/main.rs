@@ -18,7 +18,7 @@ mod jsonl;
 #[cfg(not(target_arch = "wasm32"))]
 mod cli {
     use std::io::IsTerminal;
-    use std::path::PathBuf;
+    use std::path::{Path, PathBuf};
     use std::process::ExitCode;
 
     use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -233,7 +233,7 @@ mod cli {
     /// A stand-in for the real checkpoint: the `llm-blender/PairRM` layout
     /// (`model_name` deberta-v3-large, so built-in dims) with random weights and
     /// the tokenizer files of `from` (a fixture), at full size (1.74 GB).
-    fn make_random_model(from: &PathBuf, out: &PathBuf, layers: usize) -> Result<(), Error> {
+    fn make_random_model(from: &Path, out: &Path, layers: usize) -> Result<(), Error> {
         let io = |what: &std::path::Path, e: std::io::Error| Error::Io {
             what: what.display().to_string(),
             cause: e.to_string(),
@@ -289,6 +289,7 @@ mod cli {
     }
 
     /// What a line command loads: the tokenizer alone, or the whole model.
+    #[allow(clippy::large_enum_variant)] // one per run
     enum Loaded {
         Tokenizer(PairRmTokenizer),
         Ranker(Ranker),
