@@ -16,6 +16,10 @@ use crate::tokenize::PairRmTokenizer;
 use crate::weights::PairRmWeights;
 
 #[cfg(not(target_arch = "wasm32"))]
+pub use crate::files::{read_model_dir, read_tokenizer_files, TokenizerPreference};
+pub use crate::files::{ModelFiles, TokenizerFiles};
+
+#[cfg(not(target_arch = "wasm32"))]
 pub use futures_lite::future::block_on;
 
 /// Instruction of `compare_conversations` (the reference's text, typo included).
@@ -25,38 +29,6 @@ pub const CONVERSATION_INSTRUCTION: &str =
 /// Default most comparisons per forward pass: a `rank` of up to 6 candidates
 /// (30 comparisons) is one pass on a GPU when the buffer budget allows it.
 pub const DEFAULT_BATCH_SIZE: usize = 32;
-
-/// The tokenizer files of a model dir.
-pub enum TokenizerFiles {
-    /// `tokenizer.json` (the `tokenizers` serialization).
-    Json(String),
-    /// `spm.model` bytes and `added_tokens.json` text.
-    Spm {
-        spm_model: Vec<u8>,
-        added_tokens_json: String,
-    },
-}
-
-impl TokenizerFiles {
-    pub fn load(&self) -> Result<PairRmTokenizer> {
-        match self {
-            TokenizerFiles::Json(json) => PairRmTokenizer::from_tokenizer_json(json),
-            TokenizerFiles::Spm {
-                spm_model,
-                added_tokens_json,
-            } => PairRmTokenizer::from_spm(spm_model, added_tokens_json),
-        }
-    }
-}
-
-/// Every file a model needs, already in memory (wasm has no file system).
-pub struct ModelFiles {
-    pub config_json: String,
-    /// The backbone folder's `config.json`, when the ranker config names a folder.
-    pub backbone_config_json: Option<String>,
-    pub tokenizer: TokenizerFiles,
-    pub safetensors: Vec<u8>,
-}
 
 /// A conversation turn for `compare_conversations`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -563,70 +535,6 @@ pub fn conversation_texts(a: &[Message], b: &[Message]) -> Result<(String, Strin
             .join("\n")
     };
     Ok((input, answers(a), answers(b)))
-}
-
-/// Which tokenizer files to read from a model dir.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenizerPreference {
-    /// `tokenizer.json` when present, else `spm.model` + `added_tokens.json`.
-    Auto,
-    Json,
-    Spm,
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-fn read_file(p: &std::path::Path) -> Result<Vec<u8>> {
-    std::fs::read(p).map_err(|e| Error::Io {
-        what: p.display().to_string(),
-        cause: e.to_string(),
-    })
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-fn read_text(p: &std::path::Path) -> Result<String> {
-    String::from_utf8(read_file(p)?).map_err(|_| Error::Io {
-        what: p.display().to_string(),
-        cause: "not UTF-8".into(),
-    })
-}
-
-/// Read the tokenizer files of a model dir.
-#[cfg(not(target_arch = "wasm32"))]
-pub fn read_tokenizer_files(
-    dir: &std::path::Path,
-    pref: TokenizerPreference,
-) -> Result<TokenizerFiles> {
-    let use_json = match pref {
-        TokenizerPreference::Json => true,
-        TokenizerPreference::Spm => false,
-        TokenizerPreference::Auto => dir.join("tokenizer.json").is_file(),
-    };
-    Ok(if use_json {
-        TokenizerFiles::Json(read_text(&dir.join("tokenizer.json"))?)
-    } else {
-        TokenizerFiles::Spm {
-            spm_model: read_file(&dir.join("spm.model"))?,
-            added_tokens_json: read_text(&dir.join("added_tokens.json"))?,
-        }
-    })
-}
-
-/// Read a model dir from disk. A relative `model_name` folder resolves against `dir`.
-#[cfg(not(target_arch = "wasm32"))]
-pub fn read_model_dir(dir: &std::path::Path, pref: TokenizerPreference) -> Result<ModelFiles> {
-    let config_json = read_text(&dir.join("config.json"))?;
-    let backbone_config_json = match parse_model_config(&config_json)? {
-        ConfigSource::Ready(_) => None,
-        ConfigSource::NeedsBackbone(p) => {
-            Some(read_text(&dir.join(&p.model_name).join("config.json"))?)
-        }
-    };
-    Ok(ModelFiles {
-        config_json,
-        backbone_config_json,
-        tokenizer: read_tokenizer_files(dir, pref)?,
-        safetensors: read_file(&dir.join("model.safetensors"))?,
-    })
 }
 
 #[cfg(test)]

@@ -17,6 +17,48 @@ pub const DEBERTA_V3_LARGE: &str = "microsoft/deberta-v3-large";
 pub const DEFAULT_SOURCE_MAXLENGTH: usize = 1224;
 pub const DEFAULT_CANDIDATE_MAXLENGTH: usize = 412;
 
+/// Bounds on every size a config sets, checked before anything is allocated or
+/// downloaded: far above any DeBERTa-v3 (large: 1024 hidden, 24 layers, 16
+/// heads, 4096 intermediate, 512 positions, 256 buckets; PairRM's max lengths
+/// 1224 + 2 · 412), low enough that a few bytes of hostile `config.json` cannot
+/// make a tab or the CLI allocate without bound.
+pub const LIMITS: &[(&str, usize, usize)] = &[
+    ("hidden_size", 1, 8192),
+    ("num_hidden_layers", 1, 96),
+    ("num_attention_heads", 1, 128),
+    ("intermediate_size", 1, 65_536),
+    ("max_position_embeddings", 1, 65_536),
+    ("position_buckets", 0, 65_536),
+    ("max_relative_positions", 1, 65_536),
+    ("vocab_size", 1, 1_000_000),
+    ("source_maxlength", 4, 8192),
+    ("candidate_maxlength", 1, 8192),
+    ("n_tasks", 1, 64),
+];
+
+/// Longest assembled pair (source + two candidates) a config may ask for: one
+/// head's attention scores for it (`L²` floats) stay within a GPU buffer.
+pub const MAX_PAIR_TOKENS: usize = 8192;
+
+/// Most encoder parameters (embeddings aside) a config may describe: 1e9, four
+/// GB in f32, the most a browser tab can hold (deberta-v3-large has 0.3e9).
+pub const MAX_ENCODER_PARAMETERS: usize = 1_000_000_000;
+
+/// `value` of `field` within its [`LIMITS`] entry.
+pub fn check_limit(field: &str, value: usize) -> Result<usize> {
+    let &(_, min, max) = LIMITS
+        .iter()
+        .find(|(name, _, _)| *name == field)
+        .expect("every checked field has a limit");
+    if (min..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(Error::Config(format!(
+            "{field} {value} is out of range (expected {min} to {max})"
+        )))
+    }
+}
+
 /// The DeBERTa-v3 encoder dims that the forward pass needs, already validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BackboneConfig {
@@ -174,9 +216,40 @@ impl RawDebertaConfig {
         if matches!(self.embedding_size, Some(e) if e != self.hidden_size) {
             return unsupported("embedding_size different from hidden_size".into());
         }
-        if self.num_attention_heads == 0
-            || !self.hidden_size.is_multiple_of(self.num_attention_heads)
+        check_limit("hidden_size", self.hidden_size)?;
+        check_limit("num_hidden_layers", self.num_hidden_layers)?;
+        check_limit("num_attention_heads", self.num_attention_heads)?;
+        check_limit("intermediate_size", self.intermediate_size)?;
+        check_limit("max_position_embeddings", self.max_position_embeddings)?;
+        let buckets = usize::try_from(self.position_buckets.max(0)).unwrap_or(usize::MAX);
+        check_limit("position_buckets", buckets)?;
+        if self.max_relative_positions >= 1 {
+            check_limit(
+                "max_relative_positions",
+                usize::try_from(self.max_relative_positions).unwrap_or(usize::MAX),
+            )?;
+        }
+        if let Some(v) = self.vocab_size {
+            check_limit("vocab_size", v)?;
+        }
+        if !(self.layer_norm_eps.is_finite()
+            && self.layer_norm_eps > 0.0
+            && self.layer_norm_eps < 1.0)
         {
+            return Err(Error::Config(format!(
+                "layer_norm_eps {} is out of range (expected a number between 0 and 1)",
+                self.layer_norm_eps
+            )));
+        }
+        let (h, i) = (self.hidden_size, self.intermediate_size);
+        let parameters = self.num_hidden_layers * (4 * h * h + 2 * h * i);
+        if parameters > MAX_ENCODER_PARAMETERS {
+            return Err(Error::Config(format!(
+                "hidden_size {h}, intermediate_size {i} and num_hidden_layers {} make {parameters} encoder parameters, more than the {MAX_ENCODER_PARAMETERS} this runtime holds",
+                self.num_hidden_layers
+            )));
+        }
+        if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return Err(Error::Config(format!(
                 "hidden_size {} is not a multiple of num_attention_heads {}",
                 self.hidden_size, self.num_attention_heads
@@ -194,7 +267,7 @@ impl RawDebertaConfig {
             intermediate_size: self.intermediate_size,
             layer_norm_eps: self.layer_norm_eps,
             max_position_embeddings: self.max_position_embeddings,
-            position_buckets: self.position_buckets.max(0) as usize,
+            position_buckets: buckets,
             max_relative_positions,
             vocab_size: self.vocab_size,
         })
@@ -258,10 +331,12 @@ pub fn parse_model_config(text: &str) -> Result<ConfigSource> {
     }
     let source_maxlength = usize_field(&v, "source_maxlength", DEFAULT_SOURCE_MAXLENGTH)?;
     let candidate_maxlength = usize_field(&v, "candidate_maxlength", DEFAULT_CANDIDATE_MAXLENGTH)?;
-    let n_tasks = usize_field(&v, "n_tasks", 1)?.max(1);
-    if source_maxlength < 4 {
+    let n_tasks = check_limit("n_tasks", usize_field(&v, "n_tasks", 1)?)?;
+    check_limit("source_maxlength", source_maxlength)?;
+    check_limit("candidate_maxlength", candidate_maxlength)?;
+    if source_maxlength + 2 * candidate_maxlength > MAX_PAIR_TOKENS {
         return Err(Error::Config(format!(
-            "source_maxlength {source_maxlength} is too small"
+            "source_maxlength {source_maxlength} + 2 × candidate_maxlength {candidate_maxlength} is more than {MAX_PAIR_TOKENS} tokens per pair"
         )));
     }
     if v.get("hidden_size").is_some() {
@@ -301,6 +376,58 @@ pub fn parse_model_config(text: &str) -> Result<ConfigSource> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const TINY: &str = r#"{"hidden_size":32,"num_hidden_layers":2,"num_attention_heads":4,"intermediate_size":64,
+        "relative_attention":true,"position_buckets":0,"max_relative_positions":-1,
+        "max_position_embeddings":128,"pos_att_type":"p2c|c2p","norm_rel_ebd":"layer_norm",
+        "position_biased_input":false}"#;
+
+    /// TINY with one field replaced.
+    fn with(field: &str, value: &str) -> String {
+        let mut v: Value = serde_json::from_str(TINY).unwrap();
+        v[field] = serde_json::from_str(value).unwrap();
+        v.to_string()
+    }
+
+    #[test]
+    fn hostile_sizes_are_refused_naming_the_field() {
+        assert!(parse_model_config(TINY).is_ok());
+        for (field, value) in [
+            ("num_hidden_layers", "1000000"),
+            ("num_hidden_layers", "0"),
+            ("hidden_size", "0"),
+            ("num_attention_heads", "0"),
+            ("intermediate_size", "100000000000"),
+            ("max_position_embeddings", "0"),
+            ("position_buckets", "9000000000"),
+            ("max_relative_positions", "4000000000"),
+            ("vocab_size", "2000000000"),
+            ("source_maxlength", "2"),
+            ("source_maxlength", "100000000"),
+            ("candidate_maxlength", "0"),
+            ("n_tasks", "0"),
+            ("layer_norm_eps", "-1"),
+        ] {
+            let e = parse_model_config(&with(field, value))
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(e.contains(field), "{field} = {value}: {e}");
+        }
+        let wide = with("source_maxlength", "8000");
+        let e = parse_model_config(&wide).err().unwrap().to_string();
+        assert!(e.contains("tokens per pair"), "{e}");
+        let big = with("intermediate_size", "60000");
+        let mut big: Value = serde_json::from_str(&big).unwrap();
+        big["hidden_size"] = 8192.into();
+        big["num_attention_heads"] = 64.into();
+        big["num_hidden_layers"] = 96.into();
+        let e = parse_model_config(&big.to_string())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("encoder parameters"), "{e}");
+    }
 
     #[test]
     fn ranker_layout_with_large_backbone_uses_builtin_dims() {

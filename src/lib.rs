@@ -25,6 +25,7 @@ pub mod api;
 pub mod config;
 pub mod device;
 pub mod error;
+pub mod files;
 pub mod model;
 pub mod rank;
 pub mod requests;

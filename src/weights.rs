@@ -122,6 +122,14 @@ impl WeightsPlan {
     }
 }
 
+/// Most bytes a safetensors JSON header may have (PairRM's is about 60 KB):
+/// the loader reads the header whole before it knows anything else.
+pub const MAX_HEADER_BYTES: usize = 16 << 20;
+
+/// Most bytes of tensor data a weights file may hold beyond the tensors the
+/// model reads: unused tensors are skipped, but are downloaded all the same.
+pub const MAX_UNUSED_BYTES: usize = 1 << 30;
+
 /// Length of the JSON header, from the first 8 bytes of the file.
 pub fn header_len(first_bytes: &[u8]) -> Result<usize> {
     let head: [u8; 8] = first_bytes
@@ -131,9 +139,9 @@ pub fn header_len(first_bytes: &[u8]) -> Result<usize> {
             Error::Weights("model.safetensors is shorter than its 8-byte header length".into())
         })?;
     let n = u64::from_le_bytes(head);
-    if n > 100_000_000 {
+    if !(2..=MAX_HEADER_BYTES as u64).contains(&n) {
         return Err(Error::Weights(format!(
-            "model.safetensors header length {n} is implausible: not a safetensors file"
+            "model.safetensors header length {n} is implausible (expected 2 to {MAX_HEADER_BYTES} bytes): not a safetensors file"
         )));
     }
     Ok(n as usize)
@@ -176,6 +184,11 @@ pub fn plan_from_header(header: &[u8], config: &BackboneConfig) -> Result<Weight
         .first()
         .copied()
         .unwrap_or(0);
+    crate::config::check_limit("vocab_size", vocab_size).map_err(|_| {
+        Error::Weights(format!(
+            "the word embeddings have {vocab_size} rows: implausible"
+        ))
+    })?;
     let n_tasks = find(HEAD_KEYS[2].1, false)?
         .1
         .shape
@@ -223,6 +236,13 @@ pub fn plan_from_header(header: &[u8], config: &BackboneConfig) -> Result<Weight
             dtype: info.dtype,
             offsets: info.data_offsets,
         });
+    }
+    let used: usize = entries.iter().map(|e| e.offsets.1 - e.offsets.0).sum();
+    if data_len > used + MAX_UNUSED_BYTES {
+        return Err(Error::Weights(format!(
+            "model.safetensors holds {data_len} bytes of tensors, {} more than the model reads (at most {MAX_UNUSED_BYTES} unused bytes are accepted)",
+            data_len - used
+        )));
     }
     Ok(WeightsPlan {
         vocab_size,

@@ -353,3 +353,88 @@ fn non_finite_logits_are_errors_not_results() {
         assert!(err.contains("non-finite logit"), "{label}: {err}");
     }
 }
+
+/// A safetensors file whose header length field says `n`, then `rest`.
+fn with_header_len(n: u64, rest: &[u8]) -> Vec<u8> {
+    let mut out = n.to_le_bytes().to_vec();
+    out.extend_from_slice(rest);
+    out
+}
+
+/// Bounds before allocation (issue 8, items 4 and 5): a hostile config, an
+/// oversized small file, a header length of 0 or of gigabytes, and a file
+/// padded with unused tensor data are refused with an error naming the cause.
+#[test]
+fn hostile_sizes_are_refused_before_anything_is_allocated() {
+    let dir = copy_fixture("tiny-hf", "hostile");
+    let config_path = dir.join("config.json");
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
+    for (field, value) in [
+        ("num_hidden_layers", json!(1_000_000_000u64)),
+        ("source_maxlength", json!(1u64 << 40)),
+        ("candidate_maxlength", json!(0)),
+        ("hidden_size", json!(0)),
+    ] {
+        let mut c = config.clone();
+        c[field] = value;
+        std::fs::write(&config_path, c.to_string()).unwrap();
+        let err = read_model_dir(&dir, TokenizerPreference::Auto)
+            .and_then(|files| Ranker::from_files(files, &device::cpu()))
+            .err()
+            .expect("must fail")
+            .to_string();
+        assert!(err.contains(field), "{field}: {err}");
+    }
+    std::fs::write(&config_path, config.to_string()).unwrap();
+
+    // A config.json of 2 MB (valid JSON, padded with spaces) is refused unread.
+    let padded = format!("{}{}", config, " ".repeat(2 << 20));
+    std::fs::write(&config_path, padded).unwrap();
+    let err = read_model_dir(&dir, TokenizerPreference::Auto)
+        .err()
+        .expect("must fail")
+        .to_string();
+    assert!(
+        err.contains("config.json") && err.contains("more than"),
+        "{err}"
+    );
+    std::fs::write(&config_path, config.to_string()).unwrap();
+
+    let weights = dir.join("model.safetensors");
+    let original = std::fs::read(&weights).unwrap();
+    for n in [0u64, 1, 1 << 40] {
+        std::fs::write(&weights, with_header_len(n, &original[8..])).unwrap();
+        let err = Ranker::load_dir(&dir, &device::cpu())
+            .err()
+            .expect("must fail")
+            .to_string();
+        assert!(err.contains("header length"), "{n}: {err}");
+    }
+
+    // Unused tensor data beyond the limit: an extra tensor of 1.5 GiB declared
+    // in the header (the data need not exist: the header alone is refused).
+    let n = u64::from_le_bytes(original[..8].try_into().unwrap()) as usize;
+    let mut header: serde_json::Value = serde_json::from_slice(&original[8..8 + n]).unwrap();
+    let end = header
+        .as_object()
+        .unwrap()
+        .values()
+        .filter_map(|t| t["data_offsets"][1].as_u64())
+        .max()
+        .unwrap();
+    let extra = 3u64 << 29;
+    header["unused.weight"] =
+        json!({"dtype": "F32", "shape": [extra / 4], "data_offsets": [end, end + extra]});
+    let text = header.to_string();
+    let mut bytes = with_header_len(text.len() as u64, text.as_bytes());
+    bytes.extend_from_slice(&original[8 + n..]);
+    let ConfigSource::Ready(c) = parse_model_config(&config.to_string()).unwrap() else {
+        panic!("tiny-hf's config is complete")
+    };
+    let err = plan_from_header(&bytes, &c.backbone)
+        .err()
+        .expect("must fail")
+        .to_string();
+    assert!(err.contains("more than the model reads"), "{err}");
+}
