@@ -433,8 +433,7 @@ fn hostile_sizes_are_refused_before_anything_is_allocated() {
         panic!("tiny-hf's config is complete")
     };
     let err = plan_from_header(&bytes, &c.backbone)
-        .err()
-        .expect("must fail")
+        .expect_err("must fail")
         .to_string();
     assert!(err.contains("more than the model reads"), "{err}");
 }
