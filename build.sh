@@ -97,6 +97,25 @@ prepare_broken_fixtures() {
   head -c 300000 "$src/model.safetensors" > "$out/truncated/model.safetensors"
   cp tests/fixtures/tiny-trunc/model.safetensors "$out/wrong-shape/model.safetensors"
   echo "this is not a safetensors file" > "$out/not-safetensors/model.safetensors"
+  # Served one at a time under /swap: two fixtures, and tiny-hf-v2, tiny-hf
+  # with every 97th weight negated (same size and config, other results; its
+  # own mtime, so its own ETag).
+  cp -r tests/fixtures/tiny-hf tests/fixtures/tiny-trunc "$out/"
+  mkdir -p "$out/tiny-hf-v2"
+  cp "$src/config.json" "$src/spm.model" "$src/added_tokens.json" "$out/tiny-hf-v2/"
+  node -e '
+    const fs = require("fs");
+    const b = fs.readFileSync(process.argv[1]);
+    const start = 8 + Number(b.readBigUInt64LE(0));
+    for (let at = start; at + 4 <= b.length; at += 4 * 97) b[at + 3] ^= 0x80;
+    fs.writeFileSync(process.argv[2], b);' "$src/model.safetensors" "$out/tiny-hf-v2/model.safetensors"
+  touch -d "2020-01-01 00:00:00" "$out/tiny-hf-v2/model.safetensors"
+  # A config.json over its 1 MiB limit (valid JSON, padded).
+  mkdir -p "$out/huge-config"
+  cp "$src/spm.model" "$src/added_tokens.json" "$src/model.safetensors" "$out/huge-config/"
+  node -e 'const fs = require("fs");
+    fs.writeFileSync(process.argv[2], fs.readFileSync(process.argv[1], "utf8").trim() + " ".repeat(2 << 20));' \
+    "$src/config.json" "$out/huge-config/config.json"
 }
 
 # wasm-bindgen-test in headless Chromium against a local server with Range support.
@@ -104,7 +123,8 @@ browser_unit_tests() {
   prepare_broken_fixtures
   local port=$((19000 + RANDOM % 1000))
   node scripts/serve.mjs --root dist --port "$port" --mount /models=tests/fixtures \
-    --mount /broken=target/web-fixtures --swap /swap=tests/fixtures > target/test-server.log 2>&1 &
+    --mount /broken=target/web-fixtures --swap /swap=target/web-fixtures \
+    --hub /hub=tests/fixtures > target/test-server.log 2>&1 &
   local server=$!
   trap 'kill $server 2>/dev/null || true' RETURN
   sleep 1

@@ -2,14 +2,16 @@
 // A small static server with HTTP Range support, for the page and local models.
 //   node scripts/serve.mjs [--root dist] [--port 8080] [--mount /models=tests/fixtures]
 //                          [--swap /swap=tests/fixtures] [--no-range] [--cut-after BYTES]
-//                          [--no-isolation]
+//                          [--no-isolation] [--hub /hub=tests/fixtures]
 // Every response carries COOP/COEP, so the page is cross-origin isolated and
 // the package can use its threaded wasm build; --no-isolation leaves them out
 // (the single-thread build is used then, as on a host that does not send them).
 // --no-range ignores Range headers (as some servers do); --cut-after drops each
 // response after that many body bytes (a dropped download). --swap serves one
 // sub-folder at a time, picked by /__swap?to=NAME (a model changed upstream).
-// Tests use all three.
+// Tests use all three. --hub serves /hub/NAME/resolve/REV/FILE from
+// DIR/NAME/FILE for any REV, naming a commit in X-Repo-Commit as the Hugging
+// Face hub does (/__commit?set=HEX changes it).
 import { createServer } from "node:http";
 import { createReadStream, statSync } from "node:fs";
 import { extname, join, normalize, resolve, sep } from "node:path";
@@ -30,6 +32,13 @@ const isolation = args.includes("--no-isolation")
     "Cross-Origin-Embedder-Policy": "require-corp",
     "Cross-Origin-Resource-Policy": "cross-origin",
   };
+// The page's own CSP (a meta tag in index.html) allows connections to its origin
+// only. A worker is governed by its script's response headers instead: the model
+// worker fetches weights from the model's origin (https, or this machine for
+// local models), nothing else. A host serving dist/ should send the same (with
+// `https:` narrowed to the model hosts it means to allow).
+const SCRIPT_CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; "
+  + "connect-src 'self' https: http://localhost:* http://127.0.0.1:*; worker-src 'self'";
 const mounts = [];
 args.forEach((a, i) => {
   if (a === "--mount") {
@@ -45,6 +54,15 @@ const TYPES = {
 };
 
 let swap = null; // [prefix, base folder, current sub-folder]
+let swapLater = null; // [sub-folder, weight requests left before switching to it]
+let hub = null; // [prefix, folder]
+let commit = "c0ffee".padEnd(40, "0");
+args.forEach((a, i) => {
+  if (a === "--hub") {
+    const [prefix, dir] = args[i + 1].split("=");
+    hub = [prefix.replace(/\/?$/, "/"), resolve(dir)];
+  }
+});
 args.forEach((a, i) => {
   if (a === "--swap") {
     const [prefix, dir] = args[i + 1].split("=");
@@ -60,6 +78,10 @@ function inside(dir, rel) {
 
 /** The file a URL path names, or null when the path leaves its folder. */
 function locate(path) {
+  if (hub && path.startsWith(hub[0])) {
+    const m = /^([^/]+)\/resolve\/[^/]+\/(.*)$/.exec(path.slice(hub[0].length));
+    return m ? inside(hub[1], `${m[1]}/${m[2]}`) : null;
+  }
   const swapped = swap && swap[2] ? [[swap[0], join(swap[1], swap[2])]] : [];
   for (const [prefix, dir] of [...swapped, ...mounts]) {
     if (path.startsWith(prefix)) return inside(dir, path.slice(prefix.length));
@@ -70,9 +92,15 @@ function locate(path) {
 
 // Test controls: /__stats (requests per path), /__reset, /__drop?from=N (drop Range
 // requests starting at byte N or later, like a dropped connection; /__drop?from=-1 stops),
-// /__swap?to=NAME (see --swap).
+// /__swap?to=NAME[&after=K] (see --swap; with `after`, once K more Range requests for
+// a weights file were answered: a file changed mid-download), /__lie?from=N (Range
+// answers from byte N on name a wrong start in Content-Range), /__stall?from=N (Range
+// requests from byte N on get headers, then nothing), /__commit?set=HEX (see --hub).
+// Each `from=-1` stops it.
 const stats = {};
 let dropFrom = -1;
+let lieFrom = -1;
+let stallFrom = -1;
 
 function control(req, res) {
   const url = new URL(req.url, "http://x");
@@ -82,7 +110,19 @@ function control(req, res) {
     for (const k of Object.keys(stats)) delete stats[k];
     res.writeHead(200, cors).end("{}");
   } else if (url.pathname === "/__swap" && swap) {
-    swap[2] = (url.searchParams.get("to") || "").replace(/[^\w-]/g, "");
+    const to = (url.searchParams.get("to") || "").replace(/[^\w-]/g, "");
+    const after = Number(url.searchParams.get("after") || 0);
+    if (after > 0) swapLater = [to, after];
+    else swap[2] = to;
+    res.writeHead(200, cors).end("{}");
+  } else if (url.pathname === "/__lie") {
+    lieFrom = Number(url.searchParams.get("from") ?? -1);
+    res.writeHead(200, cors).end("{}");
+  } else if (url.pathname === "/__stall") {
+    stallFrom = Number(url.searchParams.get("from") ?? -1);
+    res.writeHead(200, cors).end("{}");
+  } else if (url.pathname === "/__commit") {
+    commit = (url.searchParams.get("set") || "").replace(/[^0-9a-f]/g, "").padEnd(40, "0").slice(0, 40);
     res.writeHead(200, cors).end("{}");
   } else if (url.pathname === "/__drop") {
     dropFrom = Number(url.searchParams.get("from") ?? -1);
@@ -120,10 +160,12 @@ const server = createServer((req, res) => {
     "ETag": `"${stat.size.toString(16)}-${Math.floor(stat.mtimeMs).toString(16)}"`,
     "Cache-Control": "no-cache",
     "Access-Control-Allow-Origin": "*",
-    "Access-Control-Allow-Headers": "Range",
-    "Access-Control-Expose-Headers": "Content-Range, Content-Length, ETag, Accept-Ranges",
+    "Access-Control-Allow-Headers": "Range, If-Range",
+    "Access-Control-Expose-Headers": "Content-Range, Content-Length, ETag, Accept-Ranges, X-Repo-Commit",
     ...isolation,
   };
+  if (hub && path.startsWith(hub[0])) headers["X-Repo-Commit"] = commit;
+  if (extname(file) === ".js" || extname(file) === ".mjs") headers["Content-Security-Policy"] = SCRIPT_CSP;
   if (req.method === "OPTIONS") {
     res.writeHead(204, headers).end();
     return;
@@ -131,7 +173,9 @@ const server = createServer((req, res) => {
   let start = 0;
   let end = stat.size; // exclusive
   let status = 200;
-  const range = !noRange && req.headers.range && /^bytes=(\d*)-(\d*)$/.exec(req.headers.range);
+  // If-Range with another version's ETag: the whole current file, as HTTP says.
+  const current = !req.headers["if-range"] || req.headers["if-range"] === headers.ETag;
+  const range = !noRange && current && req.headers.range && /^bytes=(\d*)-(\d*)$/.exec(req.headers.range);
   if (range) {
     start = range[1] === "" ? Math.max(0, stat.size - Number(range[2])) : Number(range[1]);
     end = range[1] !== "" && range[2] !== "" ? Math.min(stat.size, Number(range[2]) + 1) : stat.size;
@@ -143,8 +187,19 @@ const server = createServer((req, res) => {
       req.socket.destroy();
       return;
     }
+    if (stallFrom >= 0 && start >= stallFrom) {
+      res.writeHead(206, { ...headers, "Content-Range": `bytes ${start}-${end - 1}/${stat.size}`, "Content-Length": String(end - start) });
+      res.flushHeaders();
+      req.on("close", () => res.destroy());
+      return;
+    }
     status = 206;
-    headers["Content-Range"] = `bytes ${start}-${end - 1}/${stat.size}`;
+    const shown = lieFrom >= 0 && start >= lieFrom ? start + 1 : start;
+    headers["Content-Range"] = `bytes ${shown}-${end - 1}/${stat.size}`;
+    if (swapLater && swap && path.startsWith(swap[0]) && path.endsWith(".safetensors") && --swapLater[1] <= 0) {
+      swap[2] = swapLater[0];
+      swapLater = null;
+    }
   }
   headers["Content-Length"] = String(end - start);
   res.writeHead(status, headers);

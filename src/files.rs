@@ -1,6 +1,7 @@
 //! A model's files: which ones, how big they may be, and reading them from a
 //! folder (natively; the browser fetches them in `web::loader`).
 
+#[cfg(not(target_arch = "wasm32"))]
 use crate::config::{parse_model_config, ConfigSource};
 use crate::error::{Error, Result};
 use crate::tokenize::PairRmTokenizer;

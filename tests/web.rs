@@ -225,12 +225,133 @@ async fn a_model_changed_upstream_is_noticed_without_asking_for_the_weights() {
     check_ranks_against(&load_swap().await.unwrap(), EXPECTED_TRUNC, 2).await;
     assert!(requests("/swap/model.safetensors").await >= 2);
 
-    // And back: the first model's chunks are still cached under their ETag,
-    // so only its header is read again.
+    // And back: the first model's chunks were deleted once the second loaded
+    // (a cache holds one version of a model), so its weights come again.
     fetch_json("/__swap?to=tiny-hf").await;
     fetch_json("/__reset").await;
     check_ranks_against(&load_swap().await.unwrap(), EXPECTED, 1).await;
-    assert_eq!(requests("/swap/model.safetensors").await, 2);
+    assert!(requests("/swap/model.safetensors").await > 2);
+    let info: Value = serde_wasm_bindgen::from_value(PairRM::cache_info().await.unwrap()).unwrap();
+    assert_eq!(info["models"].as_array().unwrap().len(), 1, "{info}");
+}
+
+/// The logits of the first rank case of the fixture, from `model`.
+async fn first_rank_logits(model: &PairRM) -> Vec<f64> {
+    let expected: Value = serde_json::from_str(EXPECTED).unwrap();
+    let case = &expected["rank"][0];
+    let req = js_sys::JSON::parse(
+        &serde_json::json!({"instruction": case["instruction"], "input": case["input"], "candidates": case["candidates"]})
+            .to_string(),
+    )
+    .unwrap();
+    let got = call(model.rank(req)).await.unwrap();
+    got["logits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|row| row.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()))
+        .collect()
+}
+
+/// A file that changes on the server mid-download (If-Range answered with the
+/// whole new file) makes the load start over: the model is all the new
+/// version, never a mix of chunks from both.
+#[wasm_bindgen_test]
+async fn a_file_changed_mid_download_starts_the_load_over() {
+    PairRM::clear_cache().await.unwrap();
+    let truth = PairRM::load(Some(format!("{SERVER}/broken/tiny-hf-v2/")), options("cpu", None))
+        .await
+        .unwrap();
+    let want = first_rank_logits(&truth).await;
+    let old: Value = serde_json::from_str(EXPECTED).unwrap();
+    let old: Vec<f64> = old["rank"][0]["logits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()))
+        .collect();
+    assert!(
+        want.iter().zip(&old).any(|(a, b)| (a - b).abs() > 1e-3),
+        "v2 gives other results than v1"
+    );
+    fetch_json("/__swap?to=tiny-hf").await;
+    // After the header and 3 chunks (64 kB each) of v1, the server has v2.
+    fetch_json("/__swap?to=tiny-hf-v2&after=5").await;
+    let model = PairRM::load(Some(format!("{SERVER}/swap/")), options("cpu", Some(65536)))
+        .await
+        .unwrap();
+    let got = first_rank_logits(&model).await;
+    for (g, w) in got.iter().zip(&want) {
+        assert!((g - w).abs() <= 1e-6, "{got:?} vs v2 {want:?}");
+    }
+}
+
+/// Range answers that name the wrong bytes, and downloads that stall, are
+/// retried and then reported; nothing they sent is stored.
+#[wasm_bindgen_test]
+async fn wrong_content_ranges_and_stalls_are_retried_then_reported() {
+    PairRM::clear_cache().await.unwrap();
+    fetch_json("/__lie?from=200000").await;
+    fetch_json("/__reset").await;
+    let err = load("cpu", Some(65536)).await.err().expect("a lying server fails the load");
+    fetch_json("/__lie?from=-1").await;
+    assert!(err.contains("Content-Range"), "{err}");
+    // The first chunk past 200 kB was asked for 4 times (ATTEMPTS).
+    let asked = weight_requests().await;
+    assert!(asked >= 2 + 3 + 4, "{asked} requests");
+
+    let stalling = {
+        let o = options("cpu", Some(65536));
+        js_sys::Reflect::set(&o, &"stallTimeout".into(), &500.into()).unwrap();
+        o
+    };
+    fetch_json("/__stall?from=400000").await;
+    let err = PairRM::load(Some(model_url()), stalling)
+        .await
+        .err()
+        .map(|e| String::from(js_sys::Error::from(e).message()))
+        .expect("a stalled download fails the load");
+    fetch_json("/__stall?from=-1").await;
+    assert!(err.contains("stalled"), "{err}");
+
+    // Nothing wrong was stored: the resumed load gives the reference's values.
+    let model = load("cpu", Some(65536)).await.unwrap();
+    check_ranks(&model, 1).await;
+}
+
+/// On a hub URL (`…/resolve/main/`) every file of a load comes from the
+/// commit `config.json` named; a new commit replaces the cached one.
+#[wasm_bindgen_test]
+async fn hub_loads_are_pinned_to_one_commit_and_old_commits_are_deleted() {
+    PairRM::clear_cache().await.unwrap();
+    fetch_json("/__commit?set=c0ffee").await;
+    fetch_json("/__reset").await;
+    let base = format!("{SERVER}/hub/tiny-hf/resolve/main/");
+    let model = PairRM::load(Some(base.clone()), options("cpu", None)).await.unwrap();
+    check_ranks(&model, 1).await;
+    let c0 = format!("c0ffee{}", "0".repeat(34));
+    assert_eq!(requests("/hub/tiny-hf/resolve/main/config.json").await, 1);
+    assert_eq!(requests("/hub/tiny-hf/resolve/main/model.safetensors").await, 0);
+    assert!(requests(&format!("/hub/tiny-hf/resolve/{c0}/model.safetensors")).await >= 2);
+
+    fetch_json("/__commit?set=beef").await;
+    let model = PairRM::load(Some(base), options("cpu", None)).await.unwrap();
+    check_ranks(&model, 1).await;
+    let info: Value = serde_wasm_bindgen::from_value(PairRM::cache_info().await.unwrap()).unwrap();
+    let models = info["models"].as_array().unwrap();
+    assert_eq!(models.len(), 1, "{info}");
+    assert!(models[0].as_str().unwrap().contains("/resolve/beef"), "{info}");
+}
+
+/// A small file over its size limit is refused before it is read whole.
+#[wasm_bindgen_test]
+async fn an_oversized_config_is_refused() {
+    let err = PairRM::load(Some(format!("{SERVER}/broken/huge-config/")), options("cpu", None))
+        .await
+        .err()
+        .map(|e| String::from(js_sys::Error::from(e).message()))
+        .expect("must fail");
+    assert!(err.contains("config.json") && err.contains("may have"), "{err}");
 }
 
 #[wasm_bindgen_test]

@@ -83,7 +83,8 @@ impl PairRM {
     /// Options: `device` ("auto" | "webgpu" | "cpu"), `onProgress({phase, file, loaded, total})`,
     /// `revalidate` (ask the server again for the tokenizer and the weights header even
     /// when `config.json` is unchanged; a changed config or repository commit does it anyway),
-    /// `chunkSize` (bytes per cached piece of the weights, default 8 MiB).
+    /// `chunkSize` (bytes per cached piece of the weights, default 8 MiB),
+    /// `stallTimeout` (ms without a byte before a download is retried, default 30 000).
     pub async fn load(base_url: Option<String>, options: JsValue) -> Result<PairRM, JsValue> {
         console_error_panic_hook::set_once();
         let mut base = base_url
@@ -109,6 +110,12 @@ impl PairRM {
         let _ = JsFuture::from(js::request_persistence()).await;
         let mut notes = loader::Notes::default();
         notes.revalidate = js::get(&options, "revalidate").as_bool().unwrap_or(false);
+        if let Some(ms) = js::get(&options, "stallTimeout")
+            .as_f64()
+            .filter(|n| *n >= 1.0)
+        {
+            notes.stall_ms = ms.min(f64::from(u32::MAX)) as u32;
+        }
         if let Some(chunk) = js::get(&options, "chunkSize")
             .as_f64()
             .filter(|n| *n >= 1024.0)

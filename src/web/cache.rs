@@ -64,6 +64,11 @@ pub async fn put(key: &str, bytes: &[u8], meta: &str) -> Result<(), PutError> {
         })
 }
 
+/// Delete a record (absent or not).
+pub async fn delete(key: &str) {
+    let _ = JsFuture::from(js::idb_delete(key)).await;
+}
+
 pub async fn keys() -> Vec<String> {
     match JsFuture::from(js::idb_keys()).await {
         Ok(v) => js_sys::Array::from(&v)

@@ -1,4 +1,7 @@
-//! Typed HTTP access over `glue.js`: whole files, byte ranges, streams.
+//! Typed HTTP access over `glue.js`: whole small files (size-capped), byte
+//! ranges checked against the version they belong to, streams; transient
+//! failures (network errors, stalls, 5xx, a wrong Content-Range) are retried
+//! with backoff.
 
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
@@ -6,110 +9,231 @@ use wasm_bindgen_futures::JsFuture;
 use super::js;
 use crate::error::{Error, Result};
 
+/// Tries of one request before a load fails (waiting 0.5, 1, 2 s between).
+pub const ATTEMPTS: u32 = 4;
+const FIRST_BACKOFF_MS: f64 = 500.0;
+/// A download that receives no byte for this long is abandoned (and retried).
+pub const STALL_MS: u32 = 30_000;
+
 /// One response: status, body, and what identifies the file's version.
 pub struct Fetched {
     pub status: u16,
     pub bytes: Vec<u8>,
     pub etag: String,
+    pub last_modified: String,
     /// The repository commit, where the server names one (Hugging Face does).
     pub revision: String,
     /// Size of the whole file (from Content-Range or the body).
     pub total: u64,
     /// True when the server answered a Range request with 206.
     pub ranged: bool,
+    /// What the 206's Content-Range names (end exclusive), when it names it.
+    pub range: Option<(u64, u64)>,
 }
 
-fn io(url: &str, e: &JsValue) -> Error {
+/// How a request is made.
+#[derive(Clone, Default)]
+pub struct Options {
+    /// Give up after this long (0: never), without retrying.
+    pub timeout_ms: u32,
+    /// The ETag the bytes must belong to (`If-Range`).
+    pub if_range: String,
+    /// Refuse a larger body (0: no limit).
+    pub max_bytes: usize,
+    /// Abandon a body that stalls this long (0: never).
+    pub stall_ms: u32,
+}
+
+fn io(url: &str, cause: String) -> Error {
     Error::Io {
         what: url.to_string(),
-        cause: format!("network error: {}", js::message(e)),
+        cause,
     }
 }
 
-async fn request(url: &str, start: u64, end: u64, timeout_ms: u32) -> Result<Fetched> {
-    let v = JsFuture::from(js::fetch_bytes(
-        url,
-        start as f64,
-        end as f64,
-        timeout_ms as f64,
-    ))
-    .await
-    .map_err(|e| io(url, &e))?;
-    let bytes = js::get(&v, "bytes");
+async fn request(url: &str, start: u64, end: u64, o: &Options) -> Result<Fetched> {
+    let options = js::object(&[
+        ("timeoutMs", f64::from(o.timeout_ms).into()),
+        ("ifRange", o.if_range.as_str().into()),
+        ("maxBytes", (o.max_bytes as f64).into()),
+        ("stallMs", f64::from(o.stall_ms).into()),
+    ]);
+    let v = JsFuture::from(js::fetch_bytes(url, start as f64, end as f64, &options))
+        .await
+        .map_err(|e| {
+            let m = js::message(&e);
+            if m.contains("this file may have") {
+                io(url, m) // too large: not a network error, and not retried
+            } else {
+                io(url, format!("network error: {m}"))
+            }
+        })?;
+    let text = |k: &str| js::get(&v, k).as_string().unwrap_or_default();
+    let number = |k: &str| js::get(&v, k).as_f64().unwrap_or(-1.0);
+    let range = match (number("rangeStart"), number("rangeEnd")) {
+        (a, b) if a >= 0.0 && b >= 0.0 => Some((a as u64, b as u64)),
+        _ => None,
+    };
     Ok(Fetched {
-        status: js::get(&v, "status").as_f64().unwrap_or(0.0) as u16,
-        bytes: js_sys::Uint8Array::new(&bytes).to_vec(),
-        etag: js::get(&v, "etag").as_string().unwrap_or_default(),
-        revision: js::get(&v, "revision").as_string().unwrap_or_default(),
-        total: js::get(&v, "total").as_f64().unwrap_or(0.0) as u64,
+        status: number("status").max(0.0) as u16,
+        bytes: js_sys::Uint8Array::new(&js::get(&v, "bytes")).to_vec(),
+        etag: text("etag"),
+        last_modified: text("lastModified"),
+        revision: text("revision"),
+        total: number("total").max(0.0) as u64,
         ranged: js::get(&v, "ranged").as_bool().unwrap_or(false),
+        range,
     })
 }
 
-/// GET a whole file; `Ok(None)` for 404.
-pub async fn get(url: &str) -> Result<Option<Vec<u8>>> {
-    Ok(get_versioned(url, 0).await?.map(|f| f.bytes))
+/// Worth another try: the network, the server's load, a stall or a lie.
+fn transient(e: &Error) -> bool {
+    matches!(e, Error::Io { cause, .. } if cause.starts_with("network error")
+        || cause.starts_with("HTTP 5")
+        || cause.starts_with("HTTP 429")
+        || cause.contains("Content-Range"))
 }
 
-/// GET a whole file with what identifies its version, giving up after
-/// `timeout_ms` when that is not 0; `Ok(None)` for 404.
-pub async fn get_versioned(url: &str, timeout_ms: u32) -> Result<Option<Fetched>> {
-    let f = request(url, 0, 0, timeout_ms).await?;
-    match f.status {
-        200 => Ok(Some(f)),
-        404 => Ok(None),
-        s => Err(Error::Io {
-            what: url.to_string(),
-            cause: format!("HTTP {s}"),
-        }),
+/// `attempt` until it succeeds, is refused for good, or has had [`ATTEMPTS`] tries.
+async fn with_retries<T, F, Fut>(mut attempt: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut wait = FIRST_BACKOFF_MS;
+    let mut tries = 1;
+    loop {
+        match attempt().await {
+            Err(e) if transient(&e) && tries < ATTEMPTS => {
+                let _ = JsFuture::from(js::sleep(wait)).await;
+                wait *= 2.0;
+                tries += 1;
+            }
+            other => return other,
+        }
     }
 }
 
-/// GET bytes `start..end` of a file. `ranged` is false when the server
-/// ignored the Range header (then `bytes` is empty and the caller streams).
-pub async fn range(url: &str, start: u64, end: u64) -> Result<Fetched> {
-    let f = request(url, start, end, 0).await?;
-    if f.status != 200 && f.status != 206 {
-        return Err(Error::Io {
-            what: url.to_string(),
-            cause: format!("HTTP {}", f.status),
-        });
+fn status_error(url: &str, status: u16) -> Error {
+    io(url, format!("HTTP {status}"))
+}
+
+/// GET a whole small file with what identifies its version; `Ok(None)` for
+/// 404. With `timeout_ms` (a cached copy is waiting) it is tried once.
+pub async fn get_versioned(url: &str, o: &Options) -> Result<Option<Fetched>> {
+    let once = || async {
+        let f = request(url, 0, 0, o).await?;
+        match f.status {
+            200 => Ok(Some(f)),
+            404 => Ok(None),
+            s => Err(status_error(url, s)),
+        }
+    };
+    if o.timeout_ms > 0 {
+        once().await
+    } else {
+        with_retries(once).await
     }
-    if f.ranged && f.bytes.len() as u64 != end - start {
-        return Err(Error::Io {
-            what: url.to_string(),
-            cause: format!(
-                "asked for {} bytes at {start}, got {}",
-                end - start,
-                f.bytes.len()
-            ),
-        });
-    }
-    Ok(f)
+}
+
+/// What a Range request for one version of a file got.
+pub enum Ranged {
+    /// Exactly the bytes asked for, of that version.
+    Bytes(Vec<u8>),
+    /// The server ignores Range (it answered 200 for the same version).
+    Ignored,
+    /// The file on the server is no longer that version.
+    Changed,
+}
+
+/// The version of a file a Range request must match.
+#[derive(Clone, Default)]
+pub struct Expected {
+    /// Empty when the server gives none.
+    pub etag: String,
+    /// 0 when unknown.
+    pub total: u64,
+}
+
+/// GET bytes `start..end` of the version `expected` of a file. A 206 must
+/// name exactly that range of a file of that size and ETag, else it is a
+/// changed file (size or ETag differ) or a wrong answer (retried).
+pub async fn range(
+    url: &str,
+    start: u64,
+    end: u64,
+    expected: &Expected,
+    stall_ms: u32,
+) -> Result<Ranged> {
+    let o = Options {
+        if_range: expected.etag.clone(),
+        stall_ms,
+        ..Options::default()
+    };
+    with_retries(|| async {
+        let f = request(url, start, end, &o).await?;
+        let other_etag = !expected.etag.is_empty() && !f.etag.is_empty() && f.etag != expected.etag;
+        match f.status {
+            206 => {}
+            200 if other_etag => return Ok(Ranged::Changed),
+            200 => return Ok(Ranged::Ignored),
+            s => return Err(status_error(url, s)),
+        }
+        if other_etag || (expected.total != 0 && f.total != 0 && f.total != expected.total) {
+            return Ok(Ranged::Changed);
+        }
+        if f.range != Some((start, end)) || f.bytes.len() as u64 != end - start {
+            return Err(io(
+                url,
+                format!(
+                    "asked for bytes {start}..{end}, the server's Content-Range says {:?} with {} bytes",
+                    f.range,
+                    f.bytes.len()
+                ),
+            ));
+        }
+        Ok(Ranged::Bytes(f.bytes))
+    })
+    .await
+}
+
+/// The start of a file by Range: its first `end` bytes, size, ETag, and
+/// Last-Modified; `ranged` false when the server ignores Range.
+pub async fn head(url: &str, end: u64) -> Result<Fetched> {
+    with_retries(|| async {
+        let f = request(url, 0, end, &Options::default()).await?;
+        match f.status {
+            200 | 206 => Ok(f),
+            s => Err(status_error(url, s)),
+        }
+    })
+    .await
 }
 
 /// A plain GET read piece by piece, for servers without Range support.
 pub struct Stream {
     reader: JsValue,
     url: String,
+    stall_ms: u32,
 }
 
 impl Stream {
-    pub async fn open(url: &str) -> Result<Self> {
+    pub async fn open(url: &str, stall_ms: u32) -> Result<Self> {
         let reader = JsFuture::from(js::open_stream(url))
             .await
-            .map_err(|e| io(url, &e))?;
+            .map_err(|e| io(url, format!("network error: {}", js::message(&e))))?;
         Ok(Self {
             reader,
             url: url.to_string(),
+            stall_ms,
         })
     }
 
     /// The next piece, or `None` at the end.
     pub async fn next(&self) -> Result<Option<Vec<u8>>> {
-        let v = JsFuture::from(js::read_stream(&self.reader))
+        let v = JsFuture::from(js::read_stream(&self.reader, f64::from(self.stall_ms)))
             .await
-            .map_err(|e| io(&self.url, &e))?;
+            .map_err(|e| io(&self.url, format!("network error: {}", js::message(&e))))?;
         Ok(if v.is_undefined() {
             None
         } else {

@@ -79,36 +79,106 @@ export function hasWebGpu() {
   return typeof navigator !== "undefined" && !!navigator.gpu;
 }
 
+/** Resolves after `ms` milliseconds (the loader's retry backoff). */
+export function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 /**
- * GET `url`, with a Range header when `end > start` (end exclusive), giving up
- * after `timeoutMs` when that is positive.
- * Resolves {status, bytes, etag, revision, total, ranged}; `ranged` is true for
- * 206; `revision` is the repository commit where the server names one (the
- * Hugging Face hub's X-Repo-Commit).
+ * Read a response body whole, failing when more than `maxBytes` arrive (when
+ * positive) or when no byte arrives for `stallMs` (when positive).
  */
-export async function fetchBytes(url, start, end, timeoutMs) {
-  const headers = end > start ? { Range: `bytes=${start}-${end - 1}` } : {};
-  const signal = timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined;
-  const resp = await fetch(url, { headers, cache: "no-store", signal });
+async function readBody(resp, controller, maxBytes, stallMs) {
+  const reader = resp.body.getReader();
+  const parts = [];
+  let length = 0;
+  for (;;) {
+    let timer;
+    const stalled = stallMs > 0 ? new Promise((_, reject) => {
+      timer = setTimeout(() => {
+        const stall = new Error(`no data for ${stallMs / 1000} s: the download stalled`);
+        reject(stall);
+        controller.abort(stall);
+      }, stallMs);
+    }) : null;
+    let step;
+    try {
+      step = await (stalled ? Promise.race([reader.read(), stalled]) : reader.read());
+    } finally {
+      clearTimeout(timer);
+    }
+    if (step.done) break;
+    length += step.value.length;
+    if (maxBytes > 0 && length > maxBytes) {
+      controller.abort();
+      throw new Error(`more than the ${maxBytes} bytes this file may have`);
+    }
+    parts.push(step.value);
+  }
+  const bytes = new Uint8Array(length);
+  let at = 0;
+  for (const p of parts) { bytes.set(p, at); at += p.length; }
+  return bytes;
+}
+
+/**
+ * GET `url`, with a Range header when `end > start` (end exclusive).
+ * Options: `timeoutMs` (give up after, when positive), `ifRange` (an ETag: the
+ * server answers 200 with the whole file instead of 206 when the file is no
+ * longer that version), `maxBytes` (refuse a larger body), `stallMs` (give up
+ * when no byte arrives for that long).
+ * Resolves {status, bytes, etag, lastModified, revision, total, ranged,
+ * rangeStart, rangeEnd}: `ranged` is true for 206, `rangeStart`/`rangeEnd` are
+ * what its Content-Range says (end exclusive; -1 when absent); `revision` is
+ * the repository commit where the server names one (X-Repo-Commit). A 200 to a
+ * Range request is not read (bytes empty): the caller decides what it means.
+ */
+export async function fetchBytes(url, start, end, options) {
+  const { timeoutMs = 0, ifRange = "", maxBytes = 0, stallMs = 0 } = options || {};
+  const headers = {};
+  if (end > start) {
+    headers.Range = `bytes=${start}-${end - 1}`;
+    // If-Range is not a CORS-safelisted header: cross-origin it would need a
+    // preflight a model host may refuse. There the caller's check of the 206's
+    // ETag and Content-Range notices a changed file just as well.
+    if (ifRange && new URL(url, self.location.href).origin === self.location.origin) headers["If-Range"] = ifRange;
+  }
+  const controller = new AbortController();
+  const signal = timeoutMs > 0 ? AbortSignal.any([controller.signal, AbortSignal.timeout(timeoutMs)]) : controller.signal;
+  // A server that never answers counts as stalled too.
+  const waiting = stallMs > 0 ? setTimeout(() => controller.abort(new Error(`no answer for ${stallMs / 1000} s: the download stalled`)), stallMs) : 0;
+  let resp;
+  try {
+    resp = await fetch(url, { headers, cache: "no-store", signal });
+  } finally {
+    clearTimeout(waiting);
+  }
   const revision = resp.headers.get("X-Repo-Commit") || "";
-  if (!resp.ok) {
-    return { status: resp.status, bytes: new Uint8Array(0), etag: "", revision, total: 0, ranged: false };
-  }
-  const ranged = resp.status === 206;
-  if (end > start && !ranged) {
-    // The server ignored Range: do not pull a whole (maybe huge) file into memory here.
-    try { await resp.body.cancel(); } catch (_) { /* already closed */ }
-    const length = Number(resp.headers.get("Content-Length") || 0);
-    return { status: resp.status, bytes: new Uint8Array(0), etag: resp.headers.get("ETag") || "", revision, total: length, ranged: false };
-  }
-  const range = resp.headers.get("Content-Range") || "";
-  const slash = range.lastIndexOf("/");
-  let total = slash >= 0 ? Number(range.slice(slash + 1)) : Number(resp.headers.get("Content-Length") || 0);
-  if (!Number.isFinite(total)) total = 0;
-  const bytes = new Uint8Array(await resp.arrayBuffer());
-  if (!ranged) total = bytes.length;
   const etag = resp.headers.get("ETag") || "";
-  return { status: resp.status, bytes, etag, revision, total, ranged };
+  const lastModified = resp.headers.get("Last-Modified") || "";
+  const length = Number(resp.headers.get("Content-Length") || 0);
+  const base = { status: resp.status, etag, lastModified, revision, bytes: new Uint8Array(0), total: 0, ranged: false, rangeStart: -1, rangeEnd: -1 };
+  if (!resp.ok || (end > start && resp.status !== 206)) {
+    // An error, or the server ignored Range (or the file changed, with If-Range):
+    // do not pull a whole (maybe huge) file into memory here.
+    try { await resp.body.cancel(); } catch (_) { /* already closed */ }
+    return { ...base, total: resp.ok ? length : 0 };
+  }
+  if (maxBytes > 0 && length > maxBytes) {
+    try { await resp.body.cancel(); } catch (_) { /* already closed */ }
+    throw new Error(`${length} bytes is more than the ${maxBytes} bytes this file may have`);
+  }
+  const bytes = await readBody(resp, controller, maxBytes, stallMs);
+  if (resp.status !== 206) return { ...base, bytes, total: bytes.length };
+  const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(resp.headers.get("Content-Range") || "");
+  return {
+    ...base,
+    bytes,
+    ranged: true,
+    rangeStart: m ? Number(m[1]) : -1,
+    rangeEnd: m ? Number(m[2]) + 1 : -1,
+    total: m && m[3] !== "*" ? Number(m[3]) : 0,
+  };
 }
 
 /** Open a streaming GET; resolves a reader handle or throws with the status. */
@@ -118,8 +188,22 @@ export async function openStream(url) {
   return resp.body.getReader();
 }
 
-/** Next piece of a stream as a Uint8Array, or undefined at the end. */
-export async function readStream(reader) {
-  const { done, value } = await reader.read();
-  return done ? undefined : value;
+/**
+ * Next piece of a stream as a Uint8Array, or undefined at the end; fails
+ * (and cancels the stream) when nothing arrives for `stallMs` (when positive).
+ */
+export async function readStream(reader, stallMs) {
+  let timer;
+  const stalled = stallMs > 0 ? new Promise((_, reject) => {
+    timer = setTimeout(() => {
+      reader.cancel().catch(() => {});
+      reject(new Error(`no data for ${stallMs / 1000} s: the download stalled`));
+    }, stallMs);
+  }) : null;
+  try {
+    const { done, value } = await (stalled ? Promise.race([reader.read(), stalled]) : reader.read());
+    return done ? undefined : value;
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -22,11 +22,12 @@ extern "C" {
     #[wasm_bindgen(js_name = hasWebGpu)]
     pub fn has_webgpu() -> bool;
     #[wasm_bindgen(js_name = fetchBytes)]
-    pub fn fetch_bytes(url: &str, start: f64, end: f64, timeout_ms: f64) -> Promise;
+    pub fn fetch_bytes(url: &str, start: f64, end: f64, options: &JsValue) -> Promise;
     #[wasm_bindgen(js_name = openStream)]
     pub fn open_stream(url: &str) -> Promise;
     #[wasm_bindgen(js_name = readStream)]
-    pub fn read_stream(reader: &JsValue) -> Promise;
+    pub fn read_stream(reader: &JsValue, stall_ms: f64) -> Promise;
+    pub fn sleep(ms: f64) -> Promise;
 }
 
 /// Read a property of a JS object (undefined when missing).

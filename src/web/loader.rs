@@ -6,10 +6,14 @@
 use std::collections::{HashMap, HashSet};
 
 use burn::tensor::Device;
+use wasm_bindgen::JsValue;
+use wasm_bindgen_futures::JsFuture;
 
 use super::cache::{self, PutError};
-use super::fetch::{self, Stream};
+use super::fetch::{self, Expected, Options, Ranged, Stream};
+use super::js;
 use crate::api::{check_vocab, resolve_config, Ranker, TokenizerFiles};
+use crate::files::small_file_limit;
 use crate::config::{parse_model_config, ConfigSource};
 use crate::error::{Error, Result};
 use crate::model::{load_groups, ModelBuilder};
@@ -29,8 +33,14 @@ pub struct Notes {
     pub revalidate: bool,
     /// Bytes per cached piece of the weights file.
     pub chunk: u64,
+    /// Abandon (and retry) a download that receives nothing for this long.
+    pub stall_ms: u32,
     pub warnings: Vec<String>,
-    quota_warned: bool,
+    /// Cache keys this load read or wrote; after it succeeds, other keys of
+    /// the same model (older versions) are deleted.
+    used: HashSet<String>,
+    /// A file changed on the server while this load read it.
+    changed: bool,
 }
 
 impl Default for Notes {
@@ -38,21 +48,27 @@ impl Default for Notes {
         Self {
             revalidate: false,
             chunk: CHUNK,
+            stall_ms: fetch::STALL_MS,
             warnings: Vec::new(),
-            quota_warned: false,
+            used: HashSet::new(),
+            changed: false,
         }
     }
 }
 
 impl Notes {
-    fn quota(&mut self) {
-        if !self.quota_warned {
-            self.quota_warned = true;
-            self.warnings.push(
-                "browser storage is full: the model runs from memory and will be downloaded again next time"
-                    .into(),
-            );
+    /// A warning, once however often it happens.
+    pub fn warn(&mut self, message: String) {
+        if !self.warnings.contains(&message) {
+            self.warnings.push(message);
         }
+    }
+
+    fn quota(&mut self) {
+        self.warn(
+            "browser storage is full: the model runs from memory and will be downloaded again next time"
+                .into(),
+        );
     }
 }
 
@@ -67,6 +83,7 @@ async fn cached_unless_revalidating(key: &str, notes: &Notes) -> Option<(Vec<u8>
 
 /// Store a piece; a full quota is a warning, not a failure.
 async fn store(key: &str, bytes: &[u8], meta: &str, notes: &mut Notes) -> bool {
+    notes.used.insert(key.to_string());
     match cache::put(key, bytes, meta).await {
         Ok(()) => true,
         Err(PutError::Quota) => {
@@ -74,9 +91,19 @@ async fn store(key: &str, bytes: &[u8], meta: &str, notes: &mut Notes) -> bool {
             false
         }
         Err(PutError::Other(m)) => {
-            notes.warnings.push(format!("cannot cache {key}: {m}"));
+            notes.warn(format!("cannot cache the model: {m}"));
             false
         }
+    }
+}
+
+/// How a small file is fetched: capped at its size limit.
+fn small_options(url: &str, timeout_ms: u32, notes: &Notes) -> Options {
+    Options {
+        timeout_ms,
+        max_bytes: small_file_limit(url),
+        stall_ms: notes.stall_ms,
+        ..Options::default()
     }
 }
 
@@ -89,10 +116,14 @@ async fn small_file(
 ) -> Result<Option<Vec<u8>>> {
     let key = format!("file:{url}");
     if let Some((bytes, _)) = cached_unless_revalidating(&key, notes).await {
+        notes.used.insert(key);
         progress("cache", url, bytes.len() as u64, bytes.len() as u64);
         return Ok(Some(bytes));
     }
-    let Some(bytes) = fetch::get(url).await? else {
+    let Some(bytes) = fetch::get_versioned(url, &small_options(url, 0, notes))
+        .await?
+        .map(|f| f.bytes)
+    else {
         return Ok(None);
     };
     progress("download", url, bytes.len() as u64, bytes.len() as u64);
@@ -119,19 +150,22 @@ struct FreshConfig {
 /// rest of the load revalidate (tokenizer and weights header asked again; weight
 /// chunks of an unchanged file still come from the cache). When the server cannot
 /// be reached (offline) or fails, a cached copy is used as it is.
+/// Also returns the version (a commit where the server names one).
 async fn config_file(
     url: &str,
     notes: &mut Notes,
     progress: &mut ProgressFn<'_>,
-) -> Result<(Vec<u8>, Option<FreshConfig>)> {
+) -> Result<(Vec<u8>, String, Option<FreshConfig>)> {
     let key = format!("file:{url}");
     let cached = cache::get(&key, None).await;
+    notes.used.insert(key.clone());
     let timeout = if cached.is_some() {
         FRESHNESS_TIMEOUT_MS
     } else {
         0
     };
-    match (fetch::get_versioned(url, timeout).await, cached) {
+    let fetched = fetch::get_versioned(url, &small_options(url, timeout, notes)).await;
+    match (fetched, cached) {
         (Ok(Some(fetched)), cached) => {
             let version = [fetched.revision, fetched.etag]
                 .into_iter()
@@ -144,14 +178,14 @@ async fn config_file(
                 .then(|| FreshConfig {
                     key,
                     bytes: bytes.clone(),
-                    version,
+                    version: version.clone(),
                 });
             notes.revalidate |= fresh.is_some();
-            Ok((bytes, fresh))
+            Ok((bytes, version, fresh))
         }
-        (_, Some((bytes, _))) => {
+        (_, Some((bytes, version))) => {
             progress("cache", url, bytes.len() as u64, bytes.len() as u64);
-            Ok((bytes, None))
+            Ok((bytes, version, None))
         }
         (Ok(None), None) => Err(not_found(url)),
         (Err(e), None) => Err(e),
@@ -186,7 +220,11 @@ fn text(url: &str, bytes: Vec<u8>) -> Result<String> {
 struct WeightsFile {
     url: String,
     chunk: u64,
+    /// What chunk keys are made of: the ETag, else Last-Modified and size, else
+    /// a one-off token (see [`file_version`]).
     version: String,
+    /// The version every Range answer must match (`If-Range`, size).
+    expected: Expected,
     plan: WeightsPlan,
     ranged: bool,
     /// Chunks kept in memory when they could not be cached.
@@ -210,6 +248,21 @@ impl WeightsFile {
     }
 }
 
+/// The version chunks are stored under. An ETag names the content. Without
+/// one, Last-Modified with the size does; with neither, nothing tells two
+/// same-size files apart, so the version is unique to this header download:
+/// chunks are reused to resume this version (its header stays cached) but
+/// never for a file read afresh, which could be a same-size replacement.
+fn file_version(etag: &str, last_modified: &str, size: usize) -> String {
+    if !etag.is_empty() {
+        etag.to_string()
+    } else if !last_modified.is_empty() {
+        format!("modified {last_modified}, size {size}")
+    } else {
+        format!("once {}, size {size}", js_sys::Date::now())
+    }
+}
+
 /// Read the header (cached under the file's URL), check it against the config.
 async fn open_weights(
     url: &str,
@@ -218,30 +271,46 @@ async fn open_weights(
     progress: &mut ProgressFn<'_>,
 ) -> Result<WeightsFile> {
     let key = format!("header:{url}");
+    notes.used.insert(key.clone());
     if let Some((header, meta)) = cached_unless_revalidating(&key, notes).await {
-        if let Some((version, ranged)) = meta.split_once('|') {
+        let fields: Vec<&str> = meta.split('|').collect();
+        if let [version, ranged, etag] = fields[..] {
             let plan = plan_from_header(&header, config)?;
             progress("cache", url, header.len() as u64, header.len() as u64);
             return Ok(WeightsFile {
                 url: url.into(),
                 chunk: notes.chunk,
                 version: version.into(),
+                expected: Expected {
+                    etag: etag.into(),
+                    total: plan.file_len() as u64,
+                },
                 plan,
                 ranged: ranged == "ranged",
                 memory: HashMap::new(),
             });
         }
     }
-    let first = fetch::range(url, 0, 8).await?;
-    let (header, total, etag, ranged) = if first.ranged {
+    let first = fetch::head(url, 8).await?;
+    let (header, ranged) = if first.ranged {
         let n = header_len(&first.bytes)? as u64;
-        let rest = fetch::range(url, 8, 8 + n).await?;
-        let mut header = first.bytes;
-        header.extend(rest.bytes);
-        (header, first.total, first.etag, true)
+        let expected = Expected {
+            etag: first.etag.clone(),
+            total: first.total,
+        };
+        let rest = match fetch::range(url, 8, 8 + n, &expected, notes.stall_ms).await? {
+            Ranged::Bytes(b) => b,
+            Ranged::Changed | Ranged::Ignored => {
+                notes.changed = true;
+                return Err(changed(url));
+            }
+        };
+        let mut header = first.bytes.clone();
+        header.extend(rest);
+        (header, true)
     } else {
         // No Range support: read the header off the start of a plain GET.
-        let stream = Stream::open(url).await?;
+        let stream = Stream::open(url, notes.stall_ms).await?;
         let mut header = Vec::new();
         while header.len() < 8 || header.len() < 8 + header_len(&header)? {
             match stream.next().await? {
@@ -251,30 +320,59 @@ async fn open_weights(
         }
         let n = header_len(&header)?;
         header.truncate(8 + n);
-        (header, first.total, first.etag, false)
+        (header, false)
     };
     let plan = plan_from_header(&header, config)?;
+    let total = first.total;
     if total != 0 && total != plan.file_len() as u64 {
         return Err(Error::Weights(format!(
             "{url} is {total} bytes but its header describes {} bytes: the file is truncated or corrupt",
             plan.file_len()
         )));
     }
-    let version = if etag.is_empty() {
-        format!("size-{}", plan.file_len())
-    } else {
-        etag
-    };
-    let meta = format!("{version}|{}", if ranged { "ranged" } else { "stream" });
+    let version = file_version(&first.etag, &first.last_modified, plan.file_len());
+    let meta = format!(
+        "{version}|{}|{}",
+        if ranged { "ranged" } else { "stream" },
+        first.etag
+    );
     store(&key, &header, &meta, notes).await;
     Ok(WeightsFile {
         url: url.into(),
         chunk: notes.chunk,
         version,
+        expected: Expected {
+            etag: first.etag,
+            total: plan.file_len() as u64,
+        },
         plan,
         ranged,
         memory: HashMap::new(),
     })
+}
+
+fn changed(url: &str) -> Error {
+    Error::Io {
+        what: url.to_string(),
+        cause: "the file changed on the server while it was being read".into(),
+    }
+}
+
+/// Tells the user when the browser offers less storage than the download needs.
+async fn check_storage(missing: u64, notes: &mut Notes) {
+    let estimate = JsFuture::from(js::storage_estimate())
+        .await
+        .unwrap_or(JsValue::UNDEFINED);
+    let number = |k: &str| js::get(&estimate, k).as_f64().unwrap_or(0.0);
+    let (usage, quota) = (number("usage"), number("quota"));
+    if quota > 0.0 && quota - usage < missing as f64 {
+        let gb = |b: f64| b / 1e9;
+        notes.warn(format!(
+            "the model needs {:.2} GB of browser storage and {:.2} GB is free: it runs from memory and will be downloaded again next time",
+            gb(missing as f64),
+            gb((quota - usage).max(0.0))
+        ));
+    }
 }
 
 /// Make sure every chunk is cached (or in memory), downloading what is missing.
@@ -284,6 +382,7 @@ async fn download(
     progress: &mut ProgressFn<'_>,
 ) -> Result<()> {
     let present: HashSet<String> = cache::keys().await.into_iter().collect();
+    notes.used.extend((0..file.chunks()).map(|i| file.key(i)));
     let missing: Vec<u64> = (0..file.chunks())
         .filter(|&i| !present.contains(&file.key(i)))
         .collect();
@@ -291,24 +390,33 @@ async fn download(
     if missing.is_empty() {
         return Ok(());
     }
-    let mut done = total
-        - missing
-            .iter()
-            .map(|&i| file.chunk_range(i))
-            .map(|(a, b)| b - a)
-            .sum::<u64>();
+    let missing_bytes = missing
+        .iter()
+        .map(|&i| file.chunk_range(i))
+        .map(|(a, b)| b - a)
+        .sum::<u64>();
+    check_storage(missing_bytes, notes).await;
+    let mut done = total - missing_bytes;
     if file.ranged {
         for i in missing {
             let (start, end) = file.chunk_range(i);
-            let piece = fetch::range(&file.url, start, end).await?;
-            if !piece.ranged {
-                return Err(Error::Io {
-                    what: file.url.clone(),
-                    cause: "the server stopped honouring Range".into(),
-                });
-            }
-            if !store(&file.key(i), &piece.bytes, "", notes).await {
-                file.memory.insert(i, piece.bytes);
+            let bytes = match fetch::range(&file.url, start, end, &file.expected, notes.stall_ms)
+                .await?
+            {
+                Ranged::Bytes(b) => b,
+                Ranged::Changed => {
+                    notes.changed = true;
+                    return Err(changed(&file.url));
+                }
+                Ranged::Ignored => {
+                    return Err(Error::Io {
+                        what: file.url.clone(),
+                        cause: "the server stopped honouring Range".into(),
+                    })
+                }
+            };
+            if !store(&file.key(i), &bytes, "", notes).await {
+                file.memory.insert(i, bytes);
             }
             done += end - start;
             progress("download", &file.url, done, total);
@@ -316,7 +424,7 @@ async fn download(
         return Ok(());
     }
     let wanted: HashSet<u64> = missing.into_iter().collect();
-    let stream = Stream::open(&file.url).await?;
+    let stream = Stream::open(&file.url, notes.stall_ms).await?;
     let chunk_len = file.chunk;
     let mut buffer = Vec::with_capacity(chunk_len as usize);
     let mut index = 0u64;
@@ -379,9 +487,16 @@ impl ChunkReader<'_> {
                 self.file.url
             )));
         }
-        let piece = fetch::range(&self.file.url, start, end).await?;
-        store(&self.file.key(i), &piece.bytes, "", notes).await;
-        Ok(piece.bytes)
+        match fetch::range(&self.file.url, start, end, &self.file.expected, notes.stall_ms).await? {
+            Ranged::Bytes(bytes) => {
+                store(&self.file.key(i), &bytes, "", notes).await;
+                Ok(bytes)
+            }
+            Ranged::Changed | Ranged::Ignored => {
+                notes.changed = true;
+                Err(changed(&self.file.url))
+            }
+        }
     }
 
     async fn read(&mut self, start: u64, end: u64, notes: &mut Notes) -> Result<Vec<u8>> {
@@ -404,15 +519,86 @@ impl ChunkReader<'_> {
     }
 }
 
-/// Load the model at `base` (a URL ending in `/`) onto `device`.
+/// Loads a file changed on the server while it was read this many times
+/// before giving up.
+const LOADS_WHEN_CHANGING: u32 = 3;
+
+/// Load the model at `base` (a URL ending in `/`) onto `device`. When a file
+/// changes on the server mid-load, the load starts over (asking for every
+/// file's version again), so chunks of two versions never make one model.
+/// After a load succeeds, cached pieces of other versions of this model are
+/// deleted.
 pub async fn load(
     base: &str,
     device: &Device,
     notes: &mut Notes,
     progress: &mut ProgressFn<'_>,
 ) -> Result<Ranker> {
+    let mut tries = 1;
+    loop {
+        notes.changed = false;
+        notes.used.clear();
+        match load_once(base, device, notes, progress).await {
+            Err(_) if notes.changed && tries < LOADS_WHEN_CHANGING => {
+                notes.revalidate = true;
+                tries += 1;
+            }
+            Err(e) => return Err(e),
+            Ok(ranker) => {
+                forget_other_versions(base, notes).await;
+                return Ok(ranker);
+            }
+        }
+    }
+}
+
+/// Where the files of one load come from: on a hub URL
+/// (`…/resolve/<revision>/`), the commit `config.json` was served from, so
+/// every file of the load belongs to that commit even if the branch moves.
+fn pinned_base(base: &str, config_version: &str) -> String {
+    let is_commit =
+        config_version.len() == 40 && config_version.bytes().all(|b| b.is_ascii_hexdigit());
+    match base.split_once("/resolve/") {
+        Some((repo, rest)) if is_commit => match rest.split_once('/') {
+            Some((_, path)) => format!("{repo}/resolve/{config_version}/{path}"),
+            None => base.to_string(),
+        },
+        _ => base.to_string(),
+    }
+}
+
+/// What every cached piece of this model's versions starts with (after the
+/// `kind:` of its key): the base URL, up to the revision on a hub URL.
+fn model_root(base: &str) -> String {
+    match base.split_once("/resolve/") {
+        Some((repo, _)) => format!("{repo}/resolve/"),
+        None => base.to_string(),
+    }
+}
+
+/// Delete cached pieces of this model that the load just finished did not use.
+async fn forget_other_versions(base: &str, notes: &Notes) {
+    let root = model_root(base);
+    for key in cache::keys().await {
+        let ours = key
+            .split_once(':')
+            .is_some_and(|(_, url)| url.starts_with(&root));
+        if ours && !notes.used.contains(&key) {
+            cache::delete(&key).await;
+        }
+    }
+}
+
+async fn load_once(
+    base: &str,
+    device: &Device,
+    notes: &mut Notes,
+    progress: &mut ProgressFn<'_>,
+) -> Result<Ranker> {
     let config_url = format!("{base}config.json");
-    let (config_bytes, fresh_config) = config_file(&config_url, notes, progress).await?;
+    let (config_bytes, config_version, fresh_config) =
+        config_file(&config_url, notes, progress).await?;
+    let base = &pinned_base(base, &config_version);
     let config_json = text(&config_url, config_bytes)?;
     let backbone_json = match parse_model_config(&config_json)? {
         ConfigSource::Ready(_) => None,
