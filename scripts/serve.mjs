@@ -32,6 +32,13 @@ const isolation = args.includes("--no-isolation")
     "Cross-Origin-Embedder-Policy": "require-corp",
     "Cross-Origin-Resource-Policy": "cross-origin",
   };
+// The page's own CSP (a meta tag in index.html) allows connections to its origin
+// only. A worker is governed by its script's response headers instead: the model
+// worker fetches weights from the model's origin (https, or this machine for
+// local models), nothing else. A host serving dist/ should send the same (with
+// `https:` narrowed to the model hosts it means to allow).
+const SCRIPT_CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; "
+  + "connect-src 'self' https: http://localhost:* http://127.0.0.1:*; worker-src 'self' blob:";
 const mounts = [];
 args.forEach((a, i) => {
   if (a === "--mount") {
@@ -158,6 +165,7 @@ const server = createServer((req, res) => {
     ...isolation,
   };
   if (hub && path.startsWith(hub[0])) headers["X-Repo-Commit"] = commit;
+  if (extname(file) === ".js" || extname(file) === ".mjs") headers["Content-Security-Policy"] = SCRIPT_CSP;
   if (req.method === "OPTIONS") {
     res.writeHead(204, headers).end();
     return;

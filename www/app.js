@@ -1,13 +1,32 @@
 // The page: collects text, talks to the worker, renders results as text only.
 const params = new URLSearchParams(location.search);
 const DEFAULT_MODEL = "https://huggingface.co/llm-blender/PairRM/resolve/main/";
-const modelUrl = new URL(params.get("model") || DEFAULT_MODEL, location.href).href;
 const device = params.get("device") || "auto";
 
 const $ = (id) => document.getElementById(id);
-const worker = new Worker("worker.js", { type: "module" });
+let worker = null;
 let nextId = 1;
 let loaded = false;
+
+/** The model URL from `?model=`: http(s) only; relative URLs resolve against the page. */
+function parseModelUrl(text) {
+  let url;
+  try {
+    url = new URL(text, location.href);
+  } catch {
+    throw new Error(`?model= is not a URL: ${text}`);
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") {
+    throw new Error(`?model= must be an http(s) URL, not ${url.protocol}`);
+  }
+  return url.href.endsWith("/") ? url.href : `${url.href}/`;
+}
+
+/** Models from these origins load without asking: the page's own and the default's. */
+function trustedOrigin(url) {
+  const origin = new URL(url).origin;
+  return origin === location.origin || origin === new URL(DEFAULT_MODEL).origin;
+}
 
 function formatBytes(n) {
   if (!n) return "0 B";
@@ -120,7 +139,22 @@ function render(candidates, result, ms) {
 
 const pending = new Map();
 
-worker.onmessage = (event) => {
+/** A dead worker (a crash, out of memory): say so, fail what waited on it, offer a retry. */
+function workerFailed(message) {
+  loaded = false;
+  for (const [id, done] of pending) {
+    pending.delete(id);
+    done({ type: "error", message });
+  }
+  $("rank").disabled = true;
+  $("rank").textContent = "Rank";
+  $("progress").hidden = true;
+  $("device-badge").textContent = "failed";
+  showError(`The model stopped working: ${message}`);
+  $("retry").hidden = false;
+}
+
+function onWorkerMessage(event) {
   const msg = event.data;
   if (msg.type === "progress") {
     $("progress").hidden = false;
@@ -138,9 +172,14 @@ worker.onmessage = (event) => {
     $("device-badge").dataset.device = msg.device;
     $("rank").disabled = false;
     if (msg.warnings && msg.warnings.length) {
-      $("warning").textContent = msg.warnings.join(" ");
+      $("warning").textContent = [...new Set(msg.warnings)].join(" ");
       $("warning").hidden = false;
     }
+    showCache(msg.cache);
+  } else if (msg.type === "cache") {
+    showCache(msg.cache);
+  } else if (msg.type === "probed") {
+    askBeforeDownload(msg);
   } else if (msg.type === "result" || msg.type === "error") {
     const done = pending.get(msg.id);
     if (done) {
@@ -150,9 +189,72 @@ worker.onmessage = (event) => {
       $("device-badge").textContent = "failed";
       $("progress").hidden = true;
       showError(`Could not load the model: ${msg.message}`);
+      $("retry").hidden = false;
     }
   }
-};
+}
+
+/** What the cache holds: its size, and a control to remove it. */
+function showCache(info) {
+  if (!info) return;
+  $("cache").hidden = false;
+  $("cache-size").textContent = info.models.length
+    ? `Cached in this browser: ${formatBytes(info.usage)}`
+    : "Nothing cached in this browser.";
+  $("clear-cache").disabled = !info.models.length;
+}
+
+/** A model from another origin: show where it comes from and its size, and wait for a click. */
+function askBeforeDownload({ url, size, cached }) {
+  if (cached) {
+    load(url);
+    return;
+  }
+  $("device-badge").textContent = "waiting";
+  $("confirm-text").textContent =
+    `This page was opened with a model from ${new URL(url).origin}` +
+    (size ? ` (${formatBytes(size)} to download).` : " (size unknown).") +
+    " Download it and run it here?";
+  $("confirm").hidden = false;
+  $("confirm-download").onclick = () => {
+    $("confirm").hidden = true;
+    load(url);
+  };
+}
+
+function startWorker() {
+  worker?.terminate();
+  worker = new Worker("worker.js", { type: "module" });
+  worker.onmessage = onWorkerMessage;
+  worker.onerror = (event) => {
+    event.preventDefault();
+    workerFailed(event.message || "the worker crashed");
+  };
+  worker.onmessageerror = () => workerFailed("a message from the worker could not be read");
+}
+
+function load(url) {
+  $("device-badge").textContent = "loading…";
+  worker.postMessage({ type: "load", url, device });
+}
+
+function start() {
+  showError("");
+  $("retry").hidden = true;
+  $("confirm").hidden = true;
+  let modelUrl;
+  try {
+    modelUrl = parseModelUrl(params.get("model") || DEFAULT_MODEL);
+  } catch (err) {
+    $("device-badge").textContent = "failed";
+    showError(err.message);
+    return;
+  }
+  $("model-url").textContent = modelUrl;
+  startWorker();
+  if (trustedOrigin(modelUrl)) load(modelUrl);
+  else worker.postMessage({ type: "probe", url: modelUrl, device });
+}
 
 $("form").addEventListener("submit", (event) => {
   event.preventDefault();
@@ -173,10 +275,11 @@ $("form").addEventListener("submit", (event) => {
 });
 
 $("add").addEventListener("click", () => addCandidate());
+$("retry").addEventListener("click", start);
+$("clear-cache").addEventListener("click", () => worker?.postMessage({ type: "clear-cache", device }));
 addCandidate();
 addCandidate();
-$("model-url").textContent = modelUrl;
-worker.postMessage({ type: "load", url: modelUrl, device });
+start();
 
 // Keep the page itself for offline use (sw.js); the loader caches the model.
 if ("serviceWorker" in navigator) navigator.serviceWorker.register("sw.js").catch(() => {});

@@ -3,21 +3,57 @@
 import init, { PairRM, threads } from "./pkg/index.js";
 
 let model = null;
+let ready = null;
 
 function fail(id, err) {
   postMessage({ type: "error", id, message: String((err && err.message) || err) });
+}
+
+/** The package, initialised once (its static methods need it). */
+function initOnce(device) {
+  ready ??= init({ device: device || "auto" });
+  return ready;
+}
+
+async function cacheInfo() {
+  try {
+    return await PairRM.cacheInfo();
+  } catch {
+    return null;
+  }
 }
 
 onmessage = async (event) => {
   const msg = event.data;
   try {
     if (msg.type === "load") {
-      await init({ device: msg.device || "auto" });
+      await initOnce(msg.device);
       model = await PairRM.load(msg.url, {
         device: msg.device || "auto",
         onProgress: (p) => postMessage({ type: "progress", ...p }),
       });
-      postMessage({ type: "loaded", device: model.device, threads, warnings: model.warnings });
+      postMessage({ type: "loaded", device: model.device, threads, warnings: model.warnings, cache: await cacheInfo() });
+    } else if (msg.type === "probe") {
+      // Is this model cached, and how big is it? (Asked before downloading it.)
+      await initOnce(msg.device);
+      const info = await cacheInfo();
+      const cached = !!info && info.models.some((m) => m.startsWith(msg.url));
+      let size = 0;
+      if (!cached) {
+        try {
+          const resp = await fetch(`${msg.url}model.safetensors`, { headers: { Range: "bytes=0-0" }, cache: "no-store" });
+          const range = resp.headers.get("Content-Range") || "";
+          size = Number(range.slice(range.lastIndexOf("/") + 1)) || Number(resp.headers.get("Content-Length")) || 0;
+          await resp.body?.cancel();
+        } catch {
+          size = 0;
+        }
+      }
+      postMessage({ type: "probed", url: msg.url, size, cached });
+    } else if (msg.type === "clear-cache") {
+      await initOnce(msg.device);
+      await PairRM.clearCache();
+      postMessage({ type: "cache", cache: await cacheInfo() });
     } else if (msg.type === "rank") {
       if (!model) throw new Error("the model is not loaded yet");
       const started = performance.now();
