@@ -26,6 +26,14 @@ pub use futures_lite::future::block_on;
 pub const CONVERSATION_INSTRUCTION: &str =
     "Finish the following coversation in each i-th turn by filling in <Response i> with your response.";
 
+/// Most candidates of one `rank`, `rank_with_ref` or `best_of_n`: a ranking of
+/// 100 is 9,900 comparisons (minutes on a GPU, hours on a CPU).
+pub const MAX_CANDIDATES: usize = 100;
+
+/// Called with `(done, total)` comparisons after each forward pass; answering
+/// `false` stops the work with [`Error::Cancelled`].
+pub type Progress<'a> = dyn FnMut(usize, usize) -> bool + 'a;
+
 /// Default most comparisons per forward pass: a `rank` of up to 6 candidates
 /// (30 comparisons) is one pass on a GPU when the buffer budget allows it.
 pub const DEFAULT_BATCH_SIZE: usize = 32;
@@ -200,22 +208,40 @@ impl Ranker {
 
     /// `logit(A, B)` for each assembled pair, in batches of `batch_size`.
     pub async fn logits(&self, pairs: &[PairInput]) -> Result<Vec<f64>> {
-        self.logits_with_progress(pairs, &mut |_, _| {}).await
+        self.logits_with_progress(pairs, &mut |_, _| true).await
     }
 
-    /// As [`Self::logits`], reporting `(done, total)` after each batch.
+    /// As [`Self::logits`], reporting `(done, total)` after each batch; a
+    /// report answered with `false` stops the work with [`Error::Cancelled`].
     pub async fn logits_with_progress(
         &self,
         pairs: &[PairInput],
-        progress: &mut dyn FnMut(usize, usize),
+        progress: &mut Progress<'_>,
     ) -> Result<Vec<f64>> {
-        let mut out = Vec::with_capacity(pairs.len());
-        let mut rest = pairs;
-        while !rest.is_empty() {
-            let take = self.batch_len(rest);
-            let (chunk, tail) = rest.split_at(take);
-            rest = tail;
-            let values = self.model.logits(chunk).await?;
+        self.logits_of(pairs.len(), |k| pairs[k].clone(), progress)
+            .await
+    }
+
+    /// The logits of `count` pairs made by `pair(k)` on demand: at most one
+    /// batch of assembled inputs exists at a time, however many comparisons a
+    /// ranking needs.
+    async fn logits_of(
+        &self,
+        count: usize,
+        pair: impl Fn(usize) -> PairInput,
+        progress: &mut Progress<'_>,
+    ) -> Result<Vec<f64>> {
+        let mut out = Vec::with_capacity(count);
+        let mut next = 0;
+        let mut ready: Vec<PairInput> = Vec::new();
+        while out.len() < count {
+            while ready.len() < self.batch_size && next < count {
+                ready.push(pair(next));
+                next += 1;
+            }
+            let take = self.batch_len(&ready);
+            let values = self.model.logits(&ready[..take]).await?;
+            ready.drain(..take);
             if let Some((k, v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
                 // A NaN would rank first and print as null: never a result.
                 return Err(Error::Weights(format!(
@@ -225,7 +251,10 @@ impl Ranker {
                 )));
             }
             out.extend(values.into_iter().map(f64::from));
-            progress(out.len(), pairs.len());
+            if !progress(out.len(), count) {
+                return Err(Error::Cancelled);
+            }
+            yield_to_the_page().await;
         }
         Ok(out)
     }
@@ -263,7 +292,7 @@ impl Ranker {
         instruction: &str,
         input: &str,
         candidates: &[String],
-        progress: &mut dyn FnMut(usize, usize),
+        progress: &mut Progress<'_>,
     ) -> Result<Vec<Vec<f64>>> {
         let n = candidates.len();
         let source = self.source_ids(instruction, input)?;
@@ -286,11 +315,11 @@ impl Ranker {
             }
         }
         let (special, limits) = (&self.tokenizer.special, self.limits());
-        let pairs: Vec<PairInput> = unique
-            .iter()
-            .map(|&(a, b)| segments::assemble(special, limits, &source, &cands[a], &cands[b]))
-            .collect();
-        let values = self.logits_with_progress(&pairs, progress).await?;
+        let pair = |k: usize| {
+            let (a, b) = unique[k];
+            segments::assemble(special, limits, &source, &cands[a], &cands[b])
+        };
+        let values = self.logits_of(unique.len(), pair, progress).await?;
         let mut m = vec![vec![0.0; n]; n];
         for i in 0..n {
             for j in (0..n).filter(|&j| j != i) {
@@ -307,7 +336,7 @@ impl Ranker {
         input: &str,
         candidates: &[String],
     ) -> Result<Ranking> {
-        self.rank_with_progress(instruction, input, candidates, &mut |_, _| {})
+        self.rank_with_progress(instruction, input, candidates, &mut |_, _| true)
             .await
     }
 
@@ -316,7 +345,7 @@ impl Ranker {
         instruction: &str,
         input: &str,
         candidates: &[String],
-        progress: &mut dyn FnMut(usize, usize),
+        progress: &mut Progress<'_>,
     ) -> Result<Ranking> {
         check_candidates(candidates)?;
         Ok(Ranking::from_matrix(
@@ -476,7 +505,22 @@ fn check_candidates(candidates: &[String]) -> Result<()> {
             candidates.len()
         )));
     }
+    if candidates.len() > MAX_CANDIDATES {
+        return Err(Error::Input(format!(
+            "{} candidates is more than {MAX_CANDIDATES}: a ranking compares every ordered pair \
+             ({} comparisons here); rank them in groups, or score them against one with rank-with-ref",
+            candidates.len(),
+            candidates.len() * (candidates.len() - 1)
+        )));
+    }
     Ok(())
+}
+
+/// Lets the page's event loop run between forward passes (in a worker: a
+/// cancel message is seen); natively a no-op.
+async fn yield_to_the_page() {
+    #[cfg(target_arch = "wasm32")]
+    crate::web::yield_now().await;
 }
 
 /// The reference's conversation layout: (input, candidate A, candidate B).

@@ -18,6 +18,8 @@ pub enum Error {
     Input(String),
     /// The compute device failed (adapter missing, readback failed).
     Device(String),
+    /// The caller stopped the work (an aborted signal, a Cancel button).
+    Cancelled,
 }
 
 impl fmt::Display for Error {
@@ -29,6 +31,7 @@ impl fmt::Display for Error {
             Error::Weights(m) => write!(f, "weights: {m}"),
             Error::Input(m) => write!(f, "invalid input: {m}"),
             Error::Device(m) => write!(f, "device: {m}"),
+            Error::Cancelled => write!(f, "cancelled"),
         }
     }
 }

@@ -437,3 +437,42 @@ fn hostile_sizes_are_refused_before_anything_is_allocated() {
         .to_string();
     assert!(err.contains("more than the model reads"), "{err}");
 }
+
+/// A ranking reports progress after each forward pass and stops when the
+/// report says so; more than `MAX_CANDIDATES` candidates are refused up front
+/// (issue 8, item 7).
+#[test]
+fn rankings_are_bounded_and_can_be_cancelled() {
+    let mut ranker =
+        Ranker::load_dir(&common::fixtures_dir().join("tiny-hf"), &device::cpu()).unwrap();
+    ranker.set_batch_size(4);
+    let candidates: Vec<String> = (0..6).map(|i| format!("answer {i}")).collect();
+    let mut reports = Vec::new();
+    let full = block_on(
+        ranker.rank_with_progress("hi", "", &candidates, &mut |done, total| {
+            reports.push((done, total));
+            true
+        }),
+    )
+    .unwrap();
+    assert_eq!(reports.last(), Some(&(30, 30)));
+    assert!(reports.len() >= 30 / 4, "{reports:?}");
+    assert_eq!(full, block_on(ranker.rank("hi", "", &candidates)).unwrap());
+
+    let mut seen = 0;
+    let err = block_on(
+        ranker.rank_with_progress("hi", "", &candidates, &mut |_, _| {
+            seen += 1;
+            seen < 2
+        }),
+    )
+    .expect_err("cancelled");
+    assert!(matches!(err, pairrm_web::Error::Cancelled), "{err}");
+    assert_eq!(seen, 2, "no forward pass after the cancelling report");
+
+    let many: Vec<String> = (0..=pairrm_web::api::MAX_CANDIDATES)
+        .map(|i| i.to_string())
+        .collect();
+    let err = block_on(ranker.rank("hi", "", &many)).expect_err("too many");
+    assert!(err.to_string().contains("more than 100"), "{err}");
+}

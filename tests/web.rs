@@ -67,6 +67,18 @@ async fn weight_requests() -> u64 {
 }
 
 #[wasm_bindgen(inline_js = "
+export function setQuotaFull(full) { globalThis.__pairrmTestQuotaFull = full; }
+export function abortIn(ms, chunkSize) {
+  const c = new AbortController();
+  setTimeout(() => c.abort(), ms);
+  return { device: 'cpu', signal: c.signal, chunkSize };
+}
+export function abortAfter(n) {
+  const c = new AbortController();
+  let seen = 0;
+  if (n === 0) c.abort();
+  return { signal: c.signal, onProgress: (done, total) => { seen += 1; if (seen >= n) c.abort(); } };
+}
 export async function damageFirstChunk() {
   const db = await new Promise((ok, err) => { const r = indexedDB.open('pairrm-web', 1); r.onsuccess = () => ok(r.result); r.onerror = () => err(r.error); });
   const keys = await new Promise((ok) => { const r = db.transaction('pieces').objectStore('pieces').getAllKeys(); r.onsuccess = () => ok(r.result); });
@@ -79,6 +91,12 @@ export async function damageFirstChunk() {
   return true;
 }")]
 extern "C" {
+    #[wasm_bindgen(js_name = setQuotaFull)]
+    fn set_quota_full(full: bool);
+    #[wasm_bindgen(js_name = abortIn)]
+    fn abort_in(ms: u32, chunk: u32) -> JsValue;
+    #[wasm_bindgen(js_name = abortAfter)]
+    fn abort_after(reports: u32) -> JsValue;
     #[wasm_bindgen(js_name = damageFirstChunk)]
     fn damage_first_chunk() -> Promise;
 }
@@ -104,7 +122,7 @@ async fn check_ranks_against(model: &PairRM, expected: &str, limit: usize) {
             .to_string(),
         )
         .unwrap();
-        let got = call(model.rank(req)).await.unwrap();
+        let got = call(model.rank(req, JsValue::UNDEFINED)).await.unwrap();
         assert_eq!(got["ranks"], case["ranks"]);
         let n = case["candidates"].as_array().unwrap().len();
         for i in 0..n {
@@ -244,7 +262,7 @@ async fn first_rank_logits(model: &PairRM) -> Vec<f64> {
             .to_string(),
     )
     .unwrap();
-    let got = call(model.rank(req)).await.unwrap();
+    let got = call(model.rank(req, JsValue::UNDEFINED)).await.unwrap();
     got["logits"]
         .as_array()
         .unwrap()
@@ -259,9 +277,12 @@ async fn first_rank_logits(model: &PairRM) -> Vec<f64> {
 #[wasm_bindgen_test]
 async fn a_file_changed_mid_download_starts_the_load_over() {
     PairRM::clear_cache().await.unwrap();
-    let truth = PairRM::load(Some(format!("{SERVER}/broken/tiny-hf-v2/")), options("cpu", None))
-        .await
-        .unwrap();
+    let truth = PairRM::load(
+        Some(format!("{SERVER}/broken/tiny-hf-v2/")),
+        options("cpu", None),
+    )
+    .await
+    .unwrap();
     let want = first_rank_logits(&truth).await;
     let old: Value = serde_json::from_str(EXPECTED).unwrap();
     let old: Vec<f64> = old["rank"][0]["logits"]
@@ -293,7 +314,10 @@ async fn wrong_content_ranges_and_stalls_are_retried_then_reported() {
     PairRM::clear_cache().await.unwrap();
     fetch_json("/__lie?from=200000").await;
     fetch_json("/__reset").await;
-    let err = load("cpu", Some(65536)).await.err().expect("a lying server fails the load");
+    let err = load("cpu", Some(65536))
+        .await
+        .err()
+        .expect("a lying server fails the load");
     fetch_json("/__lie?from=-1").await;
     assert!(err.contains("Content-Range"), "{err}");
     // The first chunk past 200 kB was asked for 4 times (ATTEMPTS).
@@ -327,31 +351,47 @@ async fn hub_loads_are_pinned_to_one_commit_and_old_commits_are_deleted() {
     fetch_json("/__commit?set=c0ffee").await;
     fetch_json("/__reset").await;
     let base = format!("{SERVER}/hub/tiny-hf/resolve/main/");
-    let model = PairRM::load(Some(base.clone()), options("cpu", None)).await.unwrap();
+    let model = PairRM::load(Some(base.clone()), options("cpu", None))
+        .await
+        .unwrap();
     check_ranks(&model, 1).await;
     let c0 = format!("c0ffee{}", "0".repeat(34));
     assert_eq!(requests("/hub/tiny-hf/resolve/main/config.json").await, 1);
-    assert_eq!(requests("/hub/tiny-hf/resolve/main/model.safetensors").await, 0);
+    assert_eq!(
+        requests("/hub/tiny-hf/resolve/main/model.safetensors").await,
+        0
+    );
     assert!(requests(&format!("/hub/tiny-hf/resolve/{c0}/model.safetensors")).await >= 2);
 
     fetch_json("/__commit?set=beef").await;
-    let model = PairRM::load(Some(base), options("cpu", None)).await.unwrap();
+    let model = PairRM::load(Some(base), options("cpu", None))
+        .await
+        .unwrap();
     check_ranks(&model, 1).await;
     let info: Value = serde_wasm_bindgen::from_value(PairRM::cache_info().await.unwrap()).unwrap();
     let models = info["models"].as_array().unwrap();
     assert_eq!(models.len(), 1, "{info}");
-    assert!(models[0].as_str().unwrap().contains("/resolve/beef"), "{info}");
+    assert!(
+        models[0].as_str().unwrap().contains("/resolve/beef"),
+        "{info}"
+    );
 }
 
 /// A small file over its size limit is refused before it is read whole.
 #[wasm_bindgen_test]
 async fn an_oversized_config_is_refused() {
-    let err = PairRM::load(Some(format!("{SERVER}/broken/huge-config/")), options("cpu", None))
-        .await
-        .err()
-        .map(|e| String::from(js_sys::Error::from(e).message()))
-        .expect("must fail");
-    assert!(err.contains("config.json") && err.contains("may have"), "{err}");
+    let err = PairRM::load(
+        Some(format!("{SERVER}/broken/huge-config/")),
+        options("cpu", None),
+    )
+    .await
+    .err()
+    .map(|e| String::from(js_sys::Error::from(e).message()))
+    .expect("must fail");
+    assert!(
+        err.contains("config.json") && err.contains("may have"),
+        "{err}"
+    );
 }
 
 #[wasm_bindgen_test]
@@ -375,4 +415,65 @@ async fn bad_weight_files_give_clear_errors() {
         .unwrap();
     let msg: String = js_sys::Error::from(err).message().into();
     assert!(msg.contains("config.json"), "{msg}");
+}
+
+/// A ranking stops when its AbortSignal is aborted: before it starts, or
+/// between forward passes (here after the first of several).
+#[wasm_bindgen_test]
+async fn a_ranking_can_be_cancelled() {
+    let model = load("cpu", None).await.unwrap();
+    let req = || {
+        js_sys::JSON::parse(
+            &serde_json::json!({"instruction": "hi", "candidates": ["a", "b", "c", "d", "e", "f", "g"]})
+                .to_string(),
+        )
+        .unwrap()
+    };
+    for reports in [0, 1] {
+        let err = call(model.rank(req(), abort_after(reports)))
+            .await
+            .unwrap_err();
+        assert_eq!(err, "cancelled", "abort after {reports} reports");
+    }
+    let done = call(model.rank(req(), abort_after(1000))).await.unwrap();
+    assert_eq!(done["ranks"].as_array().unwrap().len(), 7);
+}
+
+/// A load stops when its AbortSignal is aborted, also while a request hangs
+/// (here on a stalled server, long before the stall timeout).
+#[wasm_bindgen_test]
+async fn a_load_can_be_cancelled() {
+    PairRM::clear_cache().await.unwrap();
+    fetch_json("/__stall?from=100000").await;
+    let started = js_sys::Date::now();
+    let err = PairRM::load(Some(model_url()), abort_in(1500, 65536))
+        .await
+        .err()
+        .map(|e| String::from(js_sys::Error::from(e).message()))
+        .expect("cancelled");
+    fetch_json("/__stall?from=-1").await;
+    assert_eq!(err, "cancelled");
+    let seconds = (js_sys::Date::now() - started) / 1000.0;
+    assert!(seconds < 10.0, "took {seconds} s");
+}
+
+/// With storage full the model still loads, fetching each chunk when the
+/// build needs it instead of holding the whole file in memory, and says so
+/// once (not once per chunk).
+#[wasm_bindgen_test]
+async fn a_full_quota_loads_chunk_by_chunk_with_one_warning() {
+    PairRM::clear_cache().await.unwrap();
+    set_quota_full(true);
+    fetch_json("/__reset").await;
+    let model = load("cpu", Some(65536)).await;
+    set_quota_full(false);
+    let model = model.unwrap();
+    let warnings = model.warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("storage is full"), "{warnings:?}");
+    // 11 chunks of 64 kB: the header (2 requests), the first chunk whose store
+    // failed, then every chunk again as the build reads it.
+    let asked = weight_requests().await;
+    assert!(asked >= 2 + 1 + 11, "{asked} requests");
+    check_ranks(&model, 1).await;
 }

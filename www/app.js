@@ -146,6 +146,7 @@ function workerFailed(message) {
     pending.delete(id);
     done({ type: "error", message });
   }
+  $("cancel").hidden = true;
   $("rank").disabled = true;
   $("rank").textContent = "Rank";
   $("progress").hidden = true;
@@ -156,8 +157,11 @@ function workerFailed(message) {
 
 function onWorkerMessage(event) {
   const msg = event.data;
-  if (msg.type === "progress") {
+  if (msg.type === "rank-progress") {
+    $("rank").textContent = `Ranking… ${msg.done}/${msg.total}`;
+  } else if (msg.type === "progress") {
     $("progress").hidden = false;
+    $("cancel").hidden = false;
     const total = msg.total || 0;
     $("progress-bar").max = total || 1;
     $("progress-bar").value = msg.loaded || 0;
@@ -166,6 +170,7 @@ function onWorkerMessage(event) {
   } else if (msg.type === "loaded") {
     loaded = true;
     $("progress").hidden = true;
+    $("cancel").hidden = true;
     $("device-badge").textContent =
       msg.device === "webgpu" ? "WebGPU" : msg.threads > 1 ? `CPU · ${msg.threads} threads` : "CPU";
     $("device-badge").dataset.threads = String(msg.threads || 1);
@@ -186,9 +191,11 @@ function onWorkerMessage(event) {
       pending.delete(msg.id);
       done(msg);
     } else if (msg.type === "error") {
-      $("device-badge").textContent = "failed";
+      const cancelled = msg.message === "cancelled";
+      $("device-badge").textContent = cancelled ? "cancelled" : "failed";
       $("progress").hidden = true;
-      showError(`Could not load the model: ${msg.message}`);
+      $("cancel").hidden = true;
+      showError(cancelled ? "Loading was cancelled." : `Could not load the model: ${msg.message}`);
       $("retry").hidden = false;
     }
   }
@@ -265,10 +272,12 @@ $("form").addEventListener("submit", (event) => {
   const id = nextId++;
   $("rank").disabled = true;
   $("rank").textContent = "Ranking…";
+  $("cancel").hidden = false;
   pending.set(id, (msg) => {
     $("rank").disabled = false;
     $("rank").textContent = "Rank";
-    if (msg.type === "error") showError(msg.message);
+    $("cancel").hidden = true;
+    if (msg.type === "error") showError(msg.message === "cancelled" ? "Ranking was cancelled." : msg.message);
     else render(candidates, msg.result, msg.ms);
   });
   worker.postMessage({ type: "rank", id, instruction, input: $("input").value, candidates });
@@ -276,6 +285,7 @@ $("form").addEventListener("submit", (event) => {
 
 $("add").addEventListener("click", () => addCandidate());
 $("retry").addEventListener("click", start);
+$("cancel").addEventListener("click", () => worker?.postMessage({ type: "cancel" }));
 $("clear-cache").addEventListener("click", () => worker?.postMessage({ type: "clear-cache", device }));
 addCandidate();
 addCandidate();

@@ -4,6 +4,8 @@ import init, { PairRM, threads } from "./pkg/index.js";
 
 let model = null;
 let ready = null;
+/** Aborts the load or ranking under way (the page's Cancel button). */
+let job = new AbortController();
 
 function fail(id, err) {
   postMessage({ type: "error", id, message: String((err && err.message) || err) });
@@ -26,10 +28,14 @@ async function cacheInfo() {
 onmessage = async (event) => {
   const msg = event.data;
   try {
-    if (msg.type === "load") {
+    if (msg.type === "cancel") {
+      job.abort();
+    } else if (msg.type === "load") {
       await initOnce(msg.device);
+      job = new AbortController();
       model = await PairRM.load(msg.url, {
         device: msg.device || "auto",
+        signal: job.signal,
         onProgress: (p) => postMessage({ type: "progress", ...p }),
       });
       postMessage({ type: "loaded", device: model.device, threads, warnings: model.warnings, cache: await cacheInfo() });
@@ -57,7 +63,11 @@ onmessage = async (event) => {
     } else if (msg.type === "rank") {
       if (!model) throw new Error("the model is not loaded yet");
       const started = performance.now();
-      const result = await model.rank({ instruction: msg.instruction, input: msg.input, candidates: msg.candidates });
+      job = new AbortController();
+      const result = await model.rank({ instruction: msg.instruction, input: msg.input, candidates: msg.candidates }, {
+        signal: job.signal,
+        onProgress: (done, total) => postMessage({ type: "rank-progress", id: msg.id, done, total }),
+      });
       postMessage({ type: "result", id: msg.id, result, ms: performance.now() - started });
     }
   } catch (err) {

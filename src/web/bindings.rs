@@ -55,6 +55,11 @@ async fn webgpu() -> Result<Device, Error> {
     Ok(device)
 }
 
+/// Whether an `AbortSignal` (or anything with `aborted`) has been aborted.
+fn aborted(signal: &JsValue) -> bool {
+    js::get(signal, "aborted").as_bool().unwrap_or(false)
+}
+
 fn to_js(e: Error) -> JsValue {
     js_sys::Error::new(&e.to_string()).into()
 }
@@ -83,6 +88,7 @@ impl PairRM {
     /// Options: `device` ("auto" | "webgpu" | "cpu"), `onProgress({phase, file, loaded, total})`,
     /// `revalidate` (ask the server again for the tokenizer and the weights header even
     /// when `config.json` is unchanged; a changed config or repository commit does it anyway),
+    /// `signal` (an `AbortSignal`: aborting stops the load between pieces),
     /// `chunkSize` (bytes per cached piece of the weights, default 8 MiB),
     /// `stallTimeout` (ms without a byte before a download is retried, default 30 000).
     pub async fn load(base_url: Option<String>, options: JsValue) -> Result<PairRM, JsValue> {
@@ -122,6 +128,7 @@ impl PairRM {
         {
             notes.chunk = chunk as u64;
         }
+        notes.signal = js::get(&options, "signal");
         let mut progress = |phase: &str, file: &str, done: u64, total: u64| {
             if let Some(f) = &on_progress {
                 let event = js::object(&[
@@ -156,12 +163,29 @@ impl PairRM {
     }
 
     /// `{instruction, input?, candidates}` → `{ranks, scores, logits, probabilities}`.
-    pub fn rank(&self, request: JsValue) -> Promise {
+    /// Options: `onProgress(done, total)` (comparisons, after each forward
+    /// pass) and `signal` (an `AbortSignal`: aborting rejects with "cancelled").
+    pub fn rank(&self, request: JsValue, options: JsValue) -> Promise {
         let ranker = self.ranker.clone();
         future_to_promise(async move {
             let r: RankRequest = from_js(request, "rank request")?;
+            let signal = js::get(&options, "signal");
+            let on_progress = js::get(&options, "onProgress").dyn_into::<Function>().ok();
+            if aborted(&signal) {
+                return Err(to_js(Error::Cancelled));
+            }
+            let mut progress = |done: usize, total: usize| {
+                if let Some(f) = &on_progress {
+                    let _ = f.call2(
+                        &JsValue::NULL,
+                        &(done as f64).into(),
+                        &(total as f64).into(),
+                    );
+                }
+                !aborted(&signal)
+            };
             let ranking = ranker
-                .rank(&r.instruction, &r.input, &r.candidates)
+                .rank_with_progress(&r.instruction, &r.input, &r.candidates, &mut progress)
                 .await
                 .map_err(to_js)?;
             to_value(&ranking)

@@ -32,7 +32,7 @@ pub struct Fetched {
 }
 
 /// How a request is made.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Options {
     /// Give up after this long (0: never), without retrying.
     pub timeout_ms: u32,
@@ -42,6 +42,27 @@ pub struct Options {
     pub max_bytes: usize,
     /// Abandon a body that stalls this long (0: never).
     pub stall_ms: u32,
+    /// The caller's `AbortSignal` (undefined: none): aborting ends the request
+    /// with [`Error::Cancelled`], without retries.
+    pub signal: JsValue,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            timeout_ms: 0,
+            if_range: String::new(),
+            max_bytes: 0,
+            stall_ms: 0,
+            signal: JsValue::UNDEFINED,
+        }
+    }
+}
+
+impl Options {
+    fn aborted(&self) -> bool {
+        js::get(&self.signal, "aborted").as_bool().unwrap_or(false)
+    }
 }
 
 fn io(url: &str, cause: String) -> Error {
@@ -57,12 +78,18 @@ async fn request(url: &str, start: u64, end: u64, o: &Options) -> Result<Fetched
         ("ifRange", o.if_range.as_str().into()),
         ("maxBytes", (o.max_bytes as f64).into()),
         ("stallMs", f64::from(o.stall_ms).into()),
+        ("signal", o.signal.clone()),
     ]);
+    if o.aborted() {
+        return Err(Error::Cancelled);
+    }
     let v = JsFuture::from(js::fetch_bytes(url, start as f64, end as f64, &options))
         .await
         .map_err(|e| {
             let m = js::message(&e);
-            if m.contains("this file may have") {
+            if o.aborted() {
+                Error::Cancelled
+            } else if m.contains("this file may have") {
                 io(url, m) // too large: not a network error, and not retried
             } else {
                 io(url, format!("network error: {m}"))
@@ -163,12 +190,11 @@ pub async fn range(
     start: u64,
     end: u64,
     expected: &Expected,
-    stall_ms: u32,
+    options: &Options,
 ) -> Result<Ranged> {
     let o = Options {
         if_range: expected.etag.clone(),
-        stall_ms,
-        ..Options::default()
+        ..options.clone()
     };
     with_retries(|| async {
         let f = request(url, start, end, &o).await?;
@@ -199,9 +225,9 @@ pub async fn range(
 
 /// The start of a file by Range: its first `end` bytes, size, ETag, and
 /// Last-Modified; `ranged` false when the server ignores Range.
-pub async fn head(url: &str, end: u64) -> Result<Fetched> {
+pub async fn head(url: &str, end: u64, o: &Options) -> Result<Fetched> {
     with_retries(|| async {
-        let f = request(url, 0, end, &Options::default()).await?;
+        let f = request(url, 0, end, o).await?;
         match f.status {
             200 | 206 => Ok(f),
             s => Err(status_error(url, s)),
@@ -214,26 +240,35 @@ pub async fn head(url: &str, end: u64) -> Result<Fetched> {
 pub struct Stream {
     reader: JsValue,
     url: String,
-    stall_ms: u32,
+    options: Options,
 }
 
 impl Stream {
-    pub async fn open(url: &str, stall_ms: u32) -> Result<Self> {
-        let reader = JsFuture::from(js::open_stream(url))
+    pub async fn open(url: &str, options: &Options) -> Result<Self> {
+        let reader = JsFuture::from(js::open_stream(url, &options.signal))
             .await
             .map_err(|e| io(url, format!("network error: {}", js::message(&e))))?;
         Ok(Self {
             reader,
             url: url.to_string(),
-            stall_ms,
+            options: options.clone(),
         })
     }
 
     /// The next piece, or `None` at the end.
     pub async fn next(&self) -> Result<Option<Vec<u8>>> {
-        let v = JsFuture::from(js::read_stream(&self.reader, f64::from(self.stall_ms)))
-            .await
-            .map_err(|e| io(&self.url, format!("network error: {}", js::message(&e))))?;
+        let v = JsFuture::from(js::read_stream(
+            &self.reader,
+            f64::from(self.options.stall_ms),
+        ))
+        .await
+        .map_err(|e| {
+            if self.options.aborted() {
+                Error::Cancelled
+            } else {
+                io(&self.url, format!("network error: {}", js::message(&e)))
+            }
+        })?;
         Ok(if v.is_undefined() {
             None
         } else {

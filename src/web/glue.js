@@ -42,6 +42,10 @@ export function idbGet(key) {
 
 /** Store a record; rejects with the browser's error (QuotaExceededError included). */
 export function idbPut(key, bytes, hash, meta) {
+  // Tests set this to play a full storage quota (browsers offer no switch for it).
+  if (globalThis.__pairrmTestQuotaFull) {
+    return Promise.reject(new DOMException("the storage quota is full (test)", "QuotaExceededError"));
+  }
   return tx("readwrite", (s) => s.put({ bytes, hash, meta }, key)).then(() => undefined);
 }
 
@@ -134,7 +138,7 @@ async function readBody(resp, controller, maxBytes, stallMs) {
  * Range request is not read (bytes empty): the caller decides what it means.
  */
 export async function fetchBytes(url, start, end, options) {
-  const { timeoutMs = 0, ifRange = "", maxBytes = 0, stallMs = 0 } = options || {};
+  const { timeoutMs = 0, ifRange = "", maxBytes = 0, stallMs = 0, signal: caller } = options || {};
   const headers = {};
   if (end > start) {
     headers.Range = `bytes=${start}-${end - 1}`;
@@ -144,7 +148,10 @@ export async function fetchBytes(url, start, end, options) {
     if (ifRange && new URL(url, self.location.href).origin === self.location.origin) headers["If-Range"] = ifRange;
   }
   const controller = new AbortController();
-  const signal = timeoutMs > 0 ? AbortSignal.any([controller.signal, AbortSignal.timeout(timeoutMs)]) : controller.signal;
+  const signals = [controller.signal];
+  if (timeoutMs > 0) signals.push(AbortSignal.timeout(timeoutMs));
+  if (caller instanceof AbortSignal) signals.push(caller);
+  const signal = signals.length > 1 ? AbortSignal.any(signals) : controller.signal;
   // A server that never answers counts as stalled too.
   const waiting = stallMs > 0 ? setTimeout(() => controller.abort(new Error(`no answer for ${stallMs / 1000} s: the download stalled`)), stallMs) : 0;
   let resp;
@@ -182,8 +189,8 @@ export async function fetchBytes(url, start, end, options) {
 }
 
 /** Open a streaming GET; resolves a reader handle or throws with the status. */
-export async function openStream(url) {
-  const resp = await fetch(url, { cache: "no-store" });
+export async function openStream(url, signal) {
+  const resp = await fetch(url, { cache: "no-store", signal: signal instanceof AbortSignal ? signal : undefined });
   if (!resp.ok) throw new Error(`GET ${url}: HTTP ${resp.status}`);
   return resp.body.getReader();
 }

@@ -24,7 +24,7 @@ extern "C" {
     #[wasm_bindgen(js_name = fetchBytes)]
     pub fn fetch_bytes(url: &str, start: f64, end: f64, options: &JsValue) -> Promise;
     #[wasm_bindgen(js_name = openStream)]
-    pub fn open_stream(url: &str) -> Promise;
+    pub fn open_stream(url: &str, signal: &JsValue) -> Promise;
     #[wasm_bindgen(js_name = readStream)]
     pub fn read_stream(reader: &JsValue, stall_ms: f64) -> Promise;
     pub fn sleep(ms: f64) -> Promise;

@@ -13,9 +13,9 @@ use super::cache::{self, PutError};
 use super::fetch::{self, Expected, Options, Ranged, Stream};
 use super::js;
 use crate::api::{check_vocab, resolve_config, Ranker, TokenizerFiles};
-use crate::files::small_file_limit;
 use crate::config::{parse_model_config, ConfigSource};
 use crate::error::{Error, Result};
+use crate::files::small_file_limit;
 use crate::model::{load_groups, ModelBuilder};
 use crate::weights::{header_len, plan_from_header, PairRmWeights, WeightsPlan};
 
@@ -41,6 +41,9 @@ pub struct Notes {
     used: HashSet<String>,
     /// A file changed on the server while this load read it.
     changed: bool,
+    /// The caller's `AbortSignal` (undefined: none): stops requests under way
+    /// and the load between pieces with [`Error::Cancelled`].
+    pub signal: JsValue,
 }
 
 impl Default for Notes {
@@ -52,11 +55,29 @@ impl Default for Notes {
             warnings: Vec::new(),
             used: HashSet::new(),
             changed: false,
+            signal: JsValue::UNDEFINED,
         }
     }
 }
 
 impl Notes {
+    /// How this load's requests are made.
+    fn options(&self) -> Options {
+        Options {
+            stall_ms: self.stall_ms,
+            signal: self.signal.clone(),
+            ..Options::default()
+        }
+    }
+
+    fn check_cancelled(&self) -> Result<()> {
+        if js::get(&self.signal, "aborted").as_bool().unwrap_or(false) {
+            Err(Error::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+
     /// A warning, once however often it happens.
     pub fn warn(&mut self, message: String) {
         if !self.warnings.contains(&message) {
@@ -102,8 +123,7 @@ fn small_options(url: &str, timeout_ms: u32, notes: &Notes) -> Options {
     Options {
         timeout_ms,
         max_bytes: small_file_limit(url),
-        stall_ms: notes.stall_ms,
-        ..Options::default()
+        ..notes.options()
     }
 }
 
@@ -227,7 +247,8 @@ struct WeightsFile {
     expected: Expected,
     plan: WeightsPlan,
     ranged: bool,
-    /// Chunks kept in memory when they could not be cached.
+    /// Chunks kept in memory when they could not be cached and cannot be asked
+    /// for again (a server without Range).
     memory: HashMap<u64, Vec<u8>>,
 }
 
@@ -291,14 +312,14 @@ async fn open_weights(
             });
         }
     }
-    let first = fetch::head(url, 8).await?;
+    let first = fetch::head(url, 8, &notes.options()).await?;
     let (header, ranged) = if first.ranged {
         let n = header_len(&first.bytes)? as u64;
         let expected = Expected {
             etag: first.etag.clone(),
             total: first.total,
         };
-        let rest = match fetch::range(url, 8, 8 + n, &expected, notes.stall_ms).await? {
+        let rest = match fetch::range(url, 8, 8 + n, &expected, &notes.options()).await? {
             Ranged::Bytes(b) => b,
             Ranged::Changed | Ranged::Ignored => {
                 notes.changed = true;
@@ -310,7 +331,7 @@ async fn open_weights(
         (header, true)
     } else {
         // No Range support: read the header off the start of a plain GET.
-        let stream = Stream::open(url, notes.stall_ms).await?;
+        let stream = Stream::open(url, &notes.options()).await?;
         let mut header = Vec::new();
         while header.len() < 8 || header.len() < 8 + header_len(&header)? {
             match stream.next().await? {
@@ -375,7 +396,9 @@ async fn check_storage(missing: u64, notes: &mut Notes) {
     }
 }
 
-/// Make sure every chunk is cached (or in memory), downloading what is missing.
+/// Make sure every chunk is cached, downloading what is missing; when storage
+/// is full, what is left is fetched during the build (by Range), or kept in
+/// memory for a server without Range.
 async fn download(
     file: &mut WeightsFile,
     notes: &mut Notes,
@@ -400,7 +423,7 @@ async fn download(
     if file.ranged {
         for i in missing {
             let (start, end) = file.chunk_range(i);
-            let bytes = match fetch::range(&file.url, start, end, &file.expected, notes.stall_ms)
+            let bytes = match fetch::range(&file.url, start, end, &file.expected, &notes.options())
                 .await?
             {
                 Ranged::Bytes(b) => b,
@@ -416,15 +439,20 @@ async fn download(
                 }
             };
             if !store(&file.key(i), &bytes, "", notes).await {
-                file.memory.insert(i, bytes);
+                // Storage is full: stop here rather than hold 1.7 GB in wasm
+                // memory (past the 4 GiB limit once the model is built). The
+                // build fetches each missing chunk when it needs it and keeps
+                // one at a time.
+                return Ok(());
             }
             done += end - start;
             progress("download", &file.url, done, total);
+            notes.check_cancelled()?;
         }
         return Ok(());
     }
     let wanted: HashSet<u64> = missing.into_iter().collect();
-    let stream = Stream::open(&file.url, notes.stall_ms).await?;
+    let stream = Stream::open(&file.url, &notes.options()).await?;
     let chunk_len = file.chunk;
     let mut buffer = Vec::with_capacity(chunk_len as usize);
     let mut index = 0u64;
@@ -450,6 +478,7 @@ async fn download(
             }
             index += 1;
             progress("download", &file.url, read.min(total), total);
+            notes.check_cancelled()?;
         }
         if next.is_none() {
             break;
@@ -487,7 +516,15 @@ impl ChunkReader<'_> {
                 self.file.url
             )));
         }
-        match fetch::range(&self.file.url, start, end, &self.file.expected, notes.stall_ms).await? {
+        match fetch::range(
+            &self.file.url,
+            start,
+            end,
+            &self.file.expected,
+            &notes.options(),
+        )
+        .await?
+        {
             Ranged::Bytes(bytes) => {
                 store(&self.file.key(i), &bytes, "", notes).await;
                 Ok(bytes)
@@ -655,6 +692,8 @@ async fn load_once(
         }
         builder.add_group(&mut weights);
         progress("upload", &url, built, total);
+        notes.check_cancelled()?;
+        crate::web::yield_now().await;
     }
     let model = builder.finish()?;
     if let Some(c) = fresh_config {

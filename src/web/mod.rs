@@ -16,3 +16,9 @@ pub use bindings::PairRM;
 /// `initThreadPool(n)` for the JS side of the threaded build (see `npm/index.js`).
 #[cfg(feature = "threads")]
 pub use wasm_bindgen_rayon::init_thread_pool;
+
+/// One turn of the event loop (a zero-delay timer): lets a worker receive a
+/// cancel message between forward passes.
+pub(crate) async fn yield_now() {
+    let _ = wasm_bindgen_futures::JsFuture::from(js::sleep(0.0)).await;
+}

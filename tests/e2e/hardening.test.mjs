@@ -177,3 +177,26 @@ test("the page may connect to its own origin only; the worker's scripts carry a 
   assert.equal(blocked, true, "the page itself cannot fetch another origin");
   await page.close();
 });
+
+test("a long ranking can be cancelled from the page, and the page stays usable", async () => {
+  const page = await context.newPage();
+  await page.goto(`${ORIGIN}/?model=${MODEL}&device=cpu`);
+  await page.waitForFunction(() => !document.getElementById("rank").disabled, null, { timeout: 240_000 });
+  await page.fill("#instruction", CASE.instruction);
+  const long = (i) => `Answer ${i}: ${"a rather long sentence that keeps the model busy for a while ".repeat(8)}`;
+  while ((await page.$$(".candidate")).length < 40) await page.click("#add");
+  const areas = await page.$$(".candidate-text");
+  for (let i = 0; i < areas.length; i++) await areas[i].fill(long(i));
+  await page.click("#rank");
+  await page.waitForFunction(() => /^Ranking… \d+\/1560$/.test(document.getElementById("rank").textContent),
+    null, { timeout: 120_000 });
+  await page.click("#cancel");
+  await page.waitForFunction(() => document.getElementById("rank").textContent === "Rank", null, { timeout: 120_000 });
+  assert.equal(await shownError(page), "Ranking was cancelled.");
+  assert.equal(await page.isVisible("#cancel"), false);
+  // The model is still there: a short ranking works.
+  for (let i = areas.length - 1; i >= CASE.candidates.length; i--) await page.click(`.candidate:nth-child(${i + 1}) .remove`);
+  await rankOnce(page);
+  assert.equal(await shownError(page), "");
+  await page.close();
+});

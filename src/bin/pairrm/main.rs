@@ -149,7 +149,7 @@ mod cli {
     }
 
     /// Draws a progress bar on stderr when it is a terminal and the work is long.
-    fn progress_bar(label: &str) -> impl FnMut(usize, usize) + '_ {
+    fn progress_bar(label: &str) -> impl FnMut(usize, usize) -> bool + '_ {
         let tty = std::io::stderr().is_terminal();
         move |done, total| {
             if tty && total >= 16 {
@@ -164,6 +164,7 @@ mod cli {
                     eprint!("\r{}\r", " ".repeat(width + label.len() + 24));
                 }
             }
+            true
         }
     }
 
