@@ -11,9 +11,13 @@
 // sub-folder at a time, picked by /__swap?to=NAME (a model changed upstream).
 // Tests use all three. --hub serves /hub/NAME/resolve/REV/FILE from
 // DIR/NAME/FILE for any REV, naming a commit in X-Repo-Commit as the Hugging
-// Face hub does (/__commit?set=HEX changes it).
+// Face hub does (/__commit?set=HEX changes it), and the hub's file list with
+// each .safetensors file's sha256 at /api/models/HUB/NAME/tree/REV
+// (/__digest?bad=1 makes it name a wrong one). /__etag?off=1 sends no ETag
+// (a server whose only version signal is the size).
 import { createServer } from "node:http";
-import { createReadStream, statSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { createReadStream, readdirSync, readFileSync, statSync } from "node:fs";
 import { extname, join, normalize, resolve, sep } from "node:path";
 
 const args = process.argv.slice(2);
@@ -57,6 +61,27 @@ let swap = null; // [prefix, base folder, current sub-folder]
 let swapLater = null; // [sub-folder, weight requests left before switching to it]
 let hub = null; // [prefix, folder]
 let commit = "c0ffee".padEnd(40, "0");
+let badDigest = false;
+let noEtag = false;
+
+/** The hub API's file list of DIR/NAME: path, size, and sha256 for LFS files. */
+function treeListing(name) {
+  const dir = inside(hub[1], name);
+  if (!dir) return null;
+  try {
+    return readdirSync(dir).map((path) => {
+      const bytes = readFileSync(join(dir, path));
+      const entry = { type: "file", path, size: bytes.length };
+      if (path.endsWith(".safetensors")) {
+        const oid = badDigest ? "0".repeat(64) : createHash("sha256").update(bytes).digest("hex");
+        entry.lfs = { oid, size: bytes.length };
+      }
+      return entry;
+    });
+  } catch {
+    return null;
+  }
+}
 args.forEach((a, i) => {
   if (a === "--hub") {
     const [prefix, dir] = args[i + 1].split("=");
@@ -121,6 +146,12 @@ function control(req, res) {
   } else if (url.pathname === "/__stall") {
     stallFrom = Number(url.searchParams.get("from") ?? -1);
     res.writeHead(200, cors).end("{}");
+  } else if (url.pathname === "/__etag") {
+    noEtag = url.searchParams.get("off") === "1";
+    res.writeHead(200, cors).end("{}");
+  } else if (url.pathname === "/__digest") {
+    badDigest = url.searchParams.get("bad") === "1";
+    res.writeHead(200, cors).end("{}");
   } else if (url.pathname === "/__commit") {
     commit = (url.searchParams.get("set") || "").replace(/[^0-9a-f]/g, "").padEnd(40, "0").slice(0, 40);
     res.writeHead(200, cors).end("{}");
@@ -141,6 +172,13 @@ const server = createServer((req, res) => {
     return;
   }
   if (req.method !== "OPTIONS") stats[path] = (stats[path] || 0) + 1;
+  const tree = hub && new RegExp(`^/api/models${hub[0]}([^/]+)/tree/[^/]+$`).exec(path);
+  if (tree) {
+    const listing = treeListing(tree[1]);
+    res.writeHead(listing ? 200 : 404, { "Content-Type": "application/json", "Access-Control-Allow-Origin": "*", ...isolation })
+      .end(JSON.stringify(listing || { error: "not found" }));
+    return;
+  }
   let file = locate(path);
   let stat;
   try {
@@ -165,6 +203,7 @@ const server = createServer((req, res) => {
     ...isolation,
   };
   if (hub && path.startsWith(hub[0])) headers["X-Repo-Commit"] = commit;
+  if (noEtag) delete headers.ETag;
   if (extname(file) === ".js" || extname(file) === ".mjs") headers["Content-Security-Policy"] = SCRIPT_CSP;
   if (req.method === "OPTIONS") {
     res.writeHead(204, headers).end();

@@ -477,3 +477,76 @@ async fn a_full_quota_loads_chunk_by_chunk_with_one_warning() {
     assert!(asked >= 2 + 1 + 11, "{asked} requests");
     check_ranks(&model, 1).await;
 }
+
+/// A hub publishes each weights file's sha256: a download that does not match
+/// it is refused and its pieces deleted; one that matches is verified once.
+#[wasm_bindgen_test]
+async fn weights_are_checked_against_the_published_sha256() {
+    PairRM::clear_cache().await.unwrap();
+    fetch_json("/__commit?set=d1d1").await;
+    let base = format!("{SERVER}/hub/tiny-hf/resolve/main/");
+    fetch_json("/__digest?bad=1").await;
+    let err = PairRM::load(Some(base.clone()), options("cpu", Some(65536)))
+        .await
+        .err()
+        .map(|e| String::from(js_sys::Error::from(e).message()))
+        .expect("a wrong digest fails the load");
+    fetch_json("/__digest?bad=0").await;
+    assert!(err.contains("sha256"), "{err}");
+    let info: Value = serde_wasm_bindgen::from_value(PairRM::cache_info().await.unwrap()).unwrap();
+    assert!(
+        info["models"].as_array().unwrap().is_empty(),
+        "nothing of it stays cached: {info}"
+    );
+
+    fetch_json("/__reset").await;
+    let model = PairRM::load(Some(base.clone()), options("cpu", Some(65536)))
+        .await
+        .unwrap();
+    check_ranks(&model, 1).await;
+    assert_eq!(
+        requests("/api/models/hub/tiny-hf/tree/d1d1000000000000000000000000000000000000").await,
+        1
+    );
+    // Verified once: the next load does not ask again.
+    fetch_json("/__reset").await;
+    PairRM::load(Some(base), options("cpu", Some(65536)))
+        .await
+        .unwrap();
+    assert_eq!(
+        requests("/api/models/hub/tiny-hf/tree/d1d1000000000000000000000000000000000000").await,
+        0
+    );
+}
+
+/// Without an ETag (or Last-Modified) nothing tells two same-size files
+/// apart: a weights file read afresh (`revalidate`) never reuses the chunks
+/// cached for an earlier read.
+#[wasm_bindgen_test]
+async fn without_etags_a_same_size_replacement_reuses_no_chunks() {
+    PairRM::clear_cache().await.unwrap();
+    fetch_json("/__etag?off=1").await;
+    fetch_json("/__swap?to=tiny-hf").await;
+    let url = format!("{SERVER}/swap/");
+    let first = PairRM::load(Some(url.clone()), options("cpu", Some(65536))).await;
+    let old = first_rank_logits(&first.unwrap()).await;
+    fetch_json("/__swap?to=tiny-hf-v2").await;
+    let again = {
+        let o = options("cpu", Some(65536));
+        js_sys::Reflect::set(&o, &"revalidate".into(), &true.into()).unwrap();
+        PairRM::load(Some(url), o).await
+    };
+    fetch_json("/__etag?off=0").await;
+    let new = first_rank_logits(&again.unwrap()).await;
+    let truth = PairRM::load(
+        Some(format!("{SERVER}/broken/tiny-hf-v2/")),
+        options("cpu", None),
+    )
+    .await
+    .unwrap();
+    let want = first_rank_logits(&truth).await;
+    assert!(old.iter().zip(&want).any(|(a, b)| (a - b).abs() > 1e-3));
+    for (g, w) in new.iter().zip(&want) {
+        assert!((g - w).abs() <= 1e-6, "{new:?} vs v2 {want:?}");
+    }
+}

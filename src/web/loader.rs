@@ -6,6 +6,7 @@
 use std::collections::{HashMap, HashSet};
 
 use burn::tensor::Device;
+use sha2::{Digest, Sha256};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 
@@ -399,11 +400,14 @@ async fn check_storage(missing: u64, notes: &mut Notes) {
 /// Make sure every chunk is cached, downloading what is missing; when storage
 /// is full, what is left is fetched during the build (by Range), or kept in
 /// memory for a server without Range.
+///
+/// Returns the file's sha256 when the whole file passed through in order (a
+/// fresh download), so it needs no second reading to be verified.
 async fn download(
     file: &mut WeightsFile,
     notes: &mut Notes,
     progress: &mut ProgressFn<'_>,
-) -> Result<()> {
+) -> Result<Option<String>> {
     let present: HashSet<String> = cache::keys().await.into_iter().collect();
     notes.used.extend((0..file.chunks()).map(|i| file.key(i)));
     let missing: Vec<u64> = (0..file.chunks())
@@ -411,8 +415,10 @@ async fn download(
         .collect();
     let total = file.plan.file_len() as u64;
     if missing.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
+    // A fresh download hashes as it goes; a resumed one is hashed afterwards.
+    let mut hasher = (missing.len() as u64 == file.chunks()).then(Sha256::new);
     let missing_bytes = missing
         .iter()
         .map(|&i| file.chunk_range(i))
@@ -438,19 +444,24 @@ async fn download(
                     })
                 }
             };
+            if let Some(h) = hasher.as_mut() {
+                h.update(&bytes);
+            }
             if !store(&file.key(i), &bytes, "", notes).await {
                 // Storage is full: stop here rather than hold 1.7 GB in wasm
                 // memory (past the 4 GiB limit once the model is built). The
                 // build fetches each missing chunk when it needs it and keeps
                 // one at a time.
-                return Ok(());
+                return Ok(None);
             }
             done += end - start;
             progress("download", &file.url, done, total);
             notes.check_cancelled()?;
         }
-        return Ok(());
+        return Ok(hasher.map(hex_digest));
     }
+    // Without Range every chunk streams past in order: hash them all.
+    let mut hasher = Sha256::new();
     let wanted: HashSet<u64> = missing.into_iter().collect();
     let stream = Stream::open(&file.url, &notes.options()).await?;
     let chunk_len = file.chunk;
@@ -473,6 +484,7 @@ async fn download(
                     file.url
                 )));
             }
+            hasher.update(&chunk);
             if wanted.contains(&index) && !store(&file.key(index), &chunk, "", notes).await {
                 file.memory.insert(index, chunk);
             }
@@ -490,7 +502,81 @@ async fn download(
             file.url
         )));
     }
+    Ok(Some(hex_digest(hasher)))
+}
+
+fn hex_digest(hasher: Sha256) -> String {
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The sha256 a hub publishes for `model.safetensors` (its LFS object id), for
+/// a hub URL `{origin}/{repo}/resolve/{revision}/`: the Hugging Face API's file
+/// list `{origin}/api/models/{repo}/tree/{revision}`. `None` where there is no
+/// such list or it names no digest (other servers; offline).
+async fn published_sha256(base: &str, notes: &Notes) -> Option<String> {
+    let (repo_url, rest) = base.split_once("/resolve/")?;
+    let revision = rest.split('/').next()?;
+    let host_start = repo_url.find("://")? + 3;
+    let (origin, repo) = repo_url.split_at(host_start + repo_url[host_start..].find('/')?);
+    let api = format!("{origin}/api/models{repo}/tree/{revision}");
+    let options = Options {
+        max_bytes: 4 << 20,
+        timeout_ms: FRESHNESS_TIMEOUT_MS,
+        ..notes.options()
+    };
+    let listing = fetch::get_versioned(&api, &options).await.ok()??;
+    let files: serde_json::Value = serde_json::from_slice(&listing.bytes).ok()?;
+    let oid = files
+        .as_array()?
+        .iter()
+        .find(|f| f["path"] == "model.safetensors")?["lfs"]["oid"]
+        .as_str()?
+        .to_ascii_lowercase();
+    (oid.len() == 64 && oid.bytes().all(|b| b.is_ascii_hexdigit())).then_some(oid)
+}
+
+/// Check the whole cached file against `want` (once per version: a record
+/// says it was verified). On a mismatch every piece of this version is
+/// deleted, so the next load downloads it afresh.
+async fn verify(
+    reader: &mut ChunkReader<'_>,
+    want: &str,
+    hashed: Option<String>,
+    notes: &mut Notes,
+) -> Result<()> {
+    let got = match hashed {
+        Some(h) => h,
+        None => {
+            let mut hasher = Sha256::new();
+            for i in 0..reader.file.chunks() {
+                hasher.update(reader.chunk(i, notes).await?);
+                notes.check_cancelled()?;
+            }
+            hex_digest(hasher)
+        }
+    };
+    let file = &reader.file;
+    if got != want {
+        for i in 0..file.chunks() {
+            cache::delete(&file.key(i)).await;
+        }
+        cache::delete(&format!("header:{}", file.url)).await;
+        return Err(Error::Weights(format!(
+            "{} does not match its published sha256 ({want}; the download has {got}): \
+             the cached copy was deleted, load again",
+            file.url
+        )));
+    }
+    store(&verified_key(file), want.as_bytes(), "", notes).await;
     Ok(())
+}
+
+fn verified_key(file: &WeightsFile) -> String {
+    format!("verified:{}:{}", file.url, file.version)
 }
 
 /// Reads byte ranges of the file through the chunk cache, keeping one chunk in memory.
@@ -667,7 +753,16 @@ async fn load_once(
     let url = format!("{base}model.safetensors");
     let mut file = open_weights(&url, &config.backbone, notes, progress).await?;
     check_vocab(&tokenizer, file.plan.vocab_size)?;
-    download(&mut file, notes, progress).await?;
+    let hashed = download(&mut file, notes, progress).await?;
+    let verified = cache::get(&verified_key(&file), None).await.is_some();
+    if verified {
+        notes.used.insert(verified_key(&file));
+    }
+    let digest = if verified {
+        None
+    } else {
+        published_sha256(base, notes).await
+    };
 
     let plan = file.plan.clone();
     let entries: HashMap<&str, _> = plan.entries.iter().map(|e| (e.name.as_str(), e)).collect();
@@ -677,6 +772,9 @@ async fn load_once(
         file: &mut file,
         current: None,
     };
+    if let Some(want) = digest {
+        verify(&mut reader, &want, hashed, notes).await?;
+    }
     let mut builder = ModelBuilder::new(&config, tokenizer.special.pad, device);
     for group in load_groups(&config.backbone) {
         let mut weights = PairRmWeights::empty(plan.vocab_size, plan.n_tasks);
