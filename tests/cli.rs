@@ -49,7 +49,7 @@ fn jsonl(items: impl Iterator<Item = Value>) -> String {
 /// autotunes its GPU kernels afresh (about 30 s on lavapipe), and
 /// `tests/parity.rs` checks every fixture on wgpu in one process.
 fn devices(first_fixture: bool) -> Vec<&'static str> {
-    if std::env::var_os("PAIRRM_SKIP_WGPU").is_some() || !first_fixture {
+    if !first_fixture {
         vec!["cpu"]
     } else {
         vec!["cpu", "wgpu"]

@@ -5,8 +5,13 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-/// Logits and scores must match the reference within this.
-pub const TOLERANCE: f64 = 1e-4;
+/// Logits and scores must match the reference within this: `logit` in
+/// `tests/tolerance.json`, which says why and is shared with the browser tests.
+pub static TOLERANCE: std::sync::LazyLock<f64> = std::sync::LazyLock::new(|| {
+    let text = include_str!("../tolerance.json");
+    let v: Value = serde_json::from_str(text).expect("tests/tolerance.json is JSON");
+    v["logit"].as_f64().expect("a logit tolerance")
+});
 
 pub fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -35,11 +40,14 @@ pub fn fixtures() -> Vec<(PathBuf, Value)> {
         .collect()
 }
 
+/// The recorded cases of one section; a missing or empty section fails the
+/// test (a fixture regenerated without it must not turn checks into passes).
 pub fn cases<'a>(expected: &'a Value, section: &str) -> &'a [Value] {
-    expected[section]
+    let list = expected[section]
         .as_array()
-        .map(|v| v.as_slice())
-        .unwrap_or(&[])
+        .unwrap_or_else(|| panic!("the fixture has no {section:?} section"));
+    assert!(!list.is_empty(), "the fixture's {section:?} section is empty");
+    list
 }
 
 pub fn s(v: &Value) -> String {
@@ -76,7 +84,7 @@ pub fn ints(v: &Value) -> Vec<u64> {
 
 pub fn assert_close(what: &str, got: f64, want: f64) {
     assert!(
-        (got - want).abs() <= TOLERANCE,
+        (got - want).abs() <= *TOLERANCE,
         "{what}: got {got}, reference {want} (diff {})",
         (got - want).abs()
     );
