@@ -126,9 +126,18 @@ browser_unit_tests() {
     --mount /broken=target/web-fixtures --swap /swap=target/web-fixtures \
     --hub /hub=tests/fixtures > target/test-server.log 2>&1 &
   local server=$!
-  trap 'kill $server 2>/dev/null || true' RETURN
+  # The loader's paths for servers without Range, and for a download cut short.
+  node scripts/serve.mjs --root dist --port "$((port + 1))" --mount /models=tests/fixtures --no-range \
+    > target/test-server-no-range.log 2>&1 &
+  local plain=$!
+  node scripts/serve.mjs --root dist --port "$((port + 2))" --mount /models=tests/fixtures --no-range \
+    --cut-after 300000 > target/test-server-cut.log 2>&1 &
+  local cut=$!
+  trap 'kill $server $plain $cut 2>/dev/null || true' RETURN
   sleep 1
   PAIRRM_TEST_SERVER="http://127.0.0.1:$port" WASM_BINDGEN_TEST_TIMEOUT=900 \
+    PAIRRM_TEST_SERVER_NO_RANGE="http://127.0.0.1:$((port + 1))" \
+    PAIRRM_TEST_SERVER_CUT="http://127.0.0.1:$((port + 2))" \
     wasm-pack test --headless --chrome --chromedriver "$(command -v chromedriver)" --release -- --test web
 }
 

@@ -9,7 +9,7 @@
 // --no-range ignores Range headers (as some servers do); --cut-after drops each
 // response after that many body bytes (a dropped download). --swap serves one
 // sub-folder at a time, picked by /__swap?to=NAME (a model changed upstream).
-// Tests use all three. --hub serves /hub/NAME/resolve/REV/FILE from
+// Tests use all three (the browser tests run servers with --no-range and --cut-after). --hub serves /hub/NAME/resolve/REV/FILE from
 // DIR/NAME/FILE for any REV, naming a commit in X-Repo-Commit as the Hugging
 // Face hub does (/__commit?set=HEX changes it), and the hub's file list with
 // each .safetensors file's sha256 at /api/models/HUB/NAME/tree/REV

@@ -19,7 +19,19 @@ use wasm_bindgen_test::*;
 wasm_bindgen_test_configure!(run_in_browser);
 
 const SERVER: &str = env!("PAIRRM_TEST_SERVER");
+/// The same fixtures from a server that ignores Range, and from one that also
+/// cuts every response after 300 kB.
+const SERVER_NO_RANGE: &str = env!("PAIRRM_TEST_SERVER_NO_RANGE");
+const SERVER_CUT: &str = env!("PAIRRM_TEST_SERVER_CUT");
 const EXPECTED: &str = include_str!("fixtures/tiny-hf/expected.json");
+const TOLERANCE_JSON: &str = include_str!("tolerance.json");
+
+/// The shared tolerance (`tests/tolerance.json` says why).
+fn tolerance() -> f64 {
+    serde_json::from_str::<Value>(TOLERANCE_JSON).unwrap()["logit"]
+        .as_f64()
+        .unwrap()
+}
 const EXPECTED_TRUNC: &str = include_str!("fixtures/tiny-trunc/expected.json");
 
 fn model_url() -> String {
@@ -132,7 +144,7 @@ async fn check_ranks_against(model: &PairRM, expected: &str, limit: usize) {
                     case["logits"][i][j].as_f64().unwrap(),
                 );
                 assert!(
-                    (g - w).abs() <= 1e-4,
+                    (g - w).abs() <= tolerance(),
                     "logit[{i}][{j}] {g} vs reference {w}"
                 );
             }
@@ -549,4 +561,26 @@ async fn without_etags_a_same_size_replacement_reuses_no_chunks() {
     for (g, w) in new.iter().zip(&want) {
         assert!((g - w).abs() <= 1e-6, "{new:?} vs v2 {want:?}");
     }
+}
+
+/// A server that ignores Range: the header is read off a plain GET and the
+/// weights streamed whole, then cached; the next load asks for none of it.
+/// One that also cuts the response gives a clear error, never a model.
+#[wasm_bindgen_test]
+async fn servers_without_range_stream_the_file_and_a_cut_stream_is_an_error() {
+    PairRM::clear_cache().await.unwrap();
+    let url = format!("{SERVER_NO_RANGE}/models/tiny-hf/");
+    let model = PairRM::load(Some(url.clone()), options("cpu", Some(65536))).await.unwrap();
+    check_ranks(&model, 2).await;
+    let again = PairRM::load(Some(url), options("cpu", Some(65536))).await.unwrap();
+    check_ranks(&again, 1).await;
+    let info: Value = serde_wasm_bindgen::from_value(PairRM::cache_info().await.unwrap()).unwrap();
+    assert!(info["entries"].as_u64().unwrap() >= 11, "the streamed chunks are cached: {info}");
+
+    let err = PairRM::load(Some(format!("{SERVER_CUT}/models/tiny-hf/")), options("cpu", Some(65536)))
+        .await
+        .err()
+        .map(|e| String::from(js_sys::Error::from(e).message()))
+        .expect("a cut download fails the load");
+    assert!(err.contains("cut") || err.contains("network"), "{err}");
 }

@@ -127,6 +127,7 @@ function render(candidates, result, ms) {
       const p = result.probabilities[i][j];
       td.textContent = i === j ? "—" : p.toFixed(3);
       td.dataset.p = String(p);
+      td.dataset.logit = String(result.logits[i][j]);
       td.style.background = i === j ? "" : heatColor(p);
       td.title = i === j ? "" : `P(candidate ${i + 1} beats candidate ${j + 1}) = ${p.toFixed(4)}`;
       tr.append(td);

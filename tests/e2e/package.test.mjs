@@ -9,6 +9,23 @@ import { join } from "node:path";
 import { ROOT, serve, launchBrowser } from "../../scripts/browser.mjs";
 
 const PORT = 19000 + Math.floor(Math.random() * 1000);
+const EXPECTED = JSON.parse(readFileSync(join(ROOT, "tests", "fixtures", "tiny-hf", "expected.json"), "utf8"));
+const TOLERANCE = JSON.parse(readFileSync(join(ROOT, "tests", "tolerance.json"), "utf8")).logit;
+const pick = (c, keys) => Object.fromEntries(keys.filter((k) => k in c).map((k) => [k, c[k]]));
+const RANK = EXPECTED.rank[0];
+const COMPARES = ["ab", "ba", "both"].map((mode) => EXPECTED.compare.find((c) => c.mode === mode));
+const CONVERSATION = EXPECTED.conversations[0];
+const BEST = EXPECTED.best_of_n.find((c) => c.mode === "full");
+const REF = EXPECTED.rank_with_ref[0];
+const TOKENIZE = EXPECTED.tokenize[0];
+const FIXTURE_CASES = {
+  rank: pick(RANK, ["instruction", "input", "candidates"]),
+  compare: COMPARES.map((c) => pick(c, ["instruction", "input", "a", "b", "mode"])),
+  conversation: pick(CONVERSATION, ["a", "b"]),
+  bestOfN: { ...pick(BEST, ["instruction", "input", "candidates"]), mode: "full" },
+  rankWithRef: pick(REF, ["instruction", "input", "candidates"]),
+  tokenize: { text: TOKENIZE.text },
+};
 const SITE = mkdtempSync(join(tmpdir(), "pairrm-npm-"));
 let server;
 let browser;
@@ -33,6 +50,16 @@ addEventListener("unhandledrejection", (e) => { window.__error = String(e.reason
 <script type="importmap">{"imports": {"pairrm-web": "./node_modules/pairrm-web/index.js"}}</script>
 <script type="module">
 ${example}
+// Beyond the example: every method of the packed package on fixture cases.
+const cases = ${JSON.stringify(FIXTURE_CASES)};
+window.__fixture = {
+  rank: await m.rank(cases.rank),
+  compare: await Promise.all(cases.compare.map((c) => m.compare(c))),
+  conversation: await m.compareConversations(cases.conversation),
+  bestOfN: await m.bestOfN(cases.bestOfN),
+  rankWithRef: await m.rankWithRef(cases.rankWithRef),
+  tokenize: m.tokenize(cases.tokenize),
+};
 window.__result = r;
 </script>`);
   server = await serve(["--root", SITE, "--port", String(PORT), "--mount", `/models=${join(ROOT, "tests", "fixtures")}`]);
@@ -59,6 +86,16 @@ test("the packed README example ranks in a page", async () => {
       if (i !== j) assert.ok(Math.abs(result.probabilities[i][j] + result.probabilities[j][i] - 1) < 1e-9);
     }
   }
+  // The packed package reproduces the reference on the fixture.
+  const f = await page.evaluate(() => window.__fixture);
+  const close = (got, want, what) => assert.ok(Math.abs(got - want) <= TOLERANCE, `${what}: ${got} vs reference ${want}`);
+  assert.deepEqual(f.rank.ranks, RANK.ranks);
+  RANK.logits.forEach((row, i) => row.forEach((v, j) => close(f.rank.logits[i][j], v, `rank logit[${i}][${j}]`)));
+  f.compare.forEach((c, k) => close(c.value, COMPARES[k].value, `compare ${COMPARES[k].mode}`));
+  close(f.conversation.value, CONVERSATION.value, "compareConversations");
+  assert.equal(f.bestOfN.best, BEST.best);
+  REF.scores.forEach((v, k) => close(f.rankWithRef.scores[k], v, `rankWithRef score ${k}`));
+  assert.deepEqual(f.tokenize.ids, TOKENIZE.ids);
   const log = await page.evaluate(() => window.__log);
   assert.ok(["webgpu", "cpu"].includes(log[0]), `device ${log[0]}`);
 });

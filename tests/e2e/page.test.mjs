@@ -11,6 +11,7 @@ const ORIGIN = `http://127.0.0.1:${PORT}`;
 const ARTIFACTS = join(ROOT, "tests", "e2e", "artifacts");
 const FIXTURE = "tiny-hf";
 const expected = JSON.parse(readFileSync(join(ROOT, "tests", "fixtures", FIXTURE, "expected.json"), "utf8"));
+const TOLERANCE = JSON.parse(readFileSync(join(ROOT, "tests", "tolerance.json"), "utf8")).logit;
 const CASE = expected.rank.find((c) => c.candidates.length === 3 && new Set(c.ranks).size === 3 && !c.input
   && c.candidates.every((t) => t.trim() !== ""));
 
@@ -62,10 +63,12 @@ async function shownResults(page) {
   })));
   const cells = await page.$$eval("#heatmap tr", (rows) => rows.slice(1).map((r) =>
     [...r.querySelectorAll("td")].map((td) => Number(td.dataset.p))));
-  return { items, cells };
+  const logits = await page.$$eval("#heatmap tr", (rows) => rows.slice(1).map((r) =>
+    [...r.querySelectorAll("td")].map((td) => Number(td.dataset.logit))));
+  return { items, cells, logits };
 }
 
-function checkAgainstReference({ items, cells }) {
+function checkAgainstReference({ items, cells, logits }) {
   const ranks = [];
   for (const it of items) ranks[it.index] = it.rank;
   assert.deepEqual(ranks, CASE.ranks, "ranks shown equal the reference");
@@ -73,8 +76,9 @@ function checkAgainstReference({ items, cells }) {
   for (let i = 0; i < 3; i++) {
     for (let j = 0; j < 3; j++) {
       if (i === j) continue;
+      assert.ok(Math.abs(logits[i][j] - M[i][j]) <= TOLERANCE, `logit[${i}][${j}] = ${logits[i][j]}, reference ${M[i][j]}`);
       const want = sigmoid((M[i][j] - M[j][i]) / 2);
-      assert.ok(Math.abs(cells[i][j] - want) < 1e-4, `P[${i}][${j}] = ${cells[i][j]}, reference ${want}`);
+      assert.ok(Math.abs(cells[i][j] - want) <= TOLERANCE, `P[${i}][${j}] = ${cells[i][j]}, reference ${want}`);
     }
   }
 }
