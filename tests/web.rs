@@ -152,6 +152,104 @@ async fn check_ranks_against(model: &PairRM, expected: &str, limit: usize) {
     }
 }
 
+/// A JS request object from JSON.
+fn request(v: Value) -> JsValue {
+    js_sys::JSON::parse(&v.to_string()).unwrap()
+}
+
+fn close(what: &str, got: &Value, want: &Value) {
+    let (g, w) = (got.as_f64().unwrap(), want.as_f64().unwrap());
+    assert!((g - w).abs() <= tolerance(), "{what}: {g} vs reference {w}");
+}
+
+/// Every JS method against every recorded case of a fixture (the long,
+/// truncated ones included): rank, compare in each mode,
+/// compareConversations, bestOfN (full; bubble orders come from a seed the
+/// reference does not share), rankWithRef and tokenize.
+async fn check_every_method(model: &PairRM, expected: &str, what: &str) {
+    let expected: Value = serde_json::from_str(expected).unwrap();
+    let cases = |s: &str| expected[s].as_array().unwrap().clone();
+    for (k, c) in cases("rank").iter().enumerate() {
+        let got = call(model.rank(
+            request(serde_json::json!({"instruction": c["instruction"], "input": c["input"], "candidates": c["candidates"]})),
+            JsValue::UNDEFINED,
+        ))
+        .await
+        .unwrap();
+        assert_eq!(got["ranks"], c["ranks"], "{what}: rank[{k}] ranks");
+        let n = c["candidates"].as_array().unwrap().len();
+        for i in 0..n {
+            for j in 0..n {
+                close(
+                    &format!("{what}: rank[{k}] logit[{i}][{j}]"),
+                    &got["logits"][i][j],
+                    &c["logits"][i][j],
+                );
+            }
+        }
+    }
+    for (k, c) in cases("compare").iter().enumerate() {
+        let got = call(model.compare(request(serde_json::json!({
+            "instruction": c["instruction"], "input": c["input"], "a": c["a"], "b": c["b"], "mode": c["mode"]
+        }))))
+        .await
+        .unwrap();
+        close(
+            &format!("{what}: compare[{k}] ({})", c["mode"]),
+            &got["value"],
+            &c["value"],
+        );
+    }
+    for (k, c) in cases("conversations").iter().enumerate() {
+        let got = call(
+            model.compare_conversations(request(serde_json::json!({"a": c["a"], "b": c["b"]}))),
+        )
+        .await
+        .unwrap();
+        close(
+            &format!("{what}: conversation[{k}]"),
+            &got["value"],
+            &c["value"],
+        );
+    }
+    for (k, c) in cases("best_of_n")
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c["mode"] == "full")
+    {
+        let got = call(model.best_of_n(request(serde_json::json!({
+            "instruction": c["instruction"], "input": c["input"], "candidates": c["candidates"], "mode": "full"
+        }))))
+        .await
+        .unwrap();
+        assert_eq!(got["best"], c["best"], "{what}: best_of_n[{k}]");
+    }
+    for (k, c) in cases("rank_with_ref").iter().enumerate() {
+        assert_eq!(c["ref_mode"], "longest");
+        let got = call(model.rank_with_ref(request(serde_json::json!({
+            "instruction": c["instruction"], "input": c["input"], "candidates": c["candidates"]
+        }))))
+        .await
+        .unwrap();
+        for (i, want) in c["scores"].as_array().unwrap().iter().enumerate() {
+            close(
+                &format!("{what}: rank_with_ref[{k}] score[{i}]"),
+                &got["scores"][i],
+                want,
+            );
+        }
+    }
+    for c in cases("tokenize") {
+        let got: Value = serde_wasm_bindgen::from_value(
+            model
+                .tokenize(request(serde_json::json!({"text": c["text"]})))
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(got["ids"], c["ids"], "{what}: tokenize {}", c["text"]);
+    }
+}
+
 async fn load(device: &str, chunk: Option<u32>) -> Result<PairRM, String> {
     PairRM::load(Some(model_url()), options(device, chunk))
         .await
@@ -168,7 +266,14 @@ async fn cpu_fallback_matches_the_reference_and_second_load_uses_the_cache() {
         weight_requests().await >= 2,
         "first load fetches the header and data with Range"
     );
-    check_ranks(&model, 4).await;
+    check_every_method(&model, EXPECTED, "cpu").await;
+    let trunc = PairRM::load(
+        Some(format!("{SERVER}/models/tiny-trunc/")),
+        options("cpu", None),
+    )
+    .await
+    .unwrap();
+    check_every_method(&trunc, EXPECTED_TRUNC, "cpu, tiny-trunc").await;
 
     fetch_json("/__reset").await;
     let again = load("cpu", None).await.unwrap();
@@ -188,7 +293,14 @@ async fn webgpu_matches_the_reference() {
         .await
         .expect("WebGPU (Chromium with --enable-unsafe-webgpu)");
     assert_eq!(model.device(), "webgpu");
-    check_ranks(&model, 2).await;
+    check_every_method(&model, EXPECTED, "webgpu").await;
+    let trunc = PairRM::load(
+        Some(format!("{SERVER}/models/tiny-trunc/")),
+        options("webgpu", None),
+    )
+    .await
+    .unwrap();
+    check_every_method(&trunc, EXPECTED_TRUNC, "webgpu, tiny-trunc").await;
 }
 
 #[wasm_bindgen_test]
@@ -570,17 +682,27 @@ async fn without_etags_a_same_size_replacement_reuses_no_chunks() {
 async fn servers_without_range_stream_the_file_and_a_cut_stream_is_an_error() {
     PairRM::clear_cache().await.unwrap();
     let url = format!("{SERVER_NO_RANGE}/models/tiny-hf/");
-    let model = PairRM::load(Some(url.clone()), options("cpu", Some(65536))).await.unwrap();
+    let model = PairRM::load(Some(url.clone()), options("cpu", Some(65536)))
+        .await
+        .unwrap();
     check_ranks(&model, 2).await;
-    let again = PairRM::load(Some(url), options("cpu", Some(65536))).await.unwrap();
+    let again = PairRM::load(Some(url), options("cpu", Some(65536)))
+        .await
+        .unwrap();
     check_ranks(&again, 1).await;
     let info: Value = serde_wasm_bindgen::from_value(PairRM::cache_info().await.unwrap()).unwrap();
-    assert!(info["entries"].as_u64().unwrap() >= 11, "the streamed chunks are cached: {info}");
+    assert!(
+        info["entries"].as_u64().unwrap() >= 11,
+        "the streamed chunks are cached: {info}"
+    );
 
-    let err = PairRM::load(Some(format!("{SERVER_CUT}/models/tiny-hf/")), options("cpu", Some(65536)))
-        .await
-        .err()
-        .map(|e| String::from(js_sys::Error::from(e).message()))
-        .expect("a cut download fails the load");
+    let err = PairRM::load(
+        Some(format!("{SERVER_CUT}/models/tiny-hf/")),
+        options("cpu", Some(65536)),
+    )
+    .await
+    .err()
+    .map(|e| String::from(js_sys::Error::from(e).message()))
+    .expect("a cut download fails the load");
     assert!(err.contains("cut") || err.contains("network"), "{err}");
 }

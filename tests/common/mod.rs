@@ -46,7 +46,10 @@ pub fn cases<'a>(expected: &'a Value, section: &str) -> &'a [Value] {
     let list = expected[section]
         .as_array()
         .unwrap_or_else(|| panic!("the fixture has no {section:?} section"));
-    assert!(!list.is_empty(), "the fixture's {section:?} section is empty");
+    assert!(
+        !list.is_empty(),
+        "the fixture's {section:?} section is empty"
+    );
     list
 }
 
