@@ -67,13 +67,8 @@ pub fn synthetic_pairs(n: usize, tokens: usize, seed: u64) -> Vec<PairInput> {
         candidate1: 128_002,
         candidate2: 128_003,
     };
-    let mut state = seed | 1;
-    let mut id = move || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        4 + ((state >> 33) % 127_996) as u32
-    };
+    let mut random = crate::random::SplitMix64::new(seed);
+    let mut id = move || 4 + random.below(127_996) as u32;
     let text = tokens.saturating_sub(9) / 3;
     let limits = Limits {
         source_maxlength: 1224,

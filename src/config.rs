@@ -67,13 +67,10 @@ pub struct BackboneConfig {
     pub num_attention_heads: usize,
     pub intermediate_size: usize,
     pub layer_norm_eps: f64,
-    pub max_position_embeddings: usize,
     /// Log-bucket count; `<= 0` in HF means "no buckets" (we keep it as 0).
     pub position_buckets: usize,
     /// Resolved: HF's `-1` means `max_position_embeddings`.
     pub max_relative_positions: usize,
-    /// Vocabulary size from the config, when it states one (the weights decide).
-    pub vocab_size: Option<usize>,
 }
 
 impl BackboneConfig {
@@ -85,10 +82,8 @@ impl BackboneConfig {
             num_attention_heads: 16,
             intermediate_size: 4096,
             layer_norm_eps: 1e-7,
-            max_position_embeddings: 512,
             position_buckets: 256,
             max_relative_positions: 512,
-            vocab_size: Some(128_100),
         }
     }
 
@@ -266,10 +261,8 @@ impl RawDebertaConfig {
             num_attention_heads: self.num_attention_heads,
             intermediate_size: self.intermediate_size,
             layer_norm_eps: self.layer_norm_eps,
-            max_position_embeddings: self.max_position_embeddings,
             position_buckets: buckets,
             max_relative_positions,
-            vocab_size: self.vocab_size,
         })
     }
 }

@@ -27,6 +27,7 @@ pub mod device;
 pub mod error;
 pub mod files;
 pub mod model;
+pub mod random;
 pub mod rank;
 pub mod requests;
 pub mod segments;

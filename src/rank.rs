@@ -108,17 +108,10 @@ pub fn longest(candidates: &[String]) -> usize {
 /// order of bubble best-of-n. Reproducible across platforms; it does not
 /// reproduce Python's `random` for the same seed.
 pub fn permutation(n: usize, seed: u64) -> Vec<usize> {
-    let mut state = seed;
-    let mut next = || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
+    let mut random = crate::random::SplitMix64::new(seed);
     let mut order: Vec<usize> = (0..n).collect();
     for i in (1..n).rev() {
-        let j = (next() % (i as u64 + 1)) as usize;
+        let j = random.below(i as u64 + 1) as usize;
         order.swap(i, j);
     }
     order

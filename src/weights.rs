@@ -8,6 +8,7 @@ use safetensors::Dtype;
 
 use crate::config::BackboneConfig;
 use crate::error::{Error, Result};
+use crate::random::SplitMix64;
 
 /// Prefixes under which the backbone's keys are found: LLM-Blender saves the
 /// encoder as `pretrained_model.`; a plain HF DeBERTa export uses `deberta.`.
@@ -285,10 +286,15 @@ impl PairRmWeights {
         self.tensors.insert(name, tensor);
     }
 
-    pub fn take(&mut self, name: &str) -> HostTensor {
+    pub fn contains(&self, name: &str) -> bool {
+        self.tensors.contains_key(name)
+    }
+
+    /// A tensor [`crate::model::ModelBuilder::add_group`] has checked is here.
+    pub(crate) fn take(&mut self, name: &str) -> HostTensor {
         self.tensors
             .remove(name)
-            .unwrap_or_else(|| unreachable!("{name} was checked at load"))
+            .unwrap_or_else(|| panic!("{name} was checked by add_group"))
     }
 
     /// Parse a whole safetensors file held in memory and check it against `config`.
@@ -322,8 +328,8 @@ impl PairRmWeights {
     /// Random weights with the right names and shapes, for benchmarks:
     /// uniform in ±0.05, LayerNorm scales near 1.
     pub fn random(config: &BackboneConfig, vocab_size: usize, seed: u64) -> Self {
-        let mut state = seed | 1;
-        let mut next = move || random_weight(&mut state);
+        let mut random = SplitMix64::new(seed);
+        let mut next = move || random.symmetric(0.05);
         let tensors = expected_tensors(config, vocab_size, 1)
             .into_iter()
             .map(|spec| {
@@ -402,23 +408,15 @@ pub fn write_random_safetensors(
         } else {
             0.0
         };
-        let mut state = seed ^ (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut random = SplitMix64::new(seed ^ n as u64);
         let mut buf = Vec::with_capacity(n * 4);
         for _ in 0..n {
-            let x = offset_one + random_weight(&mut state);
+            let x = offset_one + random.symmetric(0.05);
             buf.extend_from_slice(&x.to_le_bytes());
         }
         out.write_all(&buf)?;
     }
     out.flush()
-}
-
-/// Xorshift64 step → a weight uniform in ±0.05 (benchmarks and stand-in models).
-fn random_weight(state: &mut u64) -> f32 {
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    ((*state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.1
 }
 
 /// One tensor the model needs: our name, HF key (suffix for backbone tensors), shape.

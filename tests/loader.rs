@@ -476,3 +476,29 @@ fn rankings_are_bounded_and_can_be_cancelled() {
     let err = block_on(ranker.rank("hi", "", &many)).expect_err("too many");
     assert!(err.to_string().contains("more than 100"), "{err}");
 }
+
+/// The public builder checks what it is given: a group missing a tensor, or
+/// one group too many, is an error naming it, never a panic.
+#[test]
+fn the_model_builder_refuses_incomplete_groups() {
+    use pairrm_web::model::{load_groups, ModelBuilder};
+    use pairrm_web::weights::PairRmWeights;
+    let dir = common::fixtures_dir().join("tiny-hf");
+    let files = read_model_dir(&dir, TokenizerPreference::Auto).unwrap();
+    let ConfigSource::Ready(config) = parse_model_config(&files.config_json).unwrap() else {
+        panic!("tiny-hf's config is complete")
+    };
+    let mut weights = PairRmWeights::from_bytes(&files.safetensors, &config.backbone).unwrap();
+    let mut builder = ModelBuilder::new(&config, 0, &device::cpu());
+    let mut empty = PairRmWeights::empty(weights.vocab_size, 1);
+    let err = builder.add_group(&mut empty).expect_err("an empty group");
+    assert!(err.to_string().contains("missing tensor"), "{err}");
+    for _ in load_groups(&config.backbone) {
+        builder.add_group(&mut weights).unwrap();
+    }
+    let err = builder
+        .add_group(&mut weights)
+        .expect_err("one group too many");
+    assert!(err.to_string().contains("added already"), "{err}");
+    assert!(builder.finish().is_ok());
+}

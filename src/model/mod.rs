@@ -85,6 +85,8 @@ pub struct ModelBuilder {
     cpu_rel: Vec<f32>,
     cpu_layers: Vec<cpu::CpuLayer>,
     cpu_head: Option<cpu::CpuHead>,
+    /// Groups of [`load_groups`] consumed so far.
+    groups_added: usize,
 }
 
 impl ModelBuilder {
@@ -112,13 +114,28 @@ impl ModelBuilder {
             cpu_rel: Vec::new(),
             cpu_layers: Vec::new(),
             cpu_head: None,
+            groups_added: 0,
         }
     }
 
-    /// Consume the next group's tensors from `weights` (see [`load_groups`]).
-    pub fn add_group(&mut self, weights: &mut PairRmWeights) {
+    /// Consume the next group's tensors from `weights` (see [`load_groups`]);
+    /// an error names a tensor of the group that `weights` lacks, or says every
+    /// group was added already.
+    pub fn add_group(&mut self, weights: &mut PairRmWeights) -> Result<()> {
+        let groups = load_groups(&self.config.backbone);
+        let group = groups.get(self.groups_added).ok_or_else(|| {
+            Error::Weights(format!(
+                "all {} weight groups were added already",
+                groups.len()
+            ))
+        })?;
+        if let Some(missing) = group.iter().find(|name| !weights.contains(name)) {
+            return Err(Error::Weights(format!("missing tensor {missing}")));
+        }
+        self.groups_added += 1;
         if self.engine == Engine::FusedCpu {
-            return self.add_cpu_group(weights);
+            self.add_cpu_group(weights);
+            return Ok(());
         }
         let (bb, device) = (&self.config.backbone, &self.device);
         if self.embeddings.is_none() {
@@ -144,6 +161,7 @@ impl ModelBuilder {
             };
             self.head = Some(PairRmHead::new(linear("head.dense"), linear("head.out")));
         }
+        Ok(())
     }
 
     fn add_cpu_group(&mut self, weights: &mut PairRmWeights) {
@@ -242,7 +260,7 @@ impl PairRmModel {
     ) -> Result<Self> {
         let mut builder = ModelBuilder::with_engine(config, pad_id, device, engine);
         for _ in load_groups(&config.backbone) {
-            builder.add_group(&mut weights);
+            builder.add_group(&mut weights)?;
         }
         builder.finish()
     }

@@ -788,7 +788,7 @@ async fn load_once(
             weights.insert(e.name.clone(), e.decode(&raw));
             built += raw.len() as u64;
         }
-        builder.add_group(&mut weights);
+        builder.add_group(&mut weights)?;
         progress("upload", &url, built, total);
         notes.check_cancelled()?;
         crate::web::yield_now().await;
