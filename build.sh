@@ -38,7 +38,7 @@ setup_build() {
 # Test side: Vulkan on the CPU for native wgpu, Chromium and its driver, playwright-core.
 setup_test() {
   command -v apt-get >/dev/null 2>&1 && apt_install mesa-vulkan-drivers chromium chromium-driver
-  [ -d node_modules/playwright-core ] || npm install --no-audit --no-fund --silent
+  { [ -d node_modules/playwright-core ] && [ -x node_modules/.bin/tsc ]; } || npm install --no-audit --no-fund --silent
 }
 
 # The threaded wasm build (rayon over Web Workers, shared memory), CPU only
@@ -63,7 +63,12 @@ build_threads() {
 build_web() {
   wasm-pack build --target web --release --out-dir pkg --out-name pairrm_web
   build_threads
-  cp npm/README.md npm/index.js pkg/
+  cp npm/README.md npm/index.js npm/index.d.ts pkg/
+  # wasm-bindgen drops the `?` of an optional parameter given a declared type:
+  # the options of load and rank may be left out.
+  for d in pkg/pairrm_web.d.ts pkg/threads/pairrm_web.d.ts; do
+    sed -i 's/options: LoadOptions)/options?: LoadOptions)/; s/options: RankOptions)/options?: RankOptions)/' "$d"
+  done
   rm -rf pkg/www && mkdir -p pkg/www && cp www/index.html www/app.js www/worker.js www/style.css www/sw.js pkg/www/
   node -e '
     const fs = require("fs");
@@ -71,8 +76,8 @@ build_web() {
     p.name = "pairrm-web";
     // index.js picks the threaded or the single-thread build at run time.
     p.main = p.module = "index.js";
-    p.types = "pairrm_web.d.ts";
-    p.files = [...new Set([...(p.files || []), "index.js", "threads", "www", "snippets", "README.md"])];
+    p.types = "index.d.ts";
+    p.files = [...new Set([...(p.files || []), "index.js", "index.d.ts", "threads", "www", "snippets", "README.md"])];
     fs.writeFileSync("pkg/package.json", JSON.stringify(p, null, 2) + "\n");'
   rm -rf dist && mkdir -p dist
   cp www/index.html www/app.js www/worker.js www/style.css www/sw.js dist/

@@ -134,7 +134,7 @@ async fn check_ranks_against(model: &PairRM, expected: &str, limit: usize) {
             .to_string(),
         )
         .unwrap();
-        let got = call(model.rank(req, JsValue::UNDEFINED)).await.unwrap();
+        let got = call(model.rank(req, None)).await.unwrap();
         assert_eq!(got["ranks"], case["ranks"]);
         let n = case["candidates"].as_array().unwrap().len();
         for i in 0..n {
@@ -172,7 +172,7 @@ async fn check_every_method(model: &PairRM, expected: &str, what: &str) {
     for (k, c) in cases("rank").iter().enumerate() {
         let got = call(model.rank(
             request(serde_json::json!({"instruction": c["instruction"], "input": c["input"], "candidates": c["candidates"]})),
-            JsValue::UNDEFINED,
+            None,
         ))
         .await
         .unwrap();
@@ -250,8 +250,13 @@ async fn check_every_method(model: &PairRM, expected: &str, what: &str) {
     }
 }
 
+/// `PairRM.load` with an options object built here.
+async fn load_model(url: Option<String>, options: JsValue) -> Result<PairRM, JsValue> {
+    PairRM::load(url, Some(options.unchecked_into())).await
+}
+
 async fn load(device: &str, chunk: Option<u32>) -> Result<PairRM, String> {
-    PairRM::load(Some(model_url()), options(device, chunk))
+    load_model(Some(model_url()), options(device, chunk))
         .await
         .map_err(|e| js_sys::Error::from(e).message().into())
 }
@@ -267,7 +272,7 @@ async fn cpu_fallback_matches_the_reference_and_second_load_uses_the_cache() {
         "first load fetches the header and data with Range"
     );
     check_every_method(&model, EXPECTED, "cpu").await;
-    let trunc = PairRM::load(
+    let trunc = load_model(
         Some(format!("{SERVER}/models/tiny-trunc/")),
         options("cpu", None),
     )
@@ -294,7 +299,7 @@ async fn webgpu_matches_the_reference() {
         .expect("WebGPU (Chromium with --enable-unsafe-webgpu)");
     assert_eq!(model.device(), "webgpu");
     check_every_method(&model, EXPECTED, "webgpu").await;
-    let trunc = PairRM::load(
+    let trunc = load_model(
         Some(format!("{SERVER}/models/tiny-trunc/")),
         options("webgpu", None),
     )
@@ -345,7 +350,7 @@ async fn interrupted_download_resumes_and_damaged_entries_are_refetched() {
 async fn a_model_changed_upstream_is_noticed_without_asking_for_the_weights() {
     PairRM::clear_cache().await.unwrap();
     let url = format!("{SERVER}/swap/");
-    let load_swap = || PairRM::load(Some(url.clone()), options("cpu", None));
+    let load_swap = || load_model(Some(url.clone()), options("cpu", None));
     fetch_json("/__swap?to=tiny-hf").await;
     check_ranks_against(&load_swap().await.unwrap(), EXPECTED, 1).await;
 
@@ -386,7 +391,7 @@ async fn first_rank_logits(model: &PairRM) -> Vec<f64> {
             .to_string(),
     )
     .unwrap();
-    let got = call(model.rank(req, JsValue::UNDEFINED)).await.unwrap();
+    let got = call(model.rank(req, None)).await.unwrap();
     got["logits"]
         .as_array()
         .unwrap()
@@ -401,7 +406,7 @@ async fn first_rank_logits(model: &PairRM) -> Vec<f64> {
 #[wasm_bindgen_test]
 async fn a_file_changed_mid_download_starts_the_load_over() {
     PairRM::clear_cache().await.unwrap();
-    let truth = PairRM::load(
+    let truth = load_model(
         Some(format!("{SERVER}/broken/tiny-hf-v2/")),
         options("cpu", None),
     )
@@ -422,7 +427,7 @@ async fn a_file_changed_mid_download_starts_the_load_over() {
     fetch_json("/__swap?to=tiny-hf").await;
     // After the header and 3 chunks (64 kB each) of v1, the server has v2.
     fetch_json("/__swap?to=tiny-hf-v2&after=5").await;
-    let model = PairRM::load(Some(format!("{SERVER}/swap/")), options("cpu", Some(65536)))
+    let model = load_model(Some(format!("{SERVER}/swap/")), options("cpu", Some(65536)))
         .await
         .unwrap();
     let got = first_rank_logits(&model).await;
@@ -454,7 +459,7 @@ async fn wrong_content_ranges_and_stalls_are_retried_then_reported() {
         o
     };
     fetch_json("/__stall?from=400000").await;
-    let err = PairRM::load(Some(model_url()), stalling)
+    let err = load_model(Some(model_url()), stalling)
         .await
         .err()
         .map(|e| String::from(js_sys::Error::from(e).message()))
@@ -475,7 +480,7 @@ async fn hub_loads_are_pinned_to_one_commit_and_old_commits_are_deleted() {
     fetch_json("/__commit?set=c0ffee").await;
     fetch_json("/__reset").await;
     let base = format!("{SERVER}/hub/tiny-hf/resolve/main/");
-    let model = PairRM::load(Some(base.clone()), options("cpu", None))
+    let model = load_model(Some(base.clone()), options("cpu", None))
         .await
         .unwrap();
     check_ranks(&model, 1).await;
@@ -488,9 +493,7 @@ async fn hub_loads_are_pinned_to_one_commit_and_old_commits_are_deleted() {
     assert!(requests(&format!("/hub/tiny-hf/resolve/{c0}/model.safetensors")).await >= 2);
 
     fetch_json("/__commit?set=beef").await;
-    let model = PairRM::load(Some(base), options("cpu", None))
-        .await
-        .unwrap();
+    let model = load_model(Some(base), options("cpu", None)).await.unwrap();
     check_ranks(&model, 1).await;
     let info: Value = serde_wasm_bindgen::from_value(PairRM::cache_info().await.unwrap()).unwrap();
     let models = info["models"].as_array().unwrap();
@@ -504,7 +507,7 @@ async fn hub_loads_are_pinned_to_one_commit_and_old_commits_are_deleted() {
 /// A small file over its size limit is refused before it is read whole.
 #[wasm_bindgen_test]
 async fn an_oversized_config_is_refused() {
-    let err = PairRM::load(
+    let err = load_model(
         Some(format!("{SERVER}/broken/huge-config/")),
         options("cpu", None),
     )
@@ -526,14 +529,14 @@ async fn bad_weight_files_give_clear_errors() {
         ("not-safetensors", "safetensors"),
     ] {
         let url = format!("{SERVER}/broken/{dir}/");
-        let err = PairRM::load(Some(url), options("cpu", None))
+        let err = load_model(Some(url), options("cpu", None))
             .await
             .err()
             .expect("must fail");
         let msg: String = js_sys::Error::from(err).message().into();
         assert!(msg.contains(words), "{dir}: {msg}");
     }
-    let err = PairRM::load(Some(format!("{SERVER}/nowhere/")), options("cpu", None))
+    let err = load_model(Some(format!("{SERVER}/nowhere/")), options("cpu", None))
         .await
         .err()
         .unwrap();
@@ -554,12 +557,14 @@ async fn a_ranking_can_be_cancelled() {
         .unwrap()
     };
     for reports in [0, 1] {
-        let err = call(model.rank(req(), abort_after(reports)))
+        let err = call(model.rank(req(), Some(abort_after(reports).unchecked_into())))
             .await
             .unwrap_err();
         assert_eq!(err, "cancelled", "abort after {reports} reports");
     }
-    let done = call(model.rank(req(), abort_after(1000))).await.unwrap();
+    let done = call(model.rank(req(), Some(abort_after(1000).unchecked_into())))
+        .await
+        .unwrap();
     assert_eq!(done["ranks"].as_array().unwrap().len(), 7);
 }
 
@@ -570,7 +575,7 @@ async fn a_load_can_be_cancelled() {
     PairRM::clear_cache().await.unwrap();
     fetch_json("/__stall?from=100000").await;
     let started = js_sys::Date::now();
-    let err = PairRM::load(Some(model_url()), abort_in(1500, 65536))
+    let err = load_model(Some(model_url()), abort_in(1500, 65536))
         .await
         .err()
         .map(|e| String::from(js_sys::Error::from(e).message()))
@@ -610,7 +615,7 @@ async fn weights_are_checked_against_the_published_sha256() {
     fetch_json("/__commit?set=d1d1").await;
     let base = format!("{SERVER}/hub/tiny-hf/resolve/main/");
     fetch_json("/__digest?bad=1").await;
-    let err = PairRM::load(Some(base.clone()), options("cpu", Some(65536)))
+    let err = load_model(Some(base.clone()), options("cpu", Some(65536)))
         .await
         .err()
         .map(|e| String::from(js_sys::Error::from(e).message()))
@@ -624,7 +629,7 @@ async fn weights_are_checked_against_the_published_sha256() {
     );
 
     fetch_json("/__reset").await;
-    let model = PairRM::load(Some(base.clone()), options("cpu", Some(65536)))
+    let model = load_model(Some(base.clone()), options("cpu", Some(65536)))
         .await
         .unwrap();
     check_ranks(&model, 1).await;
@@ -634,7 +639,7 @@ async fn weights_are_checked_against_the_published_sha256() {
     );
     // Verified once: the next load does not ask again.
     fetch_json("/__reset").await;
-    PairRM::load(Some(base), options("cpu", Some(65536)))
+    load_model(Some(base), options("cpu", Some(65536)))
         .await
         .unwrap();
     assert_eq!(
@@ -652,17 +657,17 @@ async fn without_etags_a_same_size_replacement_reuses_no_chunks() {
     fetch_json("/__etag?off=1").await;
     fetch_json("/__swap?to=tiny-hf").await;
     let url = format!("{SERVER}/swap/");
-    let first = PairRM::load(Some(url.clone()), options("cpu", Some(65536))).await;
+    let first = load_model(Some(url.clone()), options("cpu", Some(65536))).await;
     let old = first_rank_logits(&first.unwrap()).await;
     fetch_json("/__swap?to=tiny-hf-v2").await;
     let again = {
         let o = options("cpu", Some(65536));
         js_sys::Reflect::set(&o, &"revalidate".into(), &true.into()).unwrap();
-        PairRM::load(Some(url), o).await
+        load_model(Some(url), o).await
     };
     fetch_json("/__etag?off=0").await;
     let new = first_rank_logits(&again.unwrap()).await;
-    let truth = PairRM::load(
+    let truth = load_model(
         Some(format!("{SERVER}/broken/tiny-hf-v2/")),
         options("cpu", None),
     )
@@ -682,11 +687,11 @@ async fn without_etags_a_same_size_replacement_reuses_no_chunks() {
 async fn servers_without_range_stream_the_file_and_a_cut_stream_is_an_error() {
     PairRM::clear_cache().await.unwrap();
     let url = format!("{SERVER_NO_RANGE}/models/tiny-hf/");
-    let model = PairRM::load(Some(url.clone()), options("cpu", Some(65536)))
+    let model = load_model(Some(url.clone()), options("cpu", Some(65536)))
         .await
         .unwrap();
     check_ranks(&model, 2).await;
-    let again = PairRM::load(Some(url), options("cpu", Some(65536)))
+    let again = load_model(Some(url), options("cpu", Some(65536)))
         .await
         .unwrap();
     check_ranks(&again, 1).await;
@@ -696,7 +701,7 @@ async fn servers_without_range_stream_the_file_and_a_cut_stream_is_an_error() {
         "the streamed chunks are cached: {info}"
     );
 
-    let err = PairRM::load(
+    let err = load_model(
         Some(format!("{SERVER_CUT}/models/tiny-hf/")),
         options("cpu", Some(65536)),
     )

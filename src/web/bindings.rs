@@ -74,6 +74,44 @@ fn to_value<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
         .map_err(|e| to_js(Error::Input(format!("cannot convert the result: {e}"))))
 }
 
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &str = r#"
+/** Options of `PairRM.load`. */
+export interface LoadOptions {
+  device?: "auto" | "webgpu" | "cpu";
+  onProgress?: (progress: LoadProgress) => void;
+  /** Ask the server again for the tokenizer and weights header even when config.json is unchanged. */
+  revalidate?: boolean;
+  /** Bytes per cached piece of the weights (default 8 MiB). */
+  chunkSize?: number;
+  /** Milliseconds without a byte before a download is retried (default 30 000). */
+  stallTimeout?: number;
+  /** Aborting stops the load (rejects with "cancelled"); cached pieces stay. */
+  signal?: AbortSignal;
+}
+export interface LoadProgress { phase: "download" | "cache" | "upload"; file: string; loaded: number; total: number; }
+export interface RankRequest { instruction: string; input?: string; candidates: string[]; }
+export interface RankOptions {
+  /** Comparisons done and in all, after each forward pass. */
+  onProgress?: (done: number, total: number) => void;
+  /** Aborting stops the ranking between forward passes (rejects with "cancelled"). */
+  signal?: AbortSignal;
+}
+export interface Ranking { ranks: number[]; scores: number[]; logits: number[][]; probabilities: number[][]; }
+export interface CompareRequest { instruction: string; input?: string; a: string; b: string; mode?: "ab" | "ba" | "both"; }
+export interface Comparison { value: number; result: boolean; }
+/** A conversation turn; roles alternate USER, ASSISTANT (case-insensitive). */
+export interface Message { role: string; content: string; }
+export interface ConversationRequest { a: Message[]; b: Message[]; }
+export interface BestOfNRequest { instruction: string; input?: string; candidates: string[]; mode?: "bubble" | "full"; seed?: number; }
+export interface Best { best: number; }
+export interface RankWithRefRequest { instruction: string; input?: string; candidates: string[]; reference?: number; }
+export interface RefRanking { reference: number; ranks: number[]; scores: number[]; }
+export interface TokenizeRequest { text: string; }
+export interface TokenIds { ids: number[]; }
+export interface CacheInfo { entries: number; models: string[]; usage: number; quota: number; }
+"#;
+
 /// A loaded PairRM model in the page.
 #[wasm_bindgen]
 pub struct PairRM {
@@ -91,7 +129,11 @@ impl PairRM {
     /// `signal` (an `AbortSignal`: aborting stops the load between pieces),
     /// `chunkSize` (bytes per cached piece of the weights, default 8 MiB),
     /// `stallTimeout` (ms without a byte before a download is retried, default 30 000).
-    pub async fn load(base_url: Option<String>, options: JsValue) -> Result<PairRM, JsValue> {
+    pub async fn load(
+        base_url: Option<String>,
+        #[wasm_bindgen(unchecked_param_type = "LoadOptions")] options: Option<js_sys::Object>,
+    ) -> Result<PairRM, JsValue> {
+        let options = options.map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
         console_error_panic_hook::set_once();
         let mut base = base_url
             .filter(|s| !s.is_empty())
@@ -165,7 +207,13 @@ impl PairRM {
     /// `{instruction, input?, candidates}` → `{ranks, scores, logits, probabilities}`.
     /// Options: `onProgress(done, total)` (comparisons, after each forward
     /// pass) and `signal` (an `AbortSignal`: aborting rejects with "cancelled").
-    pub fn rank(&self, request: JsValue, options: JsValue) -> Promise {
+    #[wasm_bindgen(unchecked_return_type = "Promise<Ranking>")]
+    pub fn rank(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "RankRequest")] request: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "RankOptions")] options: Option<js_sys::Object>,
+    ) -> Promise {
+        let options = options.map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
         let ranker = self.ranker.clone();
         future_to_promise(async move {
             let r: RankRequest = from_js(request, "rank request")?;
@@ -193,7 +241,11 @@ impl PairRM {
     }
 
     /// `{instruction, input?, a, b, mode?: "ab"|"ba"|"both"}` → `{value, result}`.
-    pub fn compare(&self, request: JsValue) -> Promise {
+    #[wasm_bindgen(unchecked_return_type = "Promise<Comparison>")]
+    pub fn compare(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "CompareRequest")] request: JsValue,
+    ) -> Promise {
         let ranker = self.ranker.clone();
         future_to_promise(async move {
             let r: CompareRequest = from_js(request, "compare request")?;
@@ -207,8 +259,11 @@ impl PairRM {
     }
 
     /// `{a: [messages], b: [messages]}` → `{value, result}`.
-    #[wasm_bindgen(js_name = compareConversations)]
-    pub fn compare_conversations(&self, request: JsValue) -> Promise {
+    #[wasm_bindgen(js_name = compareConversations, unchecked_return_type = "Promise<Comparison>")]
+    pub fn compare_conversations(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ConversationRequest")] request: JsValue,
+    ) -> Promise {
         let ranker = self.ranker.clone();
         future_to_promise(async move {
             let r: ConversationRequest = from_js(request, "conversation request")?;
@@ -221,8 +276,11 @@ impl PairRM {
     }
 
     /// `{instruction, input?, candidates, mode?: "bubble"|"full", seed?}` → `{best}`.
-    #[wasm_bindgen(js_name = bestOfN)]
-    pub fn best_of_n(&self, request: JsValue) -> Promise {
+    #[wasm_bindgen(js_name = bestOfN, unchecked_return_type = "Promise<Best>")]
+    pub fn best_of_n(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "BestOfNRequest")] request: JsValue,
+    ) -> Promise {
         let ranker = self.ranker.clone();
         future_to_promise(async move {
             let r: BestOfNRequest = from_js(request, "best-of-n request")?;
@@ -237,8 +295,11 @@ impl PairRM {
 
     /// `{instruction, input?, candidates, reference?}` → `{reference, ranks, scores}`:
     /// every candidate scored against one (the longest when `reference` is absent).
-    #[wasm_bindgen(js_name = rankWithRef)]
-    pub fn rank_with_ref(&self, request: JsValue) -> Promise {
+    #[wasm_bindgen(js_name = rankWithRef, unchecked_return_type = "Promise<RefRanking>")]
+    pub fn rank_with_ref(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "RankWithRefRequest")] request: JsValue,
+    ) -> Promise {
         let ranker = self.ranker.clone();
         future_to_promise(async move {
             let r: RankWithRefRequest = from_js(request, "rank-with-ref request")?;
@@ -251,14 +312,18 @@ impl PairRM {
     }
 
     /// `{text}` → `{ids}`: the token ids the model sees for `text`.
-    pub fn tokenize(&self, request: JsValue) -> Result<JsValue, JsValue> {
+    #[wasm_bindgen(unchecked_return_type = "TokenIds")]
+    pub fn tokenize(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "TokenizeRequest")] request: JsValue,
+    ) -> Result<JsValue, JsValue> {
         let r: TokenizeRequest = from_js(request, "tokenize request")?;
         let ids = self.ranker.tokenizer().tokenize(&r.text).map_err(to_js)?;
         to_value(&TokenIds { ids })
     }
 
     /// `{entries, models, usage, quota}`: what the IndexedDB cache holds.
-    #[wasm_bindgen(js_name = cacheInfo)]
+    #[wasm_bindgen(js_name = cacheInfo, unchecked_return_type = "CacheInfo")]
     pub async fn cache_info() -> Result<JsValue, JsValue> {
         let keys = cache::keys().await;
         let models: Vec<JsValue> = keys

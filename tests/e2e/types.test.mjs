@@ -1,0 +1,62 @@
+// The package's TypeScript types: the npm README example type-checks with
+// `tsc --strict` against the packed declarations, and a request with a
+// misspelt field or a wrong mode does not.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ROOT } from "../../scripts/browser.mjs";
+
+const TSC = join(ROOT, "node_modules", ".bin", "tsc");
+
+/** Type-check `code` as a module importing "pairrm-web" (pkg/); the compiler's output, or "" when it passes. */
+function typecheck(code) {
+  const dir = mkdtempSync(join(tmpdir(), "pairrm-types-"));
+  try {
+    mkdirSync(join(dir, "node_modules"));
+    symlinkSync(join(ROOT, "pkg"), join(dir, "node_modules", "pairrm-web"));
+    writeFileSync(join(dir, "example.ts"), code);
+    writeFileSync(join(dir, "tsconfig.json"), JSON.stringify({
+      compilerOptions: {
+        strict: true, noEmit: true, target: "es2022", module: "es2022", moduleResolution: "bundler",
+        lib: ["esnext", "dom"], skipLibCheck: false,
+      },
+      files: ["example.ts"],
+    }));
+    try {
+      execFileSync(TSC, ["-p", dir], { encoding: "utf8" });
+      return "";
+    } catch (err) {
+      return String(err.stdout || err.message);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test("the npm README example type-checks against the package's declarations", () => {
+  const readme = readFileSync(join(ROOT, "pkg", "README.md"), "utf8");
+  const example = /```js\n([\s\S]*?)```/.exec(readme)[1];
+  assert.equal(typecheck(`${example}\nexport {};\n`), "");
+  // Results are typed, not `any`.
+  const typed = `${example}
+const best: number = r.ranks[0];
+const p: number = r.probabilities[0][1];
+const c = await m.compare({ instruction: "i", a: "x", b: "y", mode: "both" });
+const won: boolean = c.result;
+export {};
+`;
+  assert.equal(typecheck(typed), "");
+});
+
+test("requests with a misspelt field or an unknown mode do not type-check", () => {
+  const base = `import init, { PairRM } from "pairrm-web";\nawait init();\nconst m = await PairRM.load(undefined);\n`;
+  const wrongMode = typecheck(`${base}await m.compare({ instruction: "i", a: "x", b: "y", mode: "sideways" });\nexport {};\n`);
+  assert.match(wrongMode, /sideways/);
+  const misspelt = typecheck(`${base}await m.rank({ instruction: "i", candidate: ["a", "b"] });\nexport {};\n`);
+  assert.match(misspelt, /candidate/);
+  const notANumber = typecheck(`${base}const r = await m.rank({ instruction: "i", candidates: ["a", "b"] });\nconst s: string = r.scores[0];\nexport {};\n`);
+  assert.match(notANumber, /number.*string|string.*number/);
+});
