@@ -5,9 +5,8 @@
 //! only be awaited in a browser; natively, drive them with [`block_on`].
 
 use burn::tensor::Device;
-use serde::{Deserialize, Serialize};
 
-use crate::config::{parse_model_config, ConfigSource, PairRmConfig};
+use crate::config::PairRmConfig;
 use crate::error::{Error, Result};
 use crate::model::{Engine, PairRmModel};
 use crate::rank::{self, CompareMode, Ranking};
@@ -15,16 +14,15 @@ use crate::segments::{self, Limits, PairInput};
 use crate::tokenize::PairRmTokenizer;
 use crate::weights::PairRmWeights;
 
+pub use crate::config::resolve_config;
+pub use crate::conversation::{conversation_texts, Message, CONVERSATION_INSTRUCTION};
 #[cfg(not(target_arch = "wasm32"))]
 pub use crate::files::{read_model_dir, read_tokenizer_files, TokenizerPreference};
 pub use crate::files::{ModelFiles, TokenizerFiles};
+pub use crate::requests::{Comparison, RefRanking};
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use futures_lite::future::block_on;
-
-/// Instruction of `compare_conversations` (the reference's text, typo included).
-pub const CONVERSATION_INSTRUCTION: &str =
-    "Finish the following coversation in each i-th turn by filling in <Response i> with your response.";
 
 /// Most candidates of one `rank`, `rank_with_ref` or `best_of_n`: a ranking of
 /// 100 is 9,900 comparisons (minutes on a GPU, hours on a CPU).
@@ -37,39 +35,6 @@ pub type Progress<'a> = dyn FnMut(usize, usize) -> bool + 'a;
 /// Default most comparisons per forward pass: a `rank` of up to 6 candidates
 /// (30 comparisons) is one pass on a GPU when the buffer budget allows it.
 pub const DEFAULT_BATCH_SIZE: usize = 32;
-
-/// A conversation turn for `compare_conversations`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Message {
-    pub role: String,
-    pub content: String,
-}
-
-/// What `compare` answers outside Rust (CLI line, JS object): the value and
-/// whether A is preferred (value above 0), as the reference reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Comparison {
-    pub value: f64,
-    pub result: bool,
-}
-
-impl From<f64> for Comparison {
-    fn from(value: f64) -> Self {
-        Self {
-            value,
-            result: value > 0.0,
-        }
-    }
-}
-
-/// Ranks and scores against a reference candidate.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RefRanking {
-    pub reference: usize,
-    pub ranks: Vec<usize>,
-    pub scores: Vec<f64>,
-}
 
 /// Strategy for [`Ranker::best_of_n`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -467,26 +432,6 @@ impl Ranker {
     }
 }
 
-/// The config of a model dir: its `config.json`, plus the backbone folder's
-/// `config.json` when the ranker config names one.
-pub fn resolve_config(
-    config_json: &str,
-    backbone_config_json: Option<&str>,
-) -> Result<PairRmConfig> {
-    match parse_model_config(config_json)? {
-        ConfigSource::Ready(c) => Ok(c),
-        ConfigSource::NeedsBackbone(pending) => {
-            let backbone = backbone_config_json.ok_or_else(|| {
-                Error::Config(format!(
-                    "model_name {:?} is a folder, but its config.json was not given",
-                    pending.model_name
-                ))
-            })?;
-            pending.with_backbone(backbone)
-        }
-    }
-}
-
 /// Every id the tokenizer can produce must have an embedding row.
 pub fn check_vocab(tokenizer: &PairRmTokenizer, embedding_rows: usize) -> Result<()> {
     if tokenizer.vocab_len > embedding_rows {
@@ -521,106 +466,4 @@ fn check_candidates(candidates: &[String]) -> Result<()> {
 async fn yield_to_the_page() {
     #[cfg(target_arch = "wasm32")]
     crate::web::yield_now().await;
-}
-
-/// The reference's conversation layout: (input, candidate A, candidate B).
-/// Roles are matched case-insensitively.
-pub fn conversation_texts(a: &[Message], b: &[Message]) -> Result<(String, String, String)> {
-    for (name, conv) in [("a", a), ("b", b)] {
-        if conv.is_empty() || conv.len() % 2 != 0 {
-            return Err(Error::Input(format!(
-                "conversation {name} must have an even, non-zero number of turns (got {})",
-                conv.len()
-            )));
-        }
-        for (k, m) in conv.iter().enumerate() {
-            let want = if k % 2 == 0 { "USER" } else { "ASSISTANT" };
-            if !m.role.eq_ignore_ascii_case(want) {
-                return Err(Error::Input(format!(
-                    "conversation {name}: turn {} must be {want}, got {:?}",
-                    k + 1,
-                    m.role
-                )));
-            }
-        }
-    }
-    if a.len() != b.len() {
-        return Err(Error::Input(format!(
-            "the conversations have {} and {} turns",
-            a.len(),
-            b.len()
-        )));
-    }
-    if let Some(k) = (0..a.len())
-        .step_by(2)
-        .find(|&k| a[k].content != b[k].content)
-    {
-        return Err(Error::Input(format!(
-            "USER turn {} differs between the conversations",
-            k + 1
-        )));
-    }
-    let input = (0..a.len())
-        .step_by(2)
-        .map(|k| {
-            format!(
-                "USER: {}\nAssistant: <Response {}>",
-                a[k].content,
-                k / 2 + 1
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    let answers = |c: &[Message]| {
-        (1..c.len())
-            .step_by(2)
-            .map(|k| format!("<Response {}>: {}", k / 2 + 1, c[k].content))
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
-    Ok((input, answers(a), answers(b)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn msg(role: &str, content: &str) -> Message {
-        Message {
-            role: role.into(),
-            content: content.into(),
-        }
-    }
-
-    #[test]
-    fn conversation_layout_matches_the_reference() {
-        let a = [
-            msg("USER", "hi"),
-            msg("ASSISTANT", "hello"),
-            msg("USER", "more"),
-            msg("ASSISTANT", "sure"),
-        ];
-        let b = [
-            msg("USER", "hi"),
-            msg("ASSISTANT", "yo"),
-            msg("USER", "more"),
-            msg("ASSISTANT", "no"),
-        ];
-        let (input, ca, cb) = conversation_texts(&a, &b).unwrap();
-        assert_eq!(
-            input,
-            "USER: hi\nAssistant: <Response 1>\nUSER: more\nAssistant: <Response 2>"
-        );
-        assert_eq!(ca, "<Response 1>: hello\n<Response 2>: sure");
-        assert_eq!(cb, "<Response 1>: yo\n<Response 2>: no");
-    }
-
-    #[test]
-    fn bad_conversations_are_rejected() {
-        let ok = [msg("USER", "hi"), msg("ASSISTANT", "x")];
-        assert!(conversation_texts(&ok[..1], &ok[..1]).is_err());
-        assert!(conversation_texts(&[msg("ASSISTANT", "x"), msg("USER", "y")], &ok).is_err());
-        assert!(conversation_texts(&ok, &[msg("USER", "other"), msg("ASSISTANT", "x")]).is_err());
-        assert!(conversation_texts(&[], &[]).is_err());
-    }
 }

@@ -366,6 +366,26 @@ pub fn parse_model_config(text: &str) -> Result<ConfigSource> {
     }))
 }
 
+/// The config of a model dir: its `config.json`, plus the backbone folder's
+/// `config.json` when the ranker config names one.
+pub fn resolve_config(
+    config_json: &str,
+    backbone_config_json: Option<&str>,
+) -> Result<PairRmConfig> {
+    match parse_model_config(config_json)? {
+        ConfigSource::Ready(c) => Ok(c),
+        ConfigSource::NeedsBackbone(pending) => {
+            let backbone = backbone_config_json.ok_or_else(|| {
+                Error::Config(format!(
+                    "model_name {:?} is a folder, but its config.json was not given",
+                    pending.model_name
+                ))
+            })?;
+            pending.with_backbone(backbone)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

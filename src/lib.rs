@@ -23,6 +23,7 @@
 
 pub mod api;
 pub mod config;
+pub mod conversation;
 pub mod device;
 pub mod error;
 pub mod files;

@@ -92,6 +92,31 @@ impl BestOfNRequest {
     }
 }
 
+/// What `compare` answers outside Rust (CLI line, JS object): the value and
+/// whether A is preferred (value above 0), as the reference reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Comparison {
+    pub value: f64,
+    pub result: bool,
+}
+
+impl From<f64> for Comparison {
+    fn from(value: f64) -> Self {
+        Self {
+            value,
+            result: value > 0.0,
+        }
+    }
+}
+
+/// Ranks and scores against a reference candidate.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RefRanking {
+    pub reference: usize,
+    pub ranks: Vec<usize>,
+    pub scores: Vec<f64>,
+}
+
 /// `tokenize`'s answer.
 #[derive(Debug, Serialize)]
 pub struct TokenIds {
