@@ -250,15 +250,28 @@ async fn check_every_method(model: &PairRM, expected: &str, what: &str) {
     }
 }
 
-/// `PairRM.load` with an options object built here.
-async fn load_model(url: Option<String>, options: JsValue) -> Result<PairRM, JsValue> {
-    PairRM::load(url, Some(options.unchecked_into())).await
+/// [`check_every_method`] for `model` (tiny-hf, loaded on `device`) and for
+/// tiny-trunc loaded on the same device.
+async fn check_both_fixtures(model: &PairRM, device: &str) {
+    check_every_method(model, EXPECTED, device).await;
+    let trunc = load_model(
+        Some(format!("{SERVER}/models/tiny-trunc/")),
+        options(device, None),
+    )
+    .await
+    .unwrap();
+    check_every_method(&trunc, EXPECTED_TRUNC, &format!("{device}, tiny-trunc")).await;
+}
+
+/// `PairRM.load` with an options object built here; a failure is its message.
+async fn load_model(url: Option<String>, options: JsValue) -> Result<PairRM, String> {
+    PairRM::load(url, Some(options.unchecked_into()))
+        .await
+        .map_err(|e| js_sys::Error::from(e).message().into())
 }
 
 async fn load(device: &str, chunk: Option<u32>) -> Result<PairRM, String> {
-    load_model(Some(model_url()), options(device, chunk))
-        .await
-        .map_err(|e| js_sys::Error::from(e).message().into())
+    load_model(Some(model_url()), options(device, chunk)).await
 }
 
 #[wasm_bindgen_test]
@@ -271,14 +284,7 @@ async fn cpu_fallback_matches_the_reference_and_second_load_uses_the_cache() {
         weight_requests().await >= 2,
         "first load fetches the header and data with Range"
     );
-    check_every_method(&model, EXPECTED, "cpu").await;
-    let trunc = load_model(
-        Some(format!("{SERVER}/models/tiny-trunc/")),
-        options("cpu", None),
-    )
-    .await
-    .unwrap();
-    check_every_method(&trunc, EXPECTED_TRUNC, "cpu, tiny-trunc").await;
+    check_both_fixtures(&model, "cpu").await;
 
     fetch_json("/__reset").await;
     let again = load("cpu", None).await.unwrap();
@@ -298,14 +304,7 @@ async fn webgpu_matches_the_reference() {
         .await
         .expect("WebGPU (Chromium with --enable-unsafe-webgpu)");
     assert_eq!(model.device(), "webgpu");
-    check_every_method(&model, EXPECTED, "webgpu").await;
-    let trunc = load_model(
-        Some(format!("{SERVER}/models/tiny-trunc/")),
-        options("webgpu", None),
-    )
-    .await
-    .unwrap();
-    check_every_method(&trunc, EXPECTED_TRUNC, "webgpu, tiny-trunc").await;
+    check_both_fixtures(&model, "webgpu").await;
 }
 
 #[wasm_bindgen_test]
@@ -392,7 +391,12 @@ async fn first_rank_logits(model: &PairRM) -> Vec<f64> {
     )
     .unwrap();
     let got = call(model.rank(req, None)).await.unwrap();
-    got["logits"]
+    flat(&got["logits"])
+}
+
+/// A matrix of numbers, row after row.
+fn flat(matrix: &Value) -> Vec<f64> {
+    matrix
         .as_array()
         .unwrap()
         .iter()
@@ -414,12 +418,7 @@ async fn a_file_changed_mid_download_starts_the_load_over() {
     .unwrap();
     let want = first_rank_logits(&truth).await;
     let old: Value = serde_json::from_str(EXPECTED).unwrap();
-    let old: Vec<f64> = old["rank"][0]["logits"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|r| r.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()))
-        .collect();
+    let old = flat(&old["rank"][0]["logits"]);
     assert!(
         want.iter().zip(&old).any(|(a, b)| (a - b).abs() > 1e-3),
         "v2 gives other results than v1"
@@ -462,7 +461,6 @@ async fn wrong_content_ranges_and_stalls_are_retried_then_reported() {
     let err = load_model(Some(model_url()), stalling)
         .await
         .err()
-        .map(|e| String::from(js_sys::Error::from(e).message()))
         .expect("a stalled download fails the load");
     fetch_json("/__stall?from=-1").await;
     assert!(err.contains("stalled"), "{err}");
@@ -513,7 +511,6 @@ async fn an_oversized_config_is_refused() {
     )
     .await
     .err()
-    .map(|e| String::from(js_sys::Error::from(e).message()))
     .expect("must fail");
     assert!(
         err.contains("config.json") && err.contains("may have"),
@@ -529,18 +526,16 @@ async fn bad_weight_files_give_clear_errors() {
         ("not-safetensors", "safetensors"),
     ] {
         let url = format!("{SERVER}/broken/{dir}/");
-        let err = load_model(Some(url), options("cpu", None))
+        let msg = load_model(Some(url), options("cpu", None))
             .await
             .err()
             .expect("must fail");
-        let msg: String = js_sys::Error::from(err).message().into();
         assert!(msg.contains(words), "{dir}: {msg}");
     }
-    let err = load_model(Some(format!("{SERVER}/nowhere/")), options("cpu", None))
+    let msg = load_model(Some(format!("{SERVER}/nowhere/")), options("cpu", None))
         .await
         .err()
         .unwrap();
-    let msg: String = js_sys::Error::from(err).message().into();
     assert!(msg.contains("config.json"), "{msg}");
 }
 
@@ -578,7 +573,6 @@ async fn a_load_can_be_cancelled() {
     let err = load_model(Some(model_url()), abort_in(1500, 65536))
         .await
         .err()
-        .map(|e| String::from(js_sys::Error::from(e).message()))
         .expect("cancelled");
     fetch_json("/__stall?from=-1").await;
     assert_eq!(err, "cancelled");
@@ -618,7 +612,6 @@ async fn weights_are_checked_against_the_published_sha256() {
     let err = load_model(Some(base.clone()), options("cpu", Some(65536)))
         .await
         .err()
-        .map(|e| String::from(js_sys::Error::from(e).message()))
         .expect("a wrong digest fails the load");
     fetch_json("/__digest?bad=0").await;
     assert!(err.contains("sha256"), "{err}");
@@ -707,7 +700,6 @@ async fn servers_without_range_stream_the_file_and_a_cut_stream_is_an_error() {
     )
     .await
     .err()
-    .map(|e| String::from(js_sys::Error::from(e).message()))
     .expect("a cut download fails the load");
     assert!(err.contains("cut") || err.contains("network"), "{err}");
 }

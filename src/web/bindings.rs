@@ -55,11 +55,6 @@ async fn webgpu() -> Result<Device, Error> {
     Ok(device)
 }
 
-/// Whether an `AbortSignal` (or anything with `aborted`) has been aborted.
-fn aborted(signal: &JsValue) -> bool {
-    js::get(signal, "aborted").as_bool().unwrap_or(false)
-}
-
 fn to_js(e: Error) -> JsValue {
     js_sys::Error::new(&e.to_string()).into()
 }
@@ -219,7 +214,7 @@ impl PairRM {
             let r: RankRequest = from_js(request, "rank request")?;
             let signal = js::get(&options, "signal");
             let on_progress = js::get(&options, "onProgress").dyn_into::<Function>().ok();
-            if aborted(&signal) {
+            if js::aborted(&signal) {
                 return Err(to_js(Error::Cancelled));
             }
             let mut progress = |done: usize, total: usize| {
@@ -230,7 +225,7 @@ impl PairRM {
                         &(total as f64).into(),
                     );
                 }
-                !aborted(&signal)
+                !js::aborted(&signal)
             };
             let ranking = ranker
                 .rank_with_progress(&r.instruction, &r.input, &r.candidates, &mut progress)

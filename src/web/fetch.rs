@@ -61,7 +61,7 @@ impl Default for Options {
 
 impl Options {
     fn aborted(&self) -> bool {
-        js::get(&self.signal, "aborted").as_bool().unwrap_or(false)
+        js::aborted(&self.signal)
     }
 }
 

@@ -35,6 +35,11 @@ pub fn get(obj: &JsValue, key: &str) -> JsValue {
     js_sys::Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
 }
 
+/// Whether an `AbortSignal` (anything with `aborted`; undefined: never) was aborted.
+pub fn aborted(signal: &JsValue) -> bool {
+    get(signal, "aborted").as_bool().unwrap_or(false)
+}
+
 /// A plain JS object from (key, value) pairs.
 pub fn object(pairs: &[(&str, JsValue)]) -> JsValue {
     let o = Object::new();

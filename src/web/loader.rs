@@ -72,7 +72,7 @@ impl Notes {
     }
 
     fn check_cancelled(&self) -> Result<()> {
-        if js::get(&self.signal, "aborted").as_bool().unwrap_or(false) {
+        if js::aborted(&self.signal) {
             Err(Error::Cancelled)
         } else {
             Ok(())
