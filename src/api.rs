@@ -138,18 +138,18 @@ impl Ranker {
         take.max(1)
     }
 
-    fn limits(&self) -> Limits {
+    pub(crate) fn limits(&self) -> Limits {
         Limits {
             source_maxlength: self.config.source_maxlength,
             candidate_maxlength: self.config.candidate_maxlength,
         }
     }
 
-    fn encode(&self, text: &str) -> Result<Vec<u32>> {
+    pub(crate) fn encode(&self, text: &str) -> Result<Vec<u32>> {
         self.tokenizer.encode(&segments::clean_text(text))
     }
 
-    fn source_ids(&self, instruction: &str, input: &str) -> Result<Vec<u32>> {
+    pub(crate) fn source_ids(&self, instruction: &str, input: &str) -> Result<Vec<u32>> {
         self.tokenizer
             .encode(&segments::source_text(instruction, input))
     }
@@ -190,7 +190,7 @@ impl Ranker {
     /// The logits of `count` pairs made by `pair(k)` on demand: at most one
     /// batch of assembled inputs exists at a time, however many comparisons a
     /// ranking needs.
-    async fn logits_of(
+    pub(crate) async fn logits_of(
         &self,
         count: usize,
         pair: impl Fn(usize) -> PairInput,
@@ -443,7 +443,7 @@ pub fn check_vocab(tokenizer: &PairRmTokenizer, embedding_rows: usize) -> Result
     Ok(())
 }
 
-fn check_candidates(candidates: &[String]) -> Result<()> {
+pub(crate) fn check_candidates(candidates: &[String]) -> Result<()> {
     if candidates.len() < 2 {
         return Err(Error::Input(format!(
             "need at least 2 candidates, got {}",

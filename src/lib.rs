@@ -24,6 +24,7 @@
 pub mod api;
 pub mod config;
 pub mod conversation;
+pub mod dataset;
 pub mod device;
 pub mod error;
 pub mod files;

@@ -86,6 +86,17 @@ pub fn assemble(
     }
 }
 
+/// Whether [`assemble`] cuts any of these texts (token counts without
+/// special tokens): the source, or any candidate at the budget it leaves.
+pub fn truncates(limits: Limits, source_tokens: usize, candidate_tokens: &[usize]) -> bool {
+    let source_len = limits.source_segment_len(source_tokens);
+    let text_room = |max_len: usize| max_len.saturating_sub(3);
+    source_tokens > text_room(limits.source_maxlength.max(3))
+        || candidate_tokens
+            .iter()
+            .any(|&c| c > text_room(limits.candidate_budget(source_len)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,6 +137,27 @@ mod tests {
         let p = assemble(&SPECIAL, limits, &[10], &long, &long);
         assert_eq!(p.ids.len(), 4 + 7 + 7);
         assert_eq!(p.markers, [1, 5, 12]);
+    }
+
+    #[test]
+    fn truncation_is_detected_exactly_where_assemble_cuts() {
+        let limits = Limits {
+            source_maxlength: 8,
+            candidate_maxlength: 5,
+        };
+        for source in 0..12usize {
+            for cand in 0..14usize {
+                let (s, c): (Vec<u32>, Vec<u32>) =
+                    ((0..source as u32).collect(), (0..cand as u32).collect());
+                let p = assemble(&SPECIAL, limits, &s, &c, &[7]);
+                let kept = p.ids.len() - 9 - 1; // three segments' specials, and [7]
+                assert_eq!(
+                    truncates(limits, source, &[cand, 1]),
+                    kept < source + cand,
+                    "source {source}, candidate {cand}"
+                );
+            }
+        }
     }
 
     #[test]

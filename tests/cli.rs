@@ -307,3 +307,170 @@ fn cli_reference_and_best_of_n_match_the_fixtures() {
         }
     }
 }
+
+fn winrate(model: &str, extra: &[&str], stdin: &str) -> (i32, Vec<Value>, Value, String) {
+    let mut args = vec!["winrate", "--model", model];
+    args.extend_from_slice(extra);
+    let (code, mut lines, err) = run(&args, stdin);
+    let summary = lines
+        .pop()
+        .map(|l| l["summary"].clone())
+        .unwrap_or(Value::Null);
+    (code, lines, summary, err)
+}
+
+/// `pairrm winrate` reproduces the reference's per-row values and win rate on
+/// every fixture, from the JSONL, CSV and AlpacaEval layouts of one dataset;
+/// the interval is the same for the same seed.
+#[test]
+fn winrate_matches_the_reference_in_every_format() {
+    let data = fixtures_dir().join("datasets");
+    let read = |f: &str| std::fs::read_to_string(data.join(f)).unwrap();
+    let (a, b) = (
+        data.join("alpaca_model_a.json"),
+        data.join("alpaca_model_b.json"),
+    );
+    for (dir, _) in fixtures() {
+        let model = dir.to_str().unwrap();
+        let reference: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("dataset.json")).unwrap())
+                .unwrap();
+        let want_rows = reference["pairs"].as_array().unwrap();
+        let want = &reference["summary"];
+        let mut intervals = Vec::new();
+        for (layout, extra, stdin) in [
+            ("jsonl", vec![], read("pairs.jsonl")),
+            ("csv", vec![], read("pairs.csv")),
+            (
+                "alpaca",
+                vec!["--a", a.to_str().unwrap(), "--b", b.to_str().unwrap()],
+                String::new(),
+            ),
+        ] {
+            let what = format!("{}/{layout}", dir.display());
+            let (code, lines, summary, err) = winrate(model, &extra, &stdin);
+            let (errors, rows): (Vec<&Value>, Vec<&Value>) =
+                lines.iter().partition(|l| l.get("error").is_some());
+            if layout == "alpaca" {
+                // One item only model A answered (its 6th), one only B (its last).
+                assert_eq!(code, 1, "{what}: unjoined items fail the run");
+                assert_eq!(errors.len(), 2, "{what}: {errors:?}");
+                assert_eq!(lines[5]["line"], 6, "{what}: A's lone item in its place");
+                assert!(errors[1]["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("no output in file A"));
+                assert!(err.contains("no output in file B"), "{err}");
+            } else {
+                assert_eq!((code, errors.len()), (0, 0), "{what}: {err}");
+            }
+            assert_eq!(rows.len(), want_rows.len(), "{what}");
+            for (k, (got, want)) in rows.iter().zip(want_rows).enumerate() {
+                let v = f(&want["value"]);
+                assert_close(&format!("{what} row {k}"), f(&got["value"]), v);
+                assert_close(
+                    &format!("{what} row {k} P"),
+                    f(&got["probability"]),
+                    1.0 / (1.0 + (-v / 2.0).exp()),
+                );
+                let winner = if v > 0.0 {
+                    "a"
+                } else if v < 0.0 {
+                    "b"
+                } else {
+                    "tie"
+                };
+                assert_eq!(got["winner"], winner, "{what} row {k}");
+                let keys: Vec<&String> = got.as_object().unwrap().keys().collect();
+                assert_eq!(
+                    keys,
+                    ["probability", "value", "winner"],
+                    "{what}: row fields"
+                );
+            }
+            for field in ["n", "wins", "losses", "ties", "truncated"] {
+                assert_eq!(summary[field], want[field], "{what}: {field}");
+            }
+            for field in ["win_rate", "mean_tokens_a", "mean_tokens_b"] {
+                assert_close(
+                    &format!("{what}: {field}"),
+                    f(&summary[field]),
+                    f(&want[field]),
+                );
+            }
+            let ci = floats(&summary["ci"]);
+            let rate = f(&summary["win_rate"]);
+            assert!(
+                ci.len() == 2 && ci[0] <= rate && rate <= ci[1] && ci[1] - ci[0] > 0.05,
+                "{what}: {ci:?}"
+            );
+            intervals.push(summary["ci"].clone());
+        }
+        assert!(
+            intervals.iter().all(|c| *c == intervals[0]),
+            "same rows, same seed, same interval"
+        );
+        // With 32 rows the bootstrap means are multiples of 1/64, so two seeds
+        // may agree; over a few seeds the interval moves.
+        let reseeded: Vec<Value> = ["1", "2", "3", "4"]
+            .iter()
+            .map(|seed| winrate(model, &["--seed", seed], &read("pairs.jsonl")).2)
+            .collect();
+        assert!(reseeded.iter().all(|r| r["win_rate"] == want["win_rate"]));
+        assert!(
+            reseeded.iter().any(|r| r["ci"] != intervals[0]),
+            "the seed drives the interval"
+        );
+        // A tie band wider than every value makes every row a tie.
+        let (_, _, banded, _) = winrate(model, &["--tie-band", "100"], &read("pairs.jsonl"));
+        assert_eq!(
+            (banded["ties"].as_u64(), f(&banded["win_rate"])),
+            (Some(32), 0.5)
+        );
+    }
+}
+
+/// Bad rows are named by their line and counted out; bad files and options are refused.
+#[test]
+fn winrate_reports_bad_rows_and_refuses_bad_files() {
+    let (dir, _) = fixtures().into_iter().next().unwrap();
+    let model = dir.to_str().unwrap();
+    let data = fixtures_dir().join("datasets");
+    let read = |f: &str| std::fs::read_to_string(data.join(f)).unwrap();
+
+    let (code, lines, summary, err) = winrate(model, &[], &read("malformed.jsonl"));
+    assert_eq!(code, 1);
+    assert_eq!(lines.len(), 4);
+    assert_eq!(
+        lines[2],
+        json!({"error": "line 3: missing field `output_b`", "line": 3})
+    );
+    assert!(err.contains("line 3: missing field `output_b`"), "{err}");
+    assert_eq!(summary["n"], 3);
+
+    let (code, lines, _, _) = winrate(model, &[], "instruction,output_a,output_b\na,b\nc,d,e\n");
+    assert_eq!(code, 1);
+    assert_eq!(lines[0]["line"], 2);
+
+    for (stdin, message) in [
+        ("", "empty"),
+        (read("rankings.jsonl").as_str(), "rankings file"),
+        ("[{\"instruction\":\"i\",\"output\":\"o\"}]", "both models"),
+        ("a,b\n1,2\n", "output_a"),
+    ] {
+        let (code, lines, _, err) = winrate(model, &[], stdin);
+        assert_eq!((code, lines.len()), (1, 0), "{stdin:?}");
+        assert!(err.contains(message), "{stdin:?}: {err}");
+    }
+    let (code, _, err) = run_bytes(&["winrate", "--model", model], b"{\"a\":1}\n\xff\n");
+    assert_eq!(code, 1);
+    assert!(err.contains("line 2 is not valid UTF-8"), "{err}");
+    for bad in [
+        ["--tie-band", "-1"],
+        ["--tie-band", "x"],
+        ["--a", "only-a.json"],
+    ] {
+        let (code, _, _, err) = winrate(model, &bad, "");
+        assert_eq!(code, 2, "{bad:?}: {err}");
+    }
+}

@@ -14,6 +14,8 @@ fn main() -> std::process::ExitCode {
 
 #[cfg(not(target_arch = "wasm32"))]
 mod jsonl;
+#[cfg(not(target_arch = "wasm32"))]
+mod winrate;
 
 #[cfg(not(target_arch = "wasm32"))]
 mod cli {
@@ -35,6 +37,7 @@ mod cli {
     use serde_json::{json, Value};
 
     use super::jsonl::{self, for_terminal, Outcome};
+    use super::winrate;
 
     /// PairRM (LLM-Blender's pairwise reward model) on the CPU or a GPU.
     /// Model commands read one JSON object per line on stdin and write one per
@@ -66,6 +69,26 @@ mod cli {
         RankWithRef(RunArgs),
         /// {"instruction", "input"?, "candidates", "mode"?: "bubble"|"full", "seed"?} -> {"best"}
         BestOfN(RunArgs),
+        /// Win rate of outputs A over outputs B: a pairs dataset on stdin (JSONL or CSV with
+        /// instruction, input?, output_a, output_b) or two AlpacaEval files (--a, --b).
+        /// One {"value", "probability", "winner"} (or {"error", "line"}) per row, then
+        /// {"summary": {"n", "wins", "losses", "ties", "win_rate", "ci", "truncated", ...}}.
+        Winrate {
+            #[command(flatten)]
+            run: RunArgs,
+            /// AlpacaEval outputs of model A (a JSON list of {instruction, output, generator}).
+            #[arg(long, value_name = "FILE", requires = "b")]
+            a: Option<PathBuf>,
+            /// AlpacaEval outputs of model B, joined to A's by instruction.
+            #[arg(long, value_name = "FILE", requires = "a")]
+            b: Option<PathBuf>,
+            /// A row is a tie when |value| <= this (logit units; 0: only exact ties).
+            #[arg(long, default_value_t = 0.0, value_parser = non_negative, allow_negative_numbers = true)]
+            tie_band: f64,
+            /// Seed of the bootstrap confidence interval.
+            #[arg(long, default_value_t = 0)]
+            seed: u64,
+        },
         /// Time the forward pass at PairRM-large dims with random weights.
         Bench {
             /// cpu, cpu-burn (burn's tensor ops on the CPU), wgpu, all, or a comma list.
@@ -138,6 +161,13 @@ mod cli {
             .ok()
             .filter(|&n| n > 0)
             .ok_or_else(|| "needs a positive number".to_string())
+    }
+
+    fn non_negative(v: &str) -> Result<f64, String> {
+        v.parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite() && *x >= 0.0)
+            .ok_or_else(|| "needs a number >= 0".to_string())
     }
 
     fn parse_mode(v: &str) -> Result<CompareMode, String> {
@@ -225,7 +255,7 @@ mod cli {
                 ))?;
                 json!(Best { best })
             }
-            Command::Bench { .. } | Command::MakeRandomModel { .. } => {
+            Command::Bench { .. } | Command::MakeRandomModel { .. } | Command::Winrate { .. } => {
                 unreachable!("not a line command")
             }
         })
@@ -303,7 +333,7 @@ mod cli {
                     read_tokenizer_files(&files.model, files.tokenizer.into())?.load()?;
                 return Ok(Loaded::Tokenizer(tokenizer));
             }
-            Command::Compare { run, .. } => run,
+            Command::Compare { run, .. } | Command::Winrate { run, .. } => run,
             Command::Rank(run)
             | Command::CompareConversations(run)
             | Command::RankWithRef(run)
@@ -327,12 +357,48 @@ mod cli {
         match command {
             Command::Tokenize(files) => &files.model,
             Command::Compare { run, .. }
+            | Command::Winrate { run, .. }
             | Command::Rank(run)
             | Command::CompareConversations(run)
             | Command::RankWithRef(run)
             | Command::BestOfN(run) => &run.files.model,
             Command::Bench { .. } => unreachable!("bench has no model"),
             Command::MakeRandomModel { model, .. } => model,
+        }
+    }
+
+    fn run_winrate(
+        ranker: &Ranker,
+        a: Option<&Path>,
+        b: Option<&Path>,
+        tie_band: f64,
+        seed: u64,
+    ) -> ExitCode {
+        let scoring = pairrm_web::dataset::Scoring { tie_band, seed };
+        let rows = match winrate::read_pairs(a, b) {
+            Ok(rows) => rows,
+            Err(e) => {
+                eprintln!("pairrm winrate: {}", for_terminal(&e.to_string()));
+                return ExitCode::FAILURE;
+            }
+        };
+        let mut bar = progress_bar("rows");
+        match winrate::run(
+            ranker,
+            &rows,
+            &scoring,
+            &mut std::io::stdout().lock(),
+            &mut bar,
+        ) {
+            Ok(0) => ExitCode::SUCCESS,
+            Ok(failed) => {
+                eprintln!("pairrm: {failed} row(s) failed");
+                ExitCode::FAILURE
+            }
+            Err(e) => {
+                eprintln!("pairrm winrate: {}", for_terminal(&e.to_string()));
+                ExitCode::FAILURE
+            }
         }
     }
 
@@ -385,6 +451,19 @@ mod cli {
                 return ExitCode::FAILURE;
             }
         };
+        if let (
+            Command::Winrate {
+                a,
+                b,
+                tie_band,
+                seed,
+                ..
+            },
+            Loaded::Ranker(ranker),
+        ) = (&command, &loaded)
+        {
+            return run_winrate(ranker, a.as_deref(), b.as_deref(), *tie_band, *seed);
+        }
         let (tokenizer, ranker) = match &loaded {
             Loaded::Tokenizer(t) => (t, None),
             Loaded::Ranker(r) => (r.tokenizer(), Some(r)),
