@@ -65,11 +65,11 @@ build_web() {
   build_threads
   cp npm/README.md npm/index.js npm/index.d.ts pkg/
   # wasm-bindgen drops the `?` of an optional parameter given a declared type:
-  # the options of load and rank may be left out.
+  # every method's and function's options may be left out.
   for d in pkg/pairrm_web.d.ts pkg/threads/pairrm_web.d.ts; do
-    sed -i 's/options: LoadOptions)/options?: LoadOptions)/; s/options: RankOptions)/options?: RankOptions)/' "$d"
+    sed -i 's/options: \([A-Za-z]*\))/options?: \1)/g' "$d"
   done
-  rm -rf pkg/www && mkdir -p pkg/www && cp www/index.html www/app.js www/worker.js www/style.css www/sw.js pkg/www/
+  rm -rf pkg/www && mkdir -p pkg/www && cp www/*.html www/*.js www/*.css pkg/www/
   node -e '
     const fs = require("fs");
     const p = JSON.parse(fs.readFileSync("pkg/package.json", "utf8"));
@@ -80,7 +80,7 @@ build_web() {
     p.files = [...new Set([...(p.files || []), "index.js", "index.d.ts", "threads", "www", "snippets", "README.md"])];
     fs.writeFileSync("pkg/package.json", JSON.stringify(p, null, 2) + "\n");'
   rm -rf dist && mkdir -p dist
-  cp www/index.html www/app.js www/worker.js www/style.css www/sw.js dist/
+  cp www/*.html www/*.js www/*.css dist/
   cp -r pkg dist/pkg
   # The files the service worker keeps for offline use (www/sw.js reads this list).
   (cd dist && find . -type f \( -name '*.html' -o -name '*.js' -o -name '*.css' -o -name '*.wasm' \) \

@@ -1,11 +1,13 @@
 // Types of the package entry (index.js): `init` picks the threaded or the
 // single-thread build; the class and the request/result shapes come from the
 // wasm-bindgen declarations of the build (both builds share them).
-export { PairRM } from "./pairrm_web.js";
+export { PairRM, parseDataset, joinAlpacaEval, summarizePairs, summarizeRanks } from "./pairrm_web.js";
 export type {
   LoadOptions, LoadProgress, RankRequest, RankOptions, Ranking, CompareRequest, Comparison,
   Message, ConversationRequest, BestOfNRequest, Best, RankWithRefRequest, RefRanking,
   TokenizeRequest, TokenIds, CacheInfo,
+  PairRow, RankRow, Scoring, DatasetOptions, PairResult, Summary, PairEvaluation,
+  RankedRow, RankSummary, RankMany, RowError, ParsedDataset,
 } from "./pairrm_web.js";
 
 export interface InitOptions {

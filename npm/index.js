@@ -17,6 +17,11 @@
 export let PairRM;
 /** Threads the CPU fallback computes with: 1, or the worker pool's size. */
 export let threads = 1;
+/** Model-free dataset helpers of the loaded build (see pairrm_web.d.ts). */
+export let parseDataset;
+export let joinAlpacaEval;
+export let summarizePairs;
+export let summarizeRanks;
 
 let loading = null;
 
@@ -44,6 +49,7 @@ async function load({ device = "auto", threads: wanted, module_or_path } = {}) {
   const out = await mod.default(module_or_path === undefined ? undefined : { module_or_path });
   if (useThreads) await mod.initThreadPool(count);
   PairRM = mod.PairRM;
+  ({ parseDataset, joinAlpacaEval, summarizePairs, summarizeRanks } = mod);
   threads = useThreads ? count : 1;
   return out;
 }

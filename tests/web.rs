@@ -10,7 +10,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use js_sys::Promise;
-use pairrm_web::web::PairRM;
+use pairrm_web::web::{parse_dataset, summarize_pairs, PairRM};
 use serde_json::Value;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -33,6 +33,11 @@ fn tolerance() -> f64 {
         .unwrap()
 }
 const EXPECTED_TRUNC: &str = include_str!("fixtures/tiny-trunc/expected.json");
+/// The dataset fixtures and what the reference computed for them.
+const PAIRS_CSV: &str = include_str!("fixtures/datasets/pairs.csv");
+const RANKINGS: &str = include_str!("fixtures/datasets/rankings.jsonl");
+const DATASET: &str = include_str!("fixtures/tiny-hf/dataset.json");
+const DATASET_TRUNC: &str = include_str!("fixtures/tiny-trunc/dataset.json");
 
 fn model_url() -> String {
     format!("{SERVER}/models/tiny-hf/")
@@ -250,10 +255,96 @@ async fn check_every_method(model: &PairRM, expected: &str, what: &str) {
     }
 }
 
-/// [`check_every_method`] for `model` (tiny-hf, loaded on `device`) and for
-/// tiny-trunc loaded on the same device.
+/// `evaluatePairs` (rows read by `parseDataset` from the CSV fixture) and
+/// `rankMany` against the reference's values for every row, and the summary's
+/// counts against the reference's, also when `summarizePairs` recomputes it.
+async fn check_datasets(model: &PairRM, expected: &str, what: &str) {
+    let expected: Value = serde_json::from_str(expected).unwrap();
+    let parsed: Value = serde_wasm_bindgen::from_value(parse_dataset(PAIRS_CSV).unwrap()).unwrap();
+    assert_eq!(parsed["format"], "pairs-csv");
+    assert_eq!(parsed["errors"], serde_json::json!([]));
+    let scoring = || request(serde_json::json!({"seed": 3}));
+    let got = call(model.evaluate_pairs(
+        request(parsed["rows"].clone()),
+        Some(scoring().unchecked_into()),
+    ))
+    .await
+    .unwrap();
+    let want_rows = expected["pairs"].as_array().unwrap();
+    assert_eq!(
+        got["rows"].as_array().unwrap().len(),
+        want_rows.len(),
+        "{what}: rows"
+    );
+    for (k, want) in want_rows.iter().enumerate() {
+        let row = &got["rows"][k];
+        close(
+            &format!("{what}: pair {k} value"),
+            &row["value"],
+            &want["value"],
+        );
+        for field in ["tokens_a", "tokens_b", "truncated"] {
+            assert_eq!(row[field], want[field], "{what}: pair {k} {field}");
+        }
+        let v = want["value"].as_f64().unwrap();
+        let winner = if v > 0.0 {
+            "a"
+        } else if v < 0.0 {
+            "b"
+        } else {
+            "tie"
+        };
+        assert_eq!(row["winner"], winner, "{what}: pair {k} winner");
+    }
+    let (summary, want) = (&got["summary"], &expected["summary"]);
+    for field in ["n", "wins", "losses", "ties", "truncated"] {
+        assert_eq!(summary[field], want[field], "{what}: summary {field}");
+    }
+    for field in ["win_rate", "mean_tokens_a", "mean_tokens_b"] {
+        close(
+            &format!("{what}: summary {field}"),
+            &summary[field],
+            &want[field],
+        );
+    }
+    let again: Value = serde_wasm_bindgen::from_value(
+        summarize_pairs(
+            request(got["rows"].clone()),
+            Some(scoring().unchecked_into()),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        &again, summary,
+        "{what}: summarizePairs agrees with evaluatePairs"
+    );
+
+    let parsed: Value = serde_wasm_bindgen::from_value(parse_dataset(RANKINGS).unwrap()).unwrap();
+    assert_eq!(parsed["format"], "rankings-jsonl");
+    let got = call(model.rank_many(request(parsed["rows"].clone()), None))
+        .await
+        .unwrap();
+    for (k, want) in expected["rankings"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(
+            got["rows"][k]["ranks"], want["ranks"],
+            "{what}: ranking {k}"
+        );
+        for (i, score) in want["scores"].as_array().unwrap().iter().enumerate() {
+            close(
+                &format!("{what}: ranking {k} score {i}"),
+                &got["rows"][k]["scores"][i],
+                score,
+            );
+        }
+    }
+}
+
+/// [`check_every_method`] and [`check_datasets`] for `model` (tiny-hf, loaded
+/// on `device`) and for tiny-trunc loaded on the same device.
 async fn check_both_fixtures(model: &PairRM, device: &str) {
     check_every_method(model, EXPECTED, device).await;
+    check_datasets(model, DATASET, device).await;
     let trunc = load_model(
         Some(format!("{SERVER}/models/tiny-trunc/")),
         options(device, None),
@@ -261,6 +352,7 @@ async fn check_both_fixtures(model: &PairRM, device: &str) {
     .await
     .unwrap();
     check_every_method(&trunc, EXPECTED_TRUNC, &format!("{device}, tiny-trunc")).await;
+    check_datasets(&trunc, DATASET_TRUNC, &format!("{device}, tiny-trunc")).await;
 }
 
 /// `PairRM.load` with an options object built here; a failure is its message.

@@ -1,4 +1,6 @@
 // The page: collects text, talks to the worker, renders results as text only.
+import { setupDatasetView } from "./dataset.js";
+
 const params = new URLSearchParams(location.search);
 const DEFAULT_MODEL = "https://huggingface.co/llm-blender/PairRM/resolve/main/";
 const device = params.get("device") || "auto";
@@ -151,6 +153,7 @@ function workerFailed(message) {
   $("rank").disabled = true;
   $("rank").textContent = "Rank";
   $("progress").hidden = true;
+  datasetView.modelReady();
   $("device-badge").textContent = "failed";
   showError(`The model stopped working: ${message}`);
   $("retry").hidden = false;
@@ -158,7 +161,9 @@ function workerFailed(message) {
 
 function onWorkerMessage(event) {
   const msg = event.data;
-  if (msg.type === "rank-progress") {
+  if (msg.type === "dataset-rows" || msg.type === "dataset-progress") {
+    datasetView.onMessage(msg);
+  } else if (msg.type === "rank-progress") {
     $("rank").textContent = `Ranking… ${msg.done}/${msg.total}`;
   } else if (msg.type === "progress") {
     $("progress").hidden = false;
@@ -177,6 +182,7 @@ function onWorkerMessage(event) {
     $("device-badge").dataset.threads = String(msg.threads || 1);
     $("device-badge").dataset.device = msg.device;
     $("rank").disabled = false;
+    datasetView.modelReady();
     if (msg.warnings && msg.warnings.length) {
       $("warning").textContent = [...new Set(msg.warnings)].join(" ");
       $("warning").hidden = false;
@@ -250,7 +256,6 @@ function start() {
   showError("");
   $("retry").hidden = true;
   $("confirm").hidden = true;
-  let modelUrl;
   try {
     modelUrl = parseModelUrl(params.get("model") || DEFAULT_MODEL);
   } catch (err) {
@@ -283,6 +288,34 @@ $("form").addEventListener("submit", (event) => {
   });
   worker.postMessage({ type: "rank", id, instruction, input: $("input").value, candidates });
 });
+
+/** Sends `msg` to the worker; resolves with its answer (`result` or `error`). */
+function request(msg) {
+  const id = msg.id ?? nextId++;
+  return new Promise((resolve) => {
+    pending.set(id, resolve);
+    worker.postMessage({ device, ...msg, id });
+  });
+}
+
+let modelUrl = "";
+const datasetView = setupDatasetView({
+  request,
+  post: (msg) => worker?.postMessage(msg),
+  currentModel: () => modelUrl,
+  isLoaded: () => loaded,
+});
+
+function showTab(name) {
+  for (const tab of ["single", "dataset"]) {
+    $(`tab-${tab}`).setAttribute("aria-selected", String(tab === name));
+    $(`${tab}-view`).hidden = tab !== name;
+  }
+  if (location.hash !== `#${name}`) history.replaceState(null, "", name === "single" ? location.pathname + location.search : `#${name}`);
+}
+$("tab-single").addEventListener("click", () => showTab("single"));
+$("tab-dataset").addEventListener("click", () => showTab("dataset"));
+if (location.hash === "#dataset") showTab("dataset");
 
 $("add").addEventListener("click", () => addCandidate());
 $("retry").addEventListener("click", start);

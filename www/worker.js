@@ -1,11 +1,14 @@
 // Runs the model off the main thread so the page never freezes.
 // The package's entry picks its threaded build on a cross-origin-isolated page.
-import init, { PairRM, threads } from "./pkg/index.js";
+import init, { PairRM, threads, parseDataset, joinAlpacaEval, summarizePairs, summarizeRanks } from "./pkg/index.js";
 
 let model = null;
 let ready = null;
 /** Aborts the load or ranking under way (the page's Cancel button). */
 let job = new AbortController();
+
+/** Rows per call in a dataset run: each call's results are saved by the page before the next. */
+const ROWS_PER_CALL = { pairs: 8, rankings: 1 };
 
 function fail(id, err) {
   postMessage({ type: "error", id, message: String((err && err.message) || err) });
@@ -69,6 +72,34 @@ onmessage = async (event) => {
         onProgress: (done, total) => postMessage({ type: "rank-progress", id: msg.id, done, total }),
       });
       postMessage({ type: "result", id: msg.id, result, ms: performance.now() - started });
+    } else if (msg.type === "dataset-parse") {
+      await initOnce(msg.device);
+      const [a, b] = msg.files;
+      const result = b ? joinAlpacaEval(a.text, b.text) : parseDataset(a.text);
+      postMessage({ type: "result", id: msg.id, result });
+    } else if (msg.type === "dataset-summary") {
+      await initOnce(msg.device);
+      const result = msg.kind === "pairs"
+        ? summarizePairs(msg.rows, { tieBand: msg.tieBand, seed: msg.seed })
+        : summarizeRanks(msg.rows);
+      postMessage({ type: "result", id: msg.id, result });
+    } else if (msg.type === "dataset-run") {
+      if (!model) throw new Error("the model is not loaded yet");
+      job = new AbortController();
+      const step = ROWS_PER_CALL[msg.kind];
+      for (let k = 0; k < msg.rows.length; k += step) {
+        const chunk = msg.rows.slice(k, k + step);
+        const start = msg.start + k;
+        const opts = {
+          signal: job.signal,
+          tieBand: msg.tieBand,
+          seed: msg.seed,
+          onProgress: (done) => postMessage({ type: "dataset-progress", id: msg.id, done: start + done }),
+        };
+        const out = msg.kind === "pairs" ? await model.evaluatePairs(chunk, opts) : await model.rankMany(chunk, opts);
+        postMessage({ type: "dataset-rows", id: msg.id, start, results: out.rows });
+      }
+      postMessage({ type: "result", id: msg.id, result: { rows: msg.rows.length } });
     }
   } catch (err) {
     fail(msg.id, err);

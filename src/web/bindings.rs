@@ -55,18 +55,48 @@ async fn webgpu() -> Result<Device, Error> {
     Ok(device)
 }
 
-fn to_js(e: Error) -> JsValue {
+pub(super) fn to_js(e: Error) -> JsValue {
     js_sys::Error::new(&e.to_string()).into()
 }
 
-fn from_js<T: for<'de> Deserialize<'de>>(value: JsValue, what: &str) -> Result<T, JsValue> {
+pub(super) fn from_js<T: for<'de> Deserialize<'de>>(
+    value: JsValue,
+    what: &str,
+) -> Result<T, JsValue> {
     serde_wasm_bindgen::from_value(value).map_err(|e| to_js(Error::Input(format!("{what}: {e}"))))
 }
 
-fn to_value<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
+/// Results as plain JS objects; a `None` becomes `null`.
+pub(super) fn to_value<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
     value
-        .serialize(&serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true))
+        .serialize(
+            &serde_wasm_bindgen::Serializer::new()
+                .serialize_maps_as_objects(true)
+                .serialize_missing_as_null(true),
+        )
         .map_err(|e| to_js(Error::Input(format!("cannot convert the result: {e}"))))
+}
+
+/// The `onProgress(done, total)` and `signal` of a method's options as a
+/// [`crate::api::Progress`] callback; refuses to start when already aborted.
+pub(super) fn progress_reporter(
+    options: &JsValue,
+) -> Result<impl FnMut(usize, usize) -> bool, JsValue> {
+    let signal = js::get(options, "signal");
+    let on_progress = js::get(options, "onProgress").dyn_into::<Function>().ok();
+    if js::aborted(&signal) {
+        return Err(to_js(Error::Cancelled));
+    }
+    Ok(move |done: usize, total: usize| {
+        if let Some(f) = &on_progress {
+            let _ = f.call2(
+                &JsValue::NULL,
+                &(done as f64).into(),
+                &(total as f64).into(),
+            );
+        }
+        !js::aborted(&signal)
+    })
 }
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -110,7 +140,7 @@ export interface CacheInfo { entries: number; models: string[]; usage: number; q
 /// A loaded PairRM model in the page.
 #[wasm_bindgen]
 pub struct PairRM {
-    ranker: Rc<Ranker>,
+    pub(super) ranker: Rc<Ranker>,
     device: String,
     warnings: Vec<String>,
 }
@@ -212,21 +242,7 @@ impl PairRM {
         let ranker = self.ranker.clone();
         future_to_promise(async move {
             let r: RankRequest = from_js(request, "rank request")?;
-            let signal = js::get(&options, "signal");
-            let on_progress = js::get(&options, "onProgress").dyn_into::<Function>().ok();
-            if js::aborted(&signal) {
-                return Err(to_js(Error::Cancelled));
-            }
-            let mut progress = |done: usize, total: usize| {
-                if let Some(f) = &on_progress {
-                    let _ = f.call2(
-                        &JsValue::NULL,
-                        &(done as f64).into(),
-                        &(total as f64).into(),
-                    );
-                }
-                !js::aborted(&signal)
-            };
+            let mut progress = progress_reporter(&options)?;
             let ranking = ranker
                 .rank_with_progress(&r.instruction, &r.input, &r.candidates, &mut progress)
                 .await

@@ -7,11 +7,13 @@
 
 mod bindings;
 mod cache;
+mod datasets;
 mod fetch;
 mod js;
 mod loader;
 
 pub use bindings::PairRM;
+pub use datasets::{join_alpaca_eval, parse_dataset, summarize_pairs, summarize_ranks};
 
 /// `initThreadPool(n)` for the JS side of the threaded build (see `npm/index.js`).
 #[cfg(feature = "threads")]

@@ -26,6 +26,11 @@ const FIXTURE_CASES = {
   rankWithRef: pick(REF, ["instruction", "input", "candidates"]),
   tokenize: { text: TOKENIZE.text },
 };
+const DATASET = JSON.parse(readFileSync(join(ROOT, "tests", "fixtures", "tiny-hf", "dataset.json"), "utf8"));
+const PAIRS_TEXT = readFileSync(join(ROOT, "tests", "fixtures", "datasets", "pairs.jsonl"), "utf8");
+const RANKINGS_TEXT = readFileSync(join(ROOT, "tests", "fixtures", "datasets", "rankings.jsonl"), "utf8");
+/** A JS string literal safe inside an inline <script> (the data holds "</script>"). */
+const inline = (text) => JSON.stringify(text).replaceAll("<", "\\u003c");
 const SITE = mkdtempSync(join(tmpdir(), "pairrm-npm-"));
 let server;
 let browser;
@@ -60,6 +65,12 @@ window.__fixture = {
   rankWithRef: await m.rankWithRef(cases.rankWithRef),
   tokenize: m.tokenize(cases.tokenize),
 };
+// The dataset methods on the CPU fallback (SwiftShader's WebGPU does about 3
+// rows/s; the browser tests check them on WebGPU).
+const { parseDataset } = await import("pairrm-web");
+const onCpu = await PairRM.load("http://127.0.0.1:${PORT}/models/tiny-hf/", { device: "cpu" });
+window.__fixture.pairs = await onCpu.evaluatePairs(parseDataset(${inline(PAIRS_TEXT)}).rows, { seed: 5 });
+window.__fixture.rankings = await onCpu.rankMany(parseDataset(${inline(RANKINGS_TEXT)}).rows);
 window.__result = r;
 </script>`);
   server = await serve(["--root", SITE, "--port", String(PORT), "--mount", `/models=${join(ROOT, "tests", "fixtures")}`]);
@@ -96,6 +107,16 @@ test("the packed README example ranks in a page", async () => {
   assert.equal(f.bestOfN.best, BEST.best);
   REF.scores.forEach((v, k) => close(f.rankWithRef.scores[k], v, `rankWithRef score ${k}`));
   assert.deepEqual(f.tokenize.ids, TOKENIZE.ids);
+  DATASET.pairs.forEach((want, k) => {
+    close(f.pairs.rows[k].value, want.value, `evaluatePairs row ${k}`);
+    assert.equal(f.pairs.rows[k].truncated, want.truncated);
+  });
+  for (const k of ["n", "wins", "losses", "ties", "truncated"]) assert.equal(f.pairs.summary[k], DATASET.summary[k], k);
+  close(f.pairs.summary.win_rate, DATASET.summary.win_rate, "win rate");
+  DATASET.rankings.forEach((want, k) => {
+    assert.deepEqual(f.rankings.rows[k].ranks, want.ranks);
+    want.scores.forEach((v, i) => close(f.rankings.rows[k].scores[i], v, `rankMany row ${k} score ${i}`));
+  });
   const log = await page.evaluate(() => window.__log);
   assert.ok(["webgpu", "cpu"].includes(log[0]), `device ${log[0]}`);
 });

@@ -60,3 +60,23 @@ test("requests with a misspelt field or an unknown mode do not type-check", () =
   const notANumber = typecheck(`${base}const r = await m.rank({ instruction: "i", candidates: ["a", "b"] });\nconst s: string = r.scores[0];\nexport {};\n`);
   assert.match(notANumber, /number.*string|string.*number/);
 });
+
+test("the npm README's dataset example type-checks, its results are typed, a misspelt row field is caught", () => {
+  const readme = readFileSync(join(ROOT, "pkg", "README.md"), "utf8");
+  const [first, datasets] = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]);
+  assert.ok(datasets.includes("evaluatePairs"), "the second example is the dataset one");
+  const typed = `${first}${datasets}
+const w: number | null = summary.win_rate;
+const who: "a" | "b" | "tie" = rows[0].winner;
+const firsts: number[] = ranked.summary.firsts;
+import { parseDataset, summarizePairs } from "pairrm-web";
+const parsed = parseDataset("{}");
+const kind: "pairs" | "rankings" = parsed.kind;
+const again = summarizePairs(rows, { seed: 1 });
+const ci: [number, number] | null = again.ci;
+export {};
+`;
+  assert.equal(typecheck(typed), "");
+  const misspelt = typecheck(`${first}await m.evaluatePairs([{ instruction: "i", output_a: "x", outputB: "y" }]);\nexport {};\n`);
+  assert.match(misspelt, /outputB|output_b/);
+});
