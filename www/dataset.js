@@ -60,6 +60,8 @@ export function setupDatasetView({ request, post, currentModel, isLoaded }) {
   let savedModel = null;
   let sort = { column: 0, descending: false };
   let lastDrawn = 0;
+  /** The texts of the files last read: AlpacaEval's A and B can be swapped. */
+  let lastFiles = [];
 
   const done = () => results.filter(Boolean).length;
 
@@ -81,6 +83,8 @@ export function setupDatasetView({ request, post, currentModel, isLoaded }) {
     $("dataset-discard").hidden = !dataset || !!running;
     $("tie-band").disabled = $("seed").disabled = !!running || partial;
     $("dataset-file").disabled = !!running;
+    $("dataset-swap").hidden = !dataset || dataset.format !== "alpaca-eval" || !!running || done() > 0
+      || lastFiles.length !== 2;
     if (dataset && !sameModel) {
       showErrors([`This run was made with the model at ${savedModel}; this page has ${currentModel()}. Discard it to start over.`]);
     }
@@ -244,6 +248,11 @@ export function setupDatasetView({ request, post, currentModel, isLoaded }) {
       return;
     }
     const texts = await Promise.all([...files].map(async (f) => ({ name: f.name, text: await f.text() })));
+    await parseFiles(texts);
+  }
+
+  async function parseFiles(texts) {
+    lastFiles = texts;
     const msg = await request({ type: "dataset-parse", files: texts });
     if (msg.type === "error") {
       dataset = null;
@@ -356,6 +365,7 @@ export function setupDatasetView({ request, post, currentModel, isLoaded }) {
     e.target.value = "";
   });
   $("dataset-run").addEventListener("click", run);
+  $("dataset-swap").addEventListener("click", () => parseFiles([lastFiles[1], lastFiles[0]]));
   $("dataset-cancel").addEventListener("click", () => post({ type: "cancel" }));
   $("dataset-discard").addEventListener("click", async () => {
     await discardRun();

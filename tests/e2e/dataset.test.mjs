@@ -149,5 +149,9 @@ test("the Dataset view: reference win rate, cancel, reload and resume, downloads
   await pick(page, join(DATA, "alpaca_model_a.json"), join(DATA, "alpaca_model_b.json"));
   assert.match(await page.textContent("#dataset-info"), /two AlpacaEval files\), 32 rows · A = model-a, B = model-b · 2 unreadable/);
   assert.match(await page.textContent("#dataset-errors"), /file A item 6: no output in file B/);
+  await page.click("#dataset-swap");
+  await page.waitForFunction(() => /A = model-b/.test(document.getElementById("dataset-info").textContent));
+  assert.match(await page.textContent("#dataset-info"), /alpaca_model_b\.json \(A\) and alpaca_model_a\.json \(B\)/);
+  assert.match(await page.textContent("#dataset-errors"), /file B item 6: no output in file A/);
   assert.deepEqual(pageErrors, []);
 });

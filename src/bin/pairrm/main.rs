@@ -15,19 +15,20 @@ fn main() -> std::process::ExitCode {
 #[cfg(not(target_arch = "wasm32"))]
 mod jsonl;
 #[cfg(not(target_arch = "wasm32"))]
+mod tools;
+#[cfg(not(target_arch = "wasm32"))]
 mod winrate;
 
 #[cfg(not(target_arch = "wasm32"))]
 mod cli {
     use std::io::IsTerminal;
-    use std::path::{Path, PathBuf};
+    use std::path::PathBuf;
     use std::process::ExitCode;
 
     use clap::{Args, Parser, Subcommand, ValueEnum};
     use pairrm_web::api::{read_model_dir, read_tokenizer_files, TokenizerPreference};
-    use pairrm_web::bench::{self, BenchOptions};
+    use pairrm_web::bench::BenchOptions;
     use pairrm_web::device::{self, DeviceChoice};
-    use pairrm_web::model::Engine;
     use pairrm_web::requests::{
         from_json, Best, BestOfNRequest, CompareRequest, ConversationRequest, RankRequest,
         RankWithRefRequest, TokenIds, TokenizeRequest,
@@ -37,7 +38,7 @@ mod cli {
     use serde_json::{json, Value};
 
     use super::jsonl::{self, for_terminal, Outcome};
-    use super::winrate;
+    use super::{tools, winrate};
 
     /// PairRM (LLM-Blender's pairwise reward model) on the CPU or a GPU.
     /// Model commands read one JSON object per line on stdin and write one per
@@ -261,64 +262,6 @@ mod cli {
         })
     }
 
-    /// A stand-in for the real checkpoint: the `llm-blender/PairRM` layout
-    /// (`model_name` deberta-v3-large, so built-in dims) with random weights and
-    /// the tokenizer files of `from` (a fixture), at full size (1.74 GB).
-    fn make_random_model(from: &Path, out: &Path, layers: usize) -> Result<(), Error> {
-        let io = |what: &std::path::Path, e: std::io::Error| Error::Io {
-            what: what.display().to_string(),
-            cause: e.to_string(),
-        };
-        std::fs::create_dir_all(out).map_err(|e| io(out, e))?;
-        let config = serde_json::json!({
-            "ranker_type": "pairranker", "model_type": "deberta", "model_name": "microsoft/deberta-v3-large",
-            "source_maxlength": 1224, "candidate_maxlength": 412, "n_tasks": 1, "drop_out": 0.05, "fp16": true
-        });
-        std::fs::write(out.join("config.json"), config.to_string()).map_err(|e| io(out, e))?;
-        for f in ["spm.model", "added_tokens.json"] {
-            std::fs::copy(from.join(f), out.join(f)).map_err(|e| io(&from.join(f), e))?;
-        }
-        let mut backbone = pairrm_web::config::BackboneConfig::deberta_v3_large();
-        backbone.num_hidden_layers = layers;
-        let path = out.join("model.safetensors");
-        pairrm_web::weights::write_random_safetensors(&path, &backbone, bench::PAIRRM_VOCAB, 42)
-            .map_err(|e| io(&path, e))
-    }
-
-    fn run_bench(device: &str, opts: &BenchOptions) -> Result<(), Error> {
-        let devices: Vec<&str> = match device {
-            "all" => vec!["cpu", "wgpu"],
-            d => d.split(',').collect(),
-        };
-        println!(
-            "PairRM forward, random weights: {} layers x 1024 hidden, 16 heads, vocab {}, {} tokens per pair, batch {}, {} timed batches",
-            opts.layers, bench::PAIRRM_VOCAB, opts.tokens, opts.batch_size, opts.iters
-        );
-        for name in devices {
-            // `cpu-burn`: burn's tensor ops on the CPU, for comparison with the fused engine.
-            let (choice, engine) = match name {
-                "cpu-burn" => ("cpu", Some(Engine::Tensors)),
-                other => (other, None),
-            };
-            let (dev, label) = device::select(choice.parse::<DeviceChoice>()?)?;
-            let engine = engine.unwrap_or_else(|| Engine::for_device(&dev));
-            let label = if name == "cpu-burn" { name } else { label };
-            let r = bench::run(&dev, engine, opts)?;
-            println!(
-                "{label:>8}: {:.3} pairs/s  {:.1} GFLOP/s  ({} pairs in {:.2} s; load + warm-up {:.1} s){}",
-                r.pairs_per_second,
-                r.gflops_per_second,
-                r.pairs,
-                r.seconds,
-                r.load_seconds,
-                r.dispatches
-                    .map(|n| format!("; {n} GPU dispatches per forward pass"))
-                    .unwrap_or_default()
-            );
-        }
-        Ok(())
-    }
-
     /// What a line command loads: the tokenizer alone, or the whole model.
     #[allow(clippy::large_enum_variant)] // one per run
     enum Loaded {
@@ -367,46 +310,11 @@ mod cli {
         }
     }
 
-    fn run_winrate(
-        ranker: &Ranker,
-        a: Option<&Path>,
-        b: Option<&Path>,
-        tie_band: f64,
-        seed: u64,
-    ) -> ExitCode {
-        let scoring = pairrm_web::dataset::Scoring { tie_band, seed };
-        let rows = match winrate::read_pairs(a, b) {
-            Ok(rows) => rows,
-            Err(e) => {
-                eprintln!("pairrm winrate: {}", for_terminal(&e.to_string()));
-                return ExitCode::FAILURE;
-            }
-        };
-        let mut bar = progress_bar("rows");
-        match winrate::run(
-            ranker,
-            &rows,
-            &scoring,
-            &mut std::io::stdout().lock(),
-            &mut bar,
-        ) {
-            Ok(0) => ExitCode::SUCCESS,
-            Ok(failed) => {
-                eprintln!("pairrm: {failed} row(s) failed");
-                ExitCode::FAILURE
-            }
-            Err(e) => {
-                eprintln!("pairrm winrate: {}", for_terminal(&e.to_string()));
-                ExitCode::FAILURE
-            }
-        }
-    }
-
     pub fn main() -> ExitCode {
         let command = Cli::parse().command;
         match &command {
             Command::MakeRandomModel { model, out, layers } => {
-                return match make_random_model(model, out, *layers) {
+                return match tools::make_random_model(model, out, *layers) {
                     Ok(()) => {
                         println!("wrote a random PairRM-large model to {}", out.display());
                         ExitCode::SUCCESS
@@ -430,7 +338,7 @@ mod cli {
                     iters: *iters,
                     layers: *layers,
                 };
-                return match run_bench(device, &opts) {
+                return match tools::run_bench(device, &opts) {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(e) => {
                         eprintln!("pairrm bench: {e}");
@@ -462,7 +370,16 @@ mod cli {
             Loaded::Ranker(ranker),
         ) = (&command, &loaded)
         {
-            return run_winrate(ranker, a.as_deref(), b.as_deref(), *tie_band, *seed);
+            let scoring = pairrm_web::dataset::Scoring {
+                tie_band: *tie_band,
+                seed: *seed,
+            };
+            return winrate::main(
+                ranker,
+                (a.as_deref(), b.as_deref()),
+                &scoring,
+                &mut progress_bar("rows"),
+            );
         }
         let (tokenizer, ranker) = match &loaded {
             Loaded::Tokenizer(t) => (t, None),

@@ -4,6 +4,7 @@
 
 use std::io::{Read, Write};
 use std::path::Path;
+use std::process::ExitCode;
 
 use pairrm_web::dataset::{self, PairRow, PairScore, RowError, Rows, Scoring, Verdict};
 use pairrm_web::{block_on, Error, Ranker};
@@ -130,4 +131,37 @@ pub fn run(
         json!({ "summary": dataset::summarize(&scored, scoring) }),
     )?;
     Ok(failed)
+}
+
+/// The whole command: read, score, print; the exit status says whether every row was scored.
+pub fn main(
+    ranker: &Ranker,
+    (a, b): (Option<&Path>, Option<&Path>),
+    scoring: &Scoring,
+    progress: &mut dyn FnMut(usize, usize) -> bool,
+) -> ExitCode {
+    let rows = match read_pairs(a, b) {
+        Ok(rows) => rows,
+        Err(e) => {
+            eprintln!("pairrm winrate: {}", for_terminal(&e.to_string()));
+            return ExitCode::FAILURE;
+        }
+    };
+    match run(
+        ranker,
+        &rows,
+        scoring,
+        &mut std::io::stdout().lock(),
+        progress,
+    ) {
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(failed) => {
+            eprintln!("pairrm: {failed} row(s) failed");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("pairrm winrate: {}", for_terminal(&e.to_string()));
+            ExitCode::FAILURE
+        }
+    }
 }
