@@ -2,7 +2,8 @@
 // Rows/s of the page's Dataset view (dist/) in headless Chromium, on WebGPU and
 // on the CPU fallback: the fixture's pairs file (or its short rows only, as in
 // the e2e test) run once for warm-up, then timed from Run to the last row.
-//   node scripts/browser_dataset_bench.mjs [--model tiny-hf] [--repeat 4] [--short]
+//   node scripts/browser_dataset_bench.mjs [--model tiny-hf] [--repeat 4] [--short] [--devices webgpu,cpu]
+// (the CPU needs a large --repeat to time well: it does hundreds of rows a second)
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -32,7 +33,7 @@ async function runOnce(page) {
 }
 
 console.log(`Dataset view, ${model}, ${rows} rows (${lines.length} distinct${args.includes("--short") ? ", short ones only" : ""}), both orders per row`);
-for (const device of ["webgpu", "cpu"]) {
+for (const device of opt("--devices", "webgpu,cpu").split(",")) {
   const ctx = await launchContext("pairrm-dsbench-");
   const page = await ctx.newPage();
   await page.goto(`http://127.0.0.1:${port}/?model=/models/${model}/&device=${device}#dataset`);
