@@ -10,47 +10,15 @@ use crate::config::BackboneConfig;
 use crate::error::{Error, Result};
 use crate::random::SplitMix64;
 
-/// Prefixes under which the backbone's keys are found: LLM-Blender saves the
-/// encoder as `pretrained_model.`; a plain HF DeBERTa export uses `deberta.`.
-const BACKBONE_PREFIXES: [&str; 3] = ["pretrained_model.", "deberta.", ""];
+mod keys;
+#[cfg(not(target_arch = "wasm32"))]
+mod random;
 
-/// Our name → HF key suffix, for tensors outside the layers.
-pub const GLOBAL_KEYS: [(&str, &str); 6] = [
-    ("word_embeddings", "embeddings.word_embeddings.weight"),
-    ("embeddings_ln.weight", "embeddings.LayerNorm.weight"),
-    ("embeddings_ln.bias", "embeddings.LayerNorm.bias"),
-    ("rel_embeddings", "encoder.rel_embeddings.weight"),
-    ("rel_ln.weight", "encoder.LayerNorm.weight"),
-    ("rel_ln.bias", "encoder.LayerNorm.bias"),
-];
-
-/// Our name → HF key suffix under `encoder.layer.N.`.
-pub const LAYER_KEYS: [(&str, &str); 16] = [
-    ("query.weight", "attention.self.query_proj.weight"),
-    ("query.bias", "attention.self.query_proj.bias"),
-    ("key.weight", "attention.self.key_proj.weight"),
-    ("key.bias", "attention.self.key_proj.bias"),
-    ("value.weight", "attention.self.value_proj.weight"),
-    ("value.bias", "attention.self.value_proj.bias"),
-    ("attn_out.weight", "attention.output.dense.weight"),
-    ("attn_out.bias", "attention.output.dense.bias"),
-    ("attn_ln.weight", "attention.output.LayerNorm.weight"),
-    ("attn_ln.bias", "attention.output.LayerNorm.bias"),
-    ("ffn_in.weight", "intermediate.dense.weight"),
-    ("ffn_in.bias", "intermediate.dense.bias"),
-    ("ffn_out.weight", "output.dense.weight"),
-    ("ffn_out.bias", "output.dense.bias"),
-    ("ffn_ln.weight", "output.LayerNorm.weight"),
-    ("ffn_ln.bias", "output.LayerNorm.bias"),
-];
-
-/// PairRM head keys (not under the backbone prefix).
-pub const HEAD_KEYS: [(&str, &str); 4] = [
-    ("head.dense.weight", "head_layer.1.weight"),
-    ("head.dense.bias", "head_layer.1.bias"),
-    ("head.out.weight", "head_layer.4.weight"),
-    ("head.out.bias", "head_layer.4.bias"),
-];
+pub(crate) use keys::expected_tensors;
+use keys::BACKBONE_PREFIXES;
+pub use keys::{tensor_names, GLOBAL_KEYS, HEAD_KEYS, LAYER_KEYS};
+#[cfg(not(target_arch = "wasm32"))]
+pub use random::write_random_safetensors;
 
 /// A host tensor in row-major order.
 #[derive(Debug, Clone)]
@@ -355,120 +323,4 @@ impl PairRmWeights {
             tensors,
         }
     }
-}
-
-/// Our names of every tensor a config needs (the order of [`GLOBAL_KEYS`], layers, [`HEAD_KEYS`]).
-pub fn tensor_names(config: &BackboneConfig) -> Vec<String> {
-    expected_tensors(config, 0, 1)
-        .into_iter()
-        .map(|t| t.name)
-        .collect()
-}
-
-/// Write a `model.safetensors` of random F32 weights (uniform ±0.05, LayerNorm
-/// scales near 1) with LLM-Blender's key names, tensor by tensor, so a
-/// stand-in for the 1.74 GB checkpoint never sits in memory whole.
-#[cfg(not(target_arch = "wasm32"))]
-pub fn write_random_safetensors(
-    path: &std::path::Path,
-    config: &BackboneConfig,
-    vocab_size: usize,
-    seed: u64,
-) -> std::io::Result<()> {
-    use std::io::Write;
-    let specs = expected_tensors(config, vocab_size, 1);
-    let full_key = |t: &TensorSpec| {
-        if t.in_backbone {
-            format!("{}{}", BACKBONE_PREFIXES[0], t.key)
-        } else {
-            t.key.clone()
-        }
-    };
-    let mut header = serde_json::Map::new();
-    let mut offset = 0usize;
-    for t in &specs {
-        let bytes = t.shape.iter().product::<usize>() * 4;
-        header.insert(
-            full_key(t),
-            serde_json::json!({"dtype": "F32", "shape": t.shape, "data_offsets": [offset, offset + bytes]}),
-        );
-        offset += bytes;
-    }
-    let mut text = serde_json::to_vec(&header).map_err(std::io::Error::other)?;
-    while (8 + text.len()) % 8 != 0 {
-        text.push(b' ');
-    }
-    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
-    out.write_all(&(text.len() as u64).to_le_bytes())?;
-    out.write_all(&text)?;
-    for t in &specs {
-        let n: usize = t.shape.iter().product();
-        let offset_one = if t.name.ends_with("ln.weight") {
-            1.0f32
-        } else {
-            0.0
-        };
-        let mut random = SplitMix64::new(seed ^ n as u64);
-        let mut buf = Vec::with_capacity(n * 4);
-        for _ in 0..n {
-            let x = offset_one + random.symmetric(0.05);
-            buf.extend_from_slice(&x.to_le_bytes());
-        }
-        out.write_all(&buf)?;
-    }
-    out.flush()
-}
-
-/// One tensor the model needs: our name, HF key (suffix for backbone tensors), shape.
-struct TensorSpec {
-    name: String,
-    key: String,
-    shape: Vec<usize>,
-    in_backbone: bool,
-}
-
-/// The full key table for a config, from [`GLOBAL_KEYS`], [`LAYER_KEYS`] and [`HEAD_KEYS`].
-fn expected_tensors(config: &BackboneConfig, vocab_size: usize, n_tasks: usize) -> Vec<TensorSpec> {
-    let (h, i) = (config.hidden_size, config.intermediate_size);
-    let spec = |name: String, key: String, shape: Vec<usize>, in_backbone: bool| TensorSpec {
-        name,
-        key,
-        shape,
-        in_backbone,
-    };
-    let global_shapes = [
-        vec![vocab_size, h],
-        vec![h],
-        vec![h],
-        vec![2 * config.attention_span(), h],
-        vec![h],
-        vec![h],
-    ];
-    let mut out: Vec<TensorSpec> = GLOBAL_KEYS
-        .iter()
-        .zip(global_shapes)
-        .map(|((name, key), shape)| spec(name.to_string(), key.to_string(), shape, true))
-        .collect();
-    for layer in 0..config.num_hidden_layers {
-        for (name, suffix) in LAYER_KEYS {
-            let shape = match name {
-                "ffn_in.weight" => vec![i, h],
-                "ffn_in.bias" => vec![i],
-                "ffn_out.weight" => vec![h, i],
-                n if n.ends_with(".weight") && !n.contains("_ln") => vec![h, h],
-                _ => vec![h],
-            };
-            out.push(spec(
-                format!("layer.{layer}.{name}"),
-                format!("encoder.layer.{layer}.{suffix}"),
-                shape,
-                true,
-            ));
-        }
-    }
-    let head_shapes = [vec![h, 2 * h], vec![h], vec![n_tasks, h], vec![n_tasks]];
-    for ((name, key), shape) in HEAD_KEYS.iter().zip(head_shapes) {
-        out.push(spec(name.to_string(), key.to_string(), shape, false));
-    }
-    out
 }

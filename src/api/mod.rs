@@ -9,7 +9,7 @@ use burn::tensor::Device;
 use crate::config::PairRmConfig;
 use crate::error::{Error, Result};
 use crate::model::{Engine, PairRmModel};
-use crate::rank::{self, CompareMode, Ranking};
+use crate::rank::{CompareMode, Ranking};
 use crate::segments::{self, Limits, PairInput};
 use crate::tokenize::PairRmTokenizer;
 use crate::weights::PairRmWeights;
@@ -23,6 +23,8 @@ pub use crate::requests::{Comparison, RefRanking};
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use futures_lite::future::block_on;
+
+mod derived;
 
 /// Most candidates of one `rank`, `rank_with_ref` or `best_of_n`: a ranking of
 /// 100 is 9,900 comparisons (minutes on a GPU, hours on a CPU).
@@ -317,118 +319,6 @@ impl Ranker {
             self.logit_matrix(instruction, input, candidates, progress)
                 .await?,
         ))
-    }
-
-    /// Compare two conversations with identical USER turns (default `both` mode).
-    pub async fn compare_conversations(&self, a: &[Message], b: &[Message]) -> Result<f64> {
-        let (input, cand_a, cand_b) = conversation_texts(a, b)?;
-        self.compare(
-            CONVERSATION_INSTRUCTION,
-            &input,
-            &cand_a,
-            &cand_b,
-            CompareMode::Both,
-        )
-        .await
-    }
-
-    /// Score every candidate against a reference one (the longest when `None`):
-    /// `score_j = −compare(reference, candidate_j)`.
-    pub async fn rank_with_ref(
-        &self,
-        instruction: &str,
-        input: &str,
-        candidates: &[String],
-        reference: Option<usize>,
-    ) -> Result<RefRanking> {
-        check_candidates(candidates)?;
-        let reference = reference.unwrap_or_else(|| rank::longest(candidates));
-        if reference >= candidates.len() {
-            return Err(Error::Input(format!(
-                "reference {reference} is not a candidate index"
-            )));
-        }
-        let source = self.source_ids(instruction, input)?;
-        let cands = candidates
-            .iter()
-            .map(|c| self.encode(c))
-            .collect::<Result<Vec<_>>>()?;
-        let (special, limits) = (&self.tokenizer.special, self.limits());
-        let r = &cands[reference];
-        let pairs: Vec<PairInput> = cands
-            .iter()
-            .flat_map(|c| {
-                [
-                    segments::assemble(special, limits, &source, r, c),
-                    segments::assemble(special, limits, &source, c, r),
-                ]
-            })
-            .collect();
-        let v = self.logits(&pairs).await?;
-        let scores: Vec<f64> = v.chunks(2).map(|p| -(p[0] - p[1])).collect();
-        Ok(RefRanking {
-            reference,
-            ranks: rank::ranks_from_scores(&scores),
-            scores,
-        })
-    }
-
-    /// Index of the best candidate.
-    pub async fn best_of_n(
-        &self,
-        instruction: &str,
-        input: &str,
-        candidates: &[String],
-        strategy: BestOfN,
-    ) -> Result<usize> {
-        check_candidates(candidates)?;
-        match strategy {
-            BestOfN::Full => Ok(self.rank(instruction, input, candidates).await?.best()),
-            BestOfN::Bubble { seed } => {
-                let order = rank::permutation(candidates.len(), seed);
-                self.best_of_n_in_order(instruction, input, candidates, &order)
-                    .await
-            }
-        }
-    }
-
-    /// Bubble best-of-n over an explicit visiting order: keep the current
-    /// winner while `logit(cur, next) − logit(next, cur) > 0` (ties go to next).
-    pub async fn best_of_n_in_order(
-        &self,
-        instruction: &str,
-        input: &str,
-        candidates: &[String],
-        order: &[usize],
-    ) -> Result<usize> {
-        let n = candidates.len();
-        let mut seen = vec![false; n];
-        if order.len() != n
-            || order
-                .iter()
-                .any(|&i| i >= n || std::mem::replace(&mut seen[i], true))
-        {
-            return Err(Error::Input(
-                "order must be a permutation of the candidate indices".into(),
-            ));
-        }
-        let mut best = order[0];
-        for &next in &order[1..] {
-            if self
-                .compare(
-                    instruction,
-                    input,
-                    &candidates[best],
-                    &candidates[next],
-                    CompareMode::Both,
-                )
-                .await?
-                <= 0.0
-            {
-                best = next;
-            }
-        }
-        Ok(best)
     }
 }
 
