@@ -261,12 +261,22 @@ impl Ranker {
         candidates: &[String],
         progress: &mut Progress<'_>,
     ) -> Result<Vec<Vec<f64>>> {
-        let n = candidates.len();
         let source = self.source_ids(instruction, input)?;
         let cands = candidates
             .iter()
             .map(|c| self.encode(c))
             .collect::<Result<Vec<_>>>()?;
+        self.logit_matrix_of_ids(&source, &cands, progress).await
+    }
+
+    /// [`Self::logit_matrix`] of texts already tokenized.
+    pub(crate) async fn logit_matrix_of_ids(
+        &self,
+        source: &[u32],
+        cands: &[Vec<u32>],
+        progress: &mut Progress<'_>,
+    ) -> Result<Vec<Vec<f64>>> {
+        let n = cands.len();
         let canon: Vec<usize> = (0..n)
             .map(|i| (0..i).find(|&j| cands[j] == cands[i]).unwrap_or(i))
             .collect();
@@ -284,7 +294,7 @@ impl Ranker {
         let (special, limits) = (&self.tokenizer.special, self.limits());
         let pair = |k: usize| {
             let (a, b) = unique[k];
-            segments::assemble(special, limits, &source, &cands[a], &cands[b])
+            segments::assemble(special, limits, source, &cands[a], &cands[b])
         };
         let values = self.logits_of(unique.len(), pair, progress).await?;
         let mut m = vec![vec![0.0; n]; n];

@@ -120,14 +120,8 @@ fn preview(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::formats::tests::pairs;
     use super::*;
-
-    fn pairs(d: &Dataset) -> &[std::result::Result<PairRow, RowError>] {
-        match &d.rows {
-            Rows::Pairs(p) => p,
-            Rows::Rankings(_) => panic!("not pairs"),
-        }
-    }
 
     #[test]
     fn alpaca_eval_files_join_by_instruction_and_report_the_rest() {

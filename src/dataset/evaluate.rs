@@ -79,7 +79,8 @@ impl Ranker {
             .collect())
     }
 
-    /// [`Ranker::rank`] for each row; `progress` gets `(rows done, rows)`.
+    /// [`Ranker::rank`] for each row (each text tokenized once); `progress`
+    /// gets `(rows done, rows)`.
     pub async fn rank_many(
         &self,
         rows: &[RankRow],
@@ -88,20 +89,21 @@ impl Ranker {
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             check_candidates(&r.candidates)?;
-            let source = self.source_ids(&r.instruction, &r.input)?.len();
-            let lens = r
+            let source = self.source_ids(&r.instruction, &r.input)?;
+            let cands = r
                 .candidates
                 .iter()
-                .map(|c| Ok(self.encode(c)?.len()))
+                .map(|c| self.encode(c))
                 .collect::<Result<Vec<_>>>()?;
+            let lens: Vec<usize> = cands.iter().map(Vec::len).collect();
             let done = out.len();
             let mut within = |_: usize, _: usize| progress(done, rows.len());
-            let ranking = self
-                .rank_with_progress(&r.instruction, &r.input, &r.candidates, &mut within)
+            let logits = self
+                .logit_matrix_of_ids(&source, &cands, &mut within)
                 .await?;
             out.push(RankedRow {
-                ranking,
-                truncated: segments::truncates(self.limits(), source, &lens),
+                ranking: Ranking::from_matrix(logits),
+                truncated: segments::truncates(self.limits(), source.len(), &lens),
             });
             if !progress(out.len(), rows.len()) {
                 return Err(crate::Error::Cancelled);

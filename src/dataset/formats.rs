@@ -286,10 +286,11 @@ fn csv_message(e: &csv::Error) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn pairs(d: &Dataset) -> &[std::result::Result<PairRow, RowError>] {
+    /// The rows of a pairs dataset (the alpaca tests use it too).
+    pub(in crate::dataset) fn pairs(d: &Dataset) -> &[std::result::Result<PairRow, RowError>] {
         match &d.rows {
             Rows::Pairs(p) => p,
             Rows::Rankings(_) => panic!("not pairs"),

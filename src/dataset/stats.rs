@@ -108,9 +108,8 @@ pub struct PairScore {
 /// what the summary counts.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct PairResult {
-    pub value: f64,
-    pub probability: f64,
-    pub winner: Winner,
+    #[serde(flatten)]
+    pub verdict: Verdict,
     pub tokens_a: usize,
     pub tokens_b: usize,
     pub truncated: bool,
@@ -118,11 +117,8 @@ pub struct PairResult {
 
 impl PairResult {
     pub fn new(score: &PairScore, scoring: &Scoring) -> Self {
-        let v = Verdict::new(score.value, scoring);
         Self {
-            value: v.value,
-            probability: v.probability,
-            winner: v.winner,
+            verdict: Verdict::new(score.value, scoring),
             tokens_a: score.tokens_a,
             tokens_b: score.tokens_b,
             truncated: score.truncated,
