@@ -12,7 +12,7 @@ use crate::tokenize::SpecialIds;
 use crate::weights::PairRmWeights;
 
 /// The published checkpoint's vocabulary: 128000 pieces, `[MASK]` and four markers.
-pub const PAIRRM_VOCAB: usize = 128_005;
+pub const PAIRRM_VOCAB: usize = crate::weights::STAND_IN_VOCAB;
 
 #[derive(Debug, Clone)]
 pub struct BenchOptions {

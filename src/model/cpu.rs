@@ -20,8 +20,8 @@ use std::cell::RefCell;
 use std::sync::Mutex;
 
 use crate::config::BackboneConfig;
-use crate::model::attention::BucketTable;
 use crate::model::kernels::{self, matmul, Threads, View};
+use crate::model::relative::BucketTable;
 use crate::segments::PairInput;
 use crate::weights::{HostTensor, PairRmWeights};
 

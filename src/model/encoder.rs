@@ -1,105 +1,42 @@
-//! The DeBERTa-v3 encoder: post-LN transformer layers sharing one normalised
-//! relative-embedding table.
+//! `DebertaV2Encoder` (transformers v4.35.2 `modeling_deberta_v2.py`
+//! L416–L545) and `DebertaV2Model` (L1002–L1111): post-LN layers sharing one
+//! relative-embedding table, normalised by the encoder's LayerNorm
+//! (`norm_rel_ebd: layer_norm`).
 
-use burn::tensor::{activation, Device, Tensor};
+use burn::module::{Module, Param};
+use burn::nn::LayerNorm;
+use burn::tensor::{Device, Tensor, TensorData};
 
-use crate::config::BackboneConfig;
-use crate::model::attention::{DisentangledAttention, RelativeIndex};
-use crate::model::nn::{upload, LayerNorm, Linear};
-use crate::weights::PairRmWeights;
+use crate::model::attention::RelativeIndex;
+use crate::model::embeddings::DebertaV2Embeddings;
+use crate::model::layer::DebertaV2Layer;
+use crate::model::params::PartWeights;
+use crate::model::relative::BucketTable;
 
-#[derive(Debug, Clone)]
-pub struct EncoderLayer {
-    attention: DisentangledAttention,
-    attn_out: Linear,
-    attn_ln: LayerNorm,
-    ffn_in: Linear,
-    ffn_out: Linear,
-    ffn_ln: LayerNorm,
+/// Added to attention scores of padding keys: softmax gives them exactly zero weight.
+const MASKED: f32 = -1.0e9;
+
+#[derive(Module, Debug)]
+pub struct DebertaV2Encoder {
+    pub layer: Vec<DebertaV2Layer>,
+    pub rel_embeddings: Param<Tensor<2>>,
+    pub layer_norm: LayerNorm,
 }
 
-impl EncoderLayer {
-    pub fn forward(
-        &self,
-        x: Tensor<3>,
-        mask_bias: Tensor<4>,
-        rel_index: &RelativeIndex,
-    ) -> Tensor<3> {
-        let ctx = self.attention.forward(x.clone(), mask_bias, rel_index);
-        let a = self.attn_ln.forward(self.attn_out.forward3(ctx) + x);
-        let inner = activation::gelu(self.ffn_in.forward3(a.clone()));
-        self.ffn_ln.forward(self.ffn_out.forward3(inner) + a)
-    }
-}
-
-/// The relative-embedding table after the encoder's LayerNorm: computed once,
-/// then projected by every layer's own query/key weights.
-pub fn normalized_rel_embeddings(
-    config: &BackboneConfig,
-    weights: &mut PairRmWeights,
-    device: &Device,
-) -> Tensor<2> {
-    let rel_ln = LayerNorm::new(
-        &weights.take("rel_ln.weight"),
-        &weights.take("rel_ln.bias"),
-        config.layer_norm_eps,
-        device,
-    );
-    rel_ln.forward(upload(&weights.take("rel_embeddings"), device))
-}
-
-impl EncoderLayer {
-    /// Takes layer `i`'s tensors out of `weights`.
-    pub fn load(
-        i: usize,
-        config: &BackboneConfig,
-        weights: &mut PairRmWeights,
-        rel: &Tensor<2>,
-        device: &Device,
-    ) -> Self {
-        let mut take = |name: &str| weights.take(&format!("layer.{i}.{name}"));
-        let mut linear = |name: &str| {
-            let (w, b) = (
-                take(&format!("{name}.weight")),
-                take(&format!("{name}.bias")),
-            );
-            Linear::from_torch(&w, &b, device)
-        };
-        let (query, key, value) = (linear("query"), linear("key"), linear("value"));
-        let (attn_out, ffn_in, ffn_out) = (linear("attn_out"), linear("ffn_in"), linear("ffn_out"));
-        let mut norm = |name: &str| {
-            let (g, b) = (
-                take(&format!("{name}.weight")),
-                take(&format!("{name}.bias")),
-            );
-            LayerNorm::new(&g, &b, config.layer_norm_eps, device)
-        };
-        let (attn_ln, ffn_ln) = (norm("attn_ln"), norm("ffn_ln"));
+impl DebertaV2Encoder {
+    /// The encoder's own tensors (globals part: `rel_embeddings`, `rel_ln.*`);
+    /// layers are pushed one by one as their parts arrive.
+    pub fn load_globals(w: &mut PartWeights) -> Self {
         Self {
-            attention: DisentangledAttention::new(
-                query,
-                key,
-                value,
-                rel,
-                config.num_attention_heads,
-            ),
-            attn_out,
-            attn_ln,
-            ffn_in,
-            ffn_out,
-            ffn_ln,
+            layer: Vec::new(),
+            rel_embeddings: Param::from_tensor(w.tensor("rel_embeddings")),
+            layer_norm: w.layer_norm("rel_ln"),
         }
     }
-}
 
-#[derive(Debug, Clone)]
-pub struct Encoder {
-    layers: Vec<EncoderLayer>,
-}
-
-impl Encoder {
-    pub fn new(layers: Vec<EncoderLayer>) -> Self {
-        Self { layers }
+    /// `get_rel_embedding`: the table every layer projects.
+    pub fn rel_embedding(&self) -> Tensor<2> {
+        self.layer_norm.forward(self.rel_embeddings.val())
     }
 
     pub fn forward(
@@ -108,9 +45,42 @@ impl Encoder {
         mask_bias: Tensor<4>,
         rel_index: &RelativeIndex,
     ) -> Tensor<3> {
-        for layer in &self.layers {
+        for layer in &self.layer {
             x = layer.forward(x, mask_bias.clone(), rel_index);
         }
         x
+    }
+}
+
+/// `DebertaV2Model`: embeddings, then the encoder; returns the last hidden states.
+#[derive(Module, Debug)]
+pub struct DebertaV2Model {
+    pub embeddings: DebertaV2Embeddings,
+    pub encoder: DebertaV2Encoder,
+}
+
+impl DebertaV2Model {
+    /// `ids` row-major `[batch, len]`, each row `lengths[k]` real tokens then
+    /// `pad_id`. Padding keys are masked out of attention (HF's
+    /// `get_attention_mask` + `XSoftmax`); padding rows are never read.
+    pub fn forward(
+        &self,
+        ids: &[u32],
+        lengths: &[usize],
+        len: usize,
+        buckets: &BucketTable,
+        device: &Device,
+    ) -> Tensor<3> {
+        let n = lengths.len();
+        let (mut mask, mut bias) = (Vec::with_capacity(n * len), Vec::with_capacity(n * len));
+        for &real in lengths {
+            let pad = len - real;
+            mask.extend(std::iter::repeat_n(1.0f32, real).chain(std::iter::repeat_n(0.0, pad)));
+            bias.extend(std::iter::repeat_n(0.0f32, real).chain(std::iter::repeat_n(MASKED, pad)));
+        }
+        let x = self.embeddings.forward(ids, &mask, n, len, device);
+        let mask_bias = Tensor::<4>::from_data(TensorData::new(bias, [n, 1, 1, len]), device);
+        let rel_index = RelativeIndex::new(buckets, len, device);
+        self.encoder.forward(x, mask_bias, &rel_index)
     }
 }

@@ -1,34 +1,57 @@
-//! The PairRM network on a burn [`Device`]: embeddings → DeBERTa-v3 encoder →
-//! PairRM head. Input is already assembled ([`crate::segments::PairInput`]);
-//! output is one logit per comparison, still on the device.
+//! The PairRM network: embeddings → DeBERTa-v3 encoder → PairRM head. Input is
+//! already assembled ([`crate::segments::PairInput`]); output is one logit per
+//! comparison.
+//!
+//! Two engines compute it. On a burn device (wgpu, or burn's CPU backend) the
+//! network is a tree of `#[derive(Module)]` structs that mirror the Hugging
+//! Face modules one to one, with burn-nn's `Linear` and `LayerNorm`:
+//!
+//! ```text
+//! DebertaV2PairRm                       pairrm.rs   (LLM-Blender's DebertaV2PairRM)
+//! ├── pretrained_model: DebertaV2Model  encoder.rs
+//! │   ├── embeddings: DebertaV2Embeddings           embeddings.rs
+//! │   └── encoder: DebertaV2Encoder                 encoder.rs
+//! │       ├── layer[i]: DebertaV2Layer              layer.rs
+//! │       │   ├── attention: DebertaV2Attention     attention.rs
+//! │       │   │   ├── self_attention: DisentangledSelfAttention
+//! │       │   │   └── output: DebertaV2SelfOutput
+//! │       │   ├── intermediate: DebertaV2Intermediate
+//! │       │   └── output: DebertaV2Output
+//! │       ├── rel_embeddings, layer_norm
+//! └── head_layer: PairRmHead
+//! ```
+//!
+//! On the CPU the fused engine ([`cpu`]) computes the same network on host
+//! buffers, faster (its module docs say why). Relative-position buckets
+//! ([`relative`]) are backend-free and shared by both.
 
 pub mod attention;
 pub mod cpu;
 pub mod embeddings;
 pub mod encoder;
-pub mod head;
 pub mod kernels;
-pub mod nn;
+pub mod layer;
+pub mod pairrm;
+pub mod params;
+pub mod relative;
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 
 use crate::config::{BackboneConfig, PairRmConfig};
 use crate::error::{Error, Result};
 use crate::segments::PairInput;
-use crate::weights::PairRmWeights;
-use attention::{BucketTable, RelativeIndex};
-use embeddings::Embeddings;
-use encoder::{normalized_rel_embeddings, Encoder, EncoderLayer};
-use head::PairRmHead;
-use nn::{LayerNorm, Linear};
+use crate::weights::{PairRmWeights, Part};
+use embeddings::DebertaV2Embeddings;
+use encoder::{DebertaV2Encoder, DebertaV2Model};
+use layer::DebertaV2Layer;
+use pairrm::{DebertaV2PairRm, PairRmHead};
+use params::PartWeights;
+use relative::BucketTable;
 
 /// Largest attention-score tensor computed at once, in f32 elements (128 MiB):
 /// within WebGPU's default storage-binding limit and lavapipe's allocations.
 /// Batches and heads are split to stay below it.
 pub const SCORE_BUDGET: usize = 32 * 1024 * 1024;
-
-/// Added to attention scores of padding keys: softmax gives them exactly zero weight.
-const MASKED: f32 = -1.0e9;
 
 /// How the forward pass is computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,9 +85,7 @@ pub struct PairRmModel {
 #[derive(Debug)]
 enum Network {
     Tensors {
-        embeddings: Embeddings,
-        encoder: Encoder,
-        head: PairRmHead,
+        model: DebertaV2PairRm,
         buckets: BucketTable,
     },
     FusedCpu(cpu::CpuModel),
@@ -77,9 +98,10 @@ pub struct ModelBuilder {
     pad_id: u32,
     device: Device,
     engine: Engine,
-    embeddings: Option<Embeddings>,
+    embeddings: Option<DebertaV2Embeddings>,
+    encoder: Option<DebertaV2Encoder>,
+    /// The encoder's normalised relative embeddings, projected by each layer at load.
     rel: Option<Tensor<2>>,
-    layers: Vec<EncoderLayer>,
     head: Option<PairRmHead>,
     cpu_embeddings: Option<cpu::CpuEmbeddings>,
     cpu_rel: Vec<f32>,
@@ -107,8 +129,8 @@ impl ModelBuilder {
             device: device.clone(),
             engine,
             embeddings: None,
+            encoder: None,
             rel: None,
-            layers: Vec::new(),
             head: None,
             cpu_embeddings: None,
             cpu_rel: Vec::new(),
@@ -137,29 +159,26 @@ impl ModelBuilder {
             self.add_cpu_group(weights);
             return Ok(());
         }
-        let (bb, device) = (&self.config.backbone, &self.device);
-        if self.embeddings.is_none() {
-            let ln = LayerNorm::new(
-                &weights.take("embeddings_ln.weight"),
-                &weights.take("embeddings_ln.bias"),
-                bb.layer_norm_eps,
-                device,
-            );
-            self.embeddings = Some(Embeddings::new(weights.take("word_embeddings"), ln));
-            self.rel = Some(normalized_rel_embeddings(bb, weights, device));
-        } else if self.layers.len() < bb.num_hidden_layers {
-            let rel = self.rel.as_ref().expect("globals come first");
-            let layer = EncoderLayer::load(self.layers.len(), bb, weights, rel, device);
-            self.layers.push(layer);
-        } else {
-            let mut linear = |name: &str| {
-                let (w, b) = (
-                    weights.take(&format!("{name}.weight")),
-                    weights.take(&format!("{name}.bias")),
-                );
-                Linear::from_torch(&w, &b, device)
-            };
-            self.head = Some(PairRmHead::new(linear("head.dense"), linear("head.out")));
+        let bb = &self.config.backbone;
+        let heads = bb.num_attention_heads;
+        let mut w = PartWeights {
+            weights,
+            prefix: String::new(),
+            eps: bb.layer_norm_eps,
+            device: &self.device,
+        };
+        match (&mut self.encoder, &self.rel) {
+            (None, _) => {
+                self.embeddings = Some(DebertaV2Embeddings::load(&mut w));
+                let encoder = DebertaV2Encoder::load_globals(&mut w);
+                self.rel = Some(encoder.rel_embedding());
+                self.encoder = Some(encoder);
+            }
+            (Some(encoder), Some(rel)) if encoder.layer.len() < bb.num_hidden_layers => {
+                w.prefix = format!("layer.{}.", encoder.layer.len());
+                encoder.layer.push(DebertaV2Layer::load(&mut w, rel, heads));
+            }
+            _ => self.head = Some(PairRmHead::load(&mut w)),
         }
         Ok(())
     }
@@ -186,13 +205,19 @@ impl ModelBuilder {
         let layers = self.config.backbone.num_hidden_layers;
         let network = match self.engine {
             Engine::Tensors => {
-                if self.layers.len() != layers {
+                let encoder = self.encoder.ok_or_else(incomplete)?;
+                if encoder.layer.len() != layers {
                     return Err(incomplete());
                 }
-                Network::Tensors {
+                let pretrained_model = DebertaV2Model {
                     embeddings: self.embeddings.ok_or_else(incomplete)?,
-                    encoder: Encoder::new(self.layers),
-                    head: self.head.ok_or_else(incomplete)?,
+                    encoder,
+                };
+                Network::Tensors {
+                    model: DebertaV2PairRm {
+                        pretrained_model,
+                        head_layer: self.head.ok_or_else(incomplete)?,
+                    },
                     buckets,
                 }
             }
@@ -220,19 +245,12 @@ impl ModelBuilder {
 /// Our tensor names grouped in load order: globals (embeddings and relative
 /// embeddings), then one group per layer, then the head.
 pub fn load_groups(config: &BackboneConfig) -> Vec<Vec<String>> {
-    let names = crate::weights::tensor_names(config);
     let mut groups = vec![Vec::new(); config.num_hidden_layers + 2];
-    for name in names {
-        let g = if let Some(rest) = name.strip_prefix("layer.") {
-            1 + rest
-                .split('.')
-                .next()
-                .and_then(|i| i.parse::<usize>().ok())
-                .unwrap_or(0)
-        } else if name.starts_with("head.") {
-            config.num_hidden_layers + 1
-        } else {
-            0
+    for (name, part) in crate::weights::tensor_names(config) {
+        let g = match part {
+            Part::Globals => 0,
+            Part::Layer(i) => 1 + i,
+            Part::Head => config.num_hidden_layers + 1,
         };
         groups[g].push(name);
     }
@@ -278,7 +296,7 @@ impl PairRmModel {
 
     pub fn vocab_size(&self) -> usize {
         match &self.network {
-            Network::Tensors { embeddings, .. } => embeddings.vocab_size,
+            Network::Tensors { model, .. } => model.pretrained_model.embeddings.vocab_size(),
             Network::FusedCpu(m) => m.vocab_size(),
         }
     }
@@ -289,42 +307,12 @@ impl PairRmModel {
             return Err(Error::Input("empty batch".into()));
         }
         self.check_ids(batch)?;
-        let (embeddings, encoder, head, buckets) = match &self.network {
+        let (model, buckets) = match &self.network {
             Network::FusedCpu(m) => return Ok(m.forward(batch)),
-            Network::Tensors {
-                embeddings,
-                encoder,
-                head,
-                buckets,
-            } => (embeddings, encoder, head, buckets),
+            Network::Tensors { model, buckets } => (model, buckets),
         };
-        let len = batch.iter().map(|p| p.ids.len()).max().unwrap_or(0);
-        let n = batch.len();
-        let mut ids = Vec::with_capacity(n * len);
-        let mut mask = Vec::with_capacity(n * len);
-        let mut bias = Vec::with_capacity(n * len);
-        for pair in batch {
-            let pad = len - pair.ids.len();
-            ids.extend(
-                pair.ids
-                    .iter()
-                    .copied()
-                    .chain(std::iter::repeat_n(self.pad_id, pad)),
-            );
-            mask.extend(
-                std::iter::repeat_n(1.0f32, pair.ids.len()).chain(std::iter::repeat_n(0.0, pad)),
-            );
-            bias.extend(
-                std::iter::repeat_n(0.0f32, pair.ids.len()).chain(std::iter::repeat_n(MASKED, pad)),
-            );
-        }
-        let x = embeddings.forward(&ids, &mask, n, len, &self.device);
-        let mask_bias = Tensor::<4>::from_data(TensorData::new(bias, [n, 1, 1, len]), &self.device);
-        let rel_index = RelativeIndex::new(buckets, len, &self.device);
-        let hidden = encoder.forward(x, mask_bias, &rel_index);
-        let markers: Vec<[usize; 3]> = batch.iter().map(|p| p.markers).collect();
-        let data = head
-            .forward(hidden, &markers, &self.device)
+        let data = model
+            .forward(batch, self.pad_id, buckets, &self.device)
             .into_data_async()
             .await
             .map_err(|e| Error::Device(format!("reading results back failed: {e:?}")))?;

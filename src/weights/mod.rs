@@ -8,17 +8,15 @@ use safetensors::Dtype;
 
 use crate::config::BackboneConfig;
 use crate::error::{Error, Result};
-use crate::random::SplitMix64;
 
 mod keys;
-#[cfg(not(target_arch = "wasm32"))]
 mod random;
 
 pub(crate) use keys::expected_tensors;
 use keys::BACKBONE_PREFIXES;
-pub use keys::{tensor_names, GLOBAL_KEYS, HEAD_KEYS, LAYER_KEYS};
+pub use keys::{tensor_names, Dim, Init, KeyRow, Part, GLOBAL_KEYS, HEAD_KEYS, LAYER_KEYS};
 #[cfg(not(target_arch = "wasm32"))]
-pub use random::write_random_safetensors;
+pub use random::{write_random_safetensors, write_stand_in_model, STAND_IN_VOCAB};
 
 /// A host tensor in row-major order.
 #[derive(Debug, Clone)]
@@ -293,29 +291,12 @@ impl PairRmWeights {
         })
     }
 
-    /// Random weights with the right names and shapes, for benchmarks:
-    /// uniform in ±0.05, LayerNorm scales near 1.
+    /// Random weights with the right names and shapes (benchmarks, tests):
+    /// the same draw as `make-random-model`'s stand-in for the same seed.
     pub fn random(config: &BackboneConfig, vocab_size: usize, seed: u64) -> Self {
-        let mut random = SplitMix64::new(seed);
-        let mut next = move || random.symmetric(0.05);
-        let tensors = expected_tensors(config, vocab_size, 1)
+        let tensors = random::random_tensors(config, vocab_size, seed)
             .into_iter()
-            .map(|spec| {
-                let n: usize = spec.shape.iter().product();
-                let offset = if spec.name.ends_with("ln.weight") {
-                    1.0
-                } else {
-                    0.0
-                };
-                let data = (0..n).map(|_| offset + next()).collect();
-                (
-                    spec.name,
-                    HostTensor {
-                        shape: spec.shape,
-                        data,
-                    },
-                )
-            })
+            .map(|(name, shape, data)| (name, HostTensor { shape, data }))
             .collect();
         Self {
             vocab_size,

@@ -1,13 +1,38 @@
-//! Random stand-ins for the real checkpoint (benchmarks, `make-random-model`):
-//! a `model.safetensors` with LLM-Blender's key names, written tensor by tensor.
+//! Random stand-ins for the real checkpoint (benchmarks, `make-random-model`,
+//! the large-model reference check): every tensor of the key table drawn from
+//! one seeded generator, at scales that keep tokens apart through 24 layers,
+//! so that a stand-in's comparisons give logits of order 0.1–1 rather than noise.
 
-use super::keys::{expected_tensors, TensorSpec, BACKBONE_PREFIXES};
+use super::keys::{expected_tensors, Init, TensorSpec};
 use crate::config::BackboneConfig;
 use crate::random::SplitMix64;
 
-/// Write a `model.safetensors` of random F32 weights (uniform ±0.05, LayerNorm
-/// scales near 1) with LLM-Blender's key names, tensor by tensor, so a
-/// stand-in for the 1.74 GB checkpoint never sits in memory whole.
+/// Uniform draws with these standard deviations (half-width = std · √3).
+const TABLE_STD: f32 = 1.0;
+const WEIGHT_STD: f32 = 0.02;
+const BIAS_STD: f32 = 0.02;
+const SCALE_STD: f32 = 0.05;
+
+/// The next `n` values of `spec`'s tensor from `random`: tensors are drawn one
+/// after the other in key-table order, so a seed fixes the whole model.
+pub(crate) fn draw(spec: &TensorSpec, random: &mut SplitMix64) -> Vec<f32> {
+    let n: usize = spec.shape.iter().product();
+    let (centre, std) = match spec.init {
+        Init::Table => (0.0, TABLE_STD),
+        Init::Weight => (0.0, WEIGHT_STD),
+        Init::Bias => (0.0, BIAS_STD),
+        Init::Scale => (1.0, SCALE_STD),
+    };
+    let half_width = std * 3f32.sqrt();
+    (0..n)
+        .map(|_| centre + random.symmetric(half_width))
+        .collect()
+}
+
+/// Write a `model.safetensors` of random F32 weights (see [`draw`]) with
+/// LLM-Blender's key names, tensor by tensor, so a stand-in for the 1.74 GB
+/// checkpoint never sits in memory whole.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn write_random_safetensors(
     path: &std::path::Path,
     config: &BackboneConfig,
@@ -18,7 +43,7 @@ pub fn write_random_safetensors(
     let specs = expected_tensors(config, vocab_size, 1);
     let full_key = |t: &TensorSpec| {
         if t.in_backbone {
-            format!("{}{}", BACKBONE_PREFIXES[0], t.key)
+            format!("{}{}", super::keys::BACKBONE_PREFIXES[0], t.key)
         } else {
             t.key.clone()
         }
@@ -40,20 +65,64 @@ pub fn write_random_safetensors(
     let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
     out.write_all(&(text.len() as u64).to_le_bytes())?;
     out.write_all(&text)?;
+    let mut random = SplitMix64::new(seed);
     for t in &specs {
-        let n: usize = t.shape.iter().product();
-        let offset_one = if t.name.ends_with("ln.weight") {
-            1.0f32
-        } else {
-            0.0
-        };
-        let mut random = SplitMix64::new(seed ^ n as u64);
-        let mut buf = Vec::with_capacity(n * 4);
-        for _ in 0..n {
-            let x = offset_one + random.symmetric(0.05);
-            buf.extend_from_slice(&x.to_le_bytes());
-        }
-        out.write_all(&buf)?;
+        let bytes: Vec<u8> = draw(t, &mut random)
+            .into_iter()
+            .flat_map(f32::to_le_bytes)
+            .collect();
+        out.write_all(&bytes)?;
     }
     out.flush()
+}
+
+/// A stand-in for the real checkpoint in `out`: the `llm-blender/PairRM`
+/// layout (`model_name` deberta-v3-large, so built-in dims; max lengths
+/// 1224/412) with [`write_random_safetensors`] weights (vocabulary 128,005, as
+/// the real table: 1.74 GB at 24 layers) and the tokenizer files of `from` (a
+/// fixture). `scripts/reference/large.py` records the reference on it.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn write_stand_in_model(
+    from: &std::path::Path,
+    out: &std::path::Path,
+    layers: usize,
+    seed: u64,
+) -> crate::error::Result<()> {
+    let io = |what: &std::path::Path, e: std::io::Error| crate::error::Error::Io {
+        what: what.display().to_string(),
+        cause: e.to_string(),
+    };
+    std::fs::create_dir_all(out).map_err(|e| io(out, e))?;
+    let config = serde_json::json!({
+        "ranker_type": "pairranker", "model_type": "deberta", "model_name": "microsoft/deberta-v3-large",
+        "source_maxlength": 1224, "candidate_maxlength": 412, "n_tasks": 1, "drop_out": 0.05, "fp16": true
+    });
+    std::fs::write(out.join("config.json"), config.to_string()).map_err(|e| io(out, e))?;
+    for f in ["spm.model", "added_tokens.json"] {
+        std::fs::copy(from.join(f), out.join(f)).map_err(|e| io(&from.join(f), e))?;
+    }
+    let mut backbone = BackboneConfig::deberta_v3_large();
+    backbone.num_hidden_layers = layers;
+    let path = out.join("model.safetensors");
+    write_random_safetensors(&path, &backbone, STAND_IN_VOCAB, seed).map_err(|e| io(&path, e))
+}
+
+/// Rows of the real checkpoint's embedding table (128,000 pieces + 5 added tokens).
+#[cfg(not(target_arch = "wasm32"))]
+pub const STAND_IN_VOCAB: usize = 128_005;
+
+/// The random weights in memory (benchmarks, tests), as [`write_random_safetensors`] writes them.
+pub(crate) fn random_tensors(
+    config: &BackboneConfig,
+    vocab_size: usize,
+    seed: u64,
+) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    let mut random = SplitMix64::new(seed);
+    expected_tensors(config, vocab_size, 1)
+        .into_iter()
+        .map(|spec| {
+            let data = draw(&spec, &mut random);
+            (spec.name, spec.shape, data)
+        })
+        .collect()
 }

@@ -115,6 +115,9 @@ mod cli {
             out: PathBuf,
             #[arg(long, default_value_t = 24, value_parser = positive, allow_negative_numbers = true)]
             layers: usize,
+            /// Fixes every weight (the large-model reference check uses 42).
+            #[arg(long, default_value_t = 42)]
+            seed: u64,
         },
     }
 
@@ -313,8 +316,13 @@ mod cli {
     pub fn main() -> ExitCode {
         let command = Cli::parse().command;
         match &command {
-            Command::MakeRandomModel { model, out, layers } => {
-                return match tools::make_random_model(model, out, *layers) {
+            Command::MakeRandomModel {
+                model,
+                out,
+                layers,
+                seed,
+            } => {
+                return match tools::make_random_model(model, out, *layers, *seed) {
                     Ok(()) => {
                         println!("wrote a random PairRM-large model to {}", out.display());
                         ExitCode::SUCCESS

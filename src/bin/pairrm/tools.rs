@@ -7,28 +7,9 @@ use pairrm_web::device::{self, DeviceChoice};
 use pairrm_web::model::Engine;
 use pairrm_web::Error;
 
-/// A stand-in for the real checkpoint: the `llm-blender/PairRM` layout
-/// (`model_name` deberta-v3-large, so built-in dims) with random weights and
-/// the tokenizer files of `from` (a fixture), at full size (1.74 GB).
-pub fn make_random_model(from: &Path, out: &Path, layers: usize) -> Result<(), Error> {
-    let io = |what: &std::path::Path, e: std::io::Error| Error::Io {
-        what: what.display().to_string(),
-        cause: e.to_string(),
-    };
-    std::fs::create_dir_all(out).map_err(|e| io(out, e))?;
-    let config = serde_json::json!({
-        "ranker_type": "pairranker", "model_type": "deberta", "model_name": "microsoft/deberta-v3-large",
-        "source_maxlength": 1224, "candidate_maxlength": 412, "n_tasks": 1, "drop_out": 0.05, "fp16": true
-    });
-    std::fs::write(out.join("config.json"), config.to_string()).map_err(|e| io(out, e))?;
-    for f in ["spm.model", "added_tokens.json"] {
-        std::fs::copy(from.join(f), out.join(f)).map_err(|e| io(&from.join(f), e))?;
-    }
-    let mut backbone = pairrm_web::config::BackboneConfig::deberta_v3_large();
-    backbone.num_hidden_layers = layers;
-    let path = out.join("model.safetensors");
-    pairrm_web::weights::write_random_safetensors(&path, &backbone, bench::PAIRRM_VOCAB, 42)
-        .map_err(|e| io(&path, e))
+/// A stand-in for the real checkpoint (see `weights::write_stand_in_model`).
+pub fn make_random_model(from: &Path, out: &Path, layers: usize, seed: u64) -> Result<(), Error> {
+    pairrm_web::weights::write_stand_in_model(from, out, layers, seed)
 }
 
 pub fn run_bench(device: &str, opts: &BenchOptions) -> Result<(), Error> {
