@@ -3,9 +3,19 @@
 // `pairrm make-random-model --model tests/fixtures/tiny-hf --out DIR`) through the
 // built package in headless Chromium, run one comparison, report load time, the
 // wasm memory size (peak: wasm memory never shrinks) and any buffer-limit error.
-//   node scripts/large_model_check.mjs DIR [--device cpu|webgpu]
+// With --reference, DIR must be the seed-42 stand-in (`make-random-model --seed 42`)
+// and every comparison of tests/fixtures/large/reference.json (LLM-Blender's
+// logits on those weights, 26 to 2,048 tokens) is run through the package and
+// checked within tests/tolerance.json; the script exits 1 on a mismatch.
+//   node scripts/large_model_check.mjs DIR [--device cpu|webgpu] [--reference]
+import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { ROOT, serve, launchContext } from "./browser.mjs";
+
+const reference = process.argv.includes("--reference")
+  ? JSON.parse(readFileSync(join(ROOT, "tests/fixtures/large/reference.json"), "utf8")).forward
+  : null;
+const tolerance = JSON.parse(readFileSync(join(ROOT, "tests/tolerance.json"), "utf8")).logit;
 
 const dir = resolve(process.argv[2] || "/tmp/pairrm-large");
 const device = process.argv.includes("--device") ? process.argv[process.argv.indexOf("--device") + 1] : "cpu";
@@ -16,7 +26,7 @@ const page = await ctx.newPage();
 page.on("console", (m) => { if (m.type() === "error") console.error("console:", m.text()); });
 const blank = `http://127.0.0.1:${port}/pkg/package.json`;
 await page.goto(blank);
-const report = await page.evaluate(async (device) => {
+const report = await page.evaluate(async ([device, reference]) => {
   const mod = await import("/pkg/pairrm_web.js");
   const wasm = await mod.default();
   const mem = () => wasm.memory.buffer.byteLength;
@@ -33,8 +43,14 @@ const report = await page.evaluate(async (device) => {
   const t1 = performance.now();
   const r = await m.compare({ instruction: "Say hello.", a: "Hello there!", b: "Go away.", mode: "ab" });
   const compareMs = performance.now() - t1;
-  return { device: m.device, coldLoadMs: loadMs, compareMs, value: r.value, memoryAfterLoad, memoryAfterCompare: mem(), phases, warnings: m.warnings };
-}, device);
+  const checked = [];
+  for (const c of reference || []) {
+    const t = performance.now();
+    const { value } = await m.compare({ instruction: c.instruction, input: c.input, a: c.a, b: c.b, mode: "ab" });
+    checked.push({ tokens: c.tokens, value, reference: c.logit, ms: Math.round(performance.now() - t) });
+  }
+  return { device: m.device, coldLoadMs: loadMs, compareMs, value: r.value, memoryAfterLoad, memoryAfterCompare: mem(), phases, warnings: m.warnings, checked };
+}, [device, reference]);
 // Warm: a fresh page, weights from IndexedDB.
 await page.goto(blank);
 Object.assign(report, await page.evaluate(async (device) => {
@@ -47,3 +63,11 @@ Object.assign(report, await page.evaluate(async (device) => {
 console.log(JSON.stringify(report, null, 2));
 await ctx.close();
 server.kill();
+if (reference) {
+  const bad = (report.checked || []).filter((c) => !(Math.abs(c.value - c.reference) <= tolerance));
+  if (report.error || bad.length || (report.checked || []).length !== reference.length) {
+    console.error(`large stand-in: ${bad.length} of ${reference.length} comparisons differ from the reference by more than ${tolerance}${report.error ? `; load failed: ${report.error}` : ""}`);
+    process.exit(1);
+  }
+  console.log(`large stand-in: all ${reference.length} comparisons within ${tolerance} of the reference`);
+}
