@@ -3,7 +3,6 @@
 //! every read, so a partial or corrupt record is dropped and refetched, never used.
 
 use js_sys::Uint8Array;
-use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
 use super::js;
@@ -26,18 +25,27 @@ pub enum PutError {
     Other(String),
 }
 
+/// What `idbPut` stores and `idbGet` reads back.
+#[derive(serde::Deserialize)]
+struct Record {
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    bytes: Uint8Array,
+    hash: String,
+    meta: String,
+}
+
 /// A verified record, or `None` when absent or damaged (damaged ones are deleted).
 pub async fn get(key: &str, expected_len: Option<usize>) -> Option<(Vec<u8>, String)> {
     let record = JsFuture::from(js::idb_get(key)).await.ok()?;
     if record.is_undefined() || record.is_null() {
         return None;
     }
-    let bytes = js::get(&record, "bytes")
-        .dyn_into::<Uint8Array>()
-        .ok()
-        .map(|a| a.to_vec());
-    let stored_hash = js::get(&record, "hash").as_string().unwrap_or_default();
-    let meta = js::get(&record, "meta").as_string().unwrap_or_default();
+    // A record of another shape (an older version of this code) counts as damaged.
+    let record: Option<Record> = serde_wasm_bindgen::from_value(record).ok();
+    let (bytes, stored_hash, meta) = match record {
+        Some(r) => (Some(r.bytes.to_vec()), r.hash, r.meta),
+        None => (None, String::new(), String::new()),
+    };
     match bytes {
         Some(b) if hash(&b) == stored_hash && expected_len.is_none_or(|n| n == b.len()) => {
             Some((b, meta))

@@ -95,22 +95,43 @@ async fn request(url: &str, start: u64, end: u64, o: &Options) -> Result<Fetched
                 io(url, format!("network error: {m}"))
             }
         })?;
-    let text = |k: &str| js::get(&v, k).as_string().unwrap_or_default();
-    let number = |k: &str| js::get(&v, k).as_f64().unwrap_or(-1.0);
-    let range = match (number("rangeStart"), number("rangeEnd")) {
+    let reply: Reply = serde_wasm_bindgen::from_value(v).map_err(|e| {
+        io(
+            url,
+            format!("unexpected answer from glue.js fetchBytes: {e}"),
+        )
+    })?;
+    let range = match (reply.range_start, reply.range_end) {
         (a, b) if a >= 0.0 && b >= 0.0 => Some((a as u64, b as u64)),
         _ => None,
     };
     Ok(Fetched {
-        status: number("status").max(0.0) as u16,
-        bytes: js_sys::Uint8Array::new(&js::get(&v, "bytes")).to_vec(),
-        etag: text("etag"),
-        last_modified: text("lastModified"),
-        revision: text("revision"),
-        total: number("total").max(0.0) as u64,
-        ranged: js::get(&v, "ranged").as_bool().unwrap_or(false),
+        status: reply.status,
+        bytes: reply.bytes.to_vec(),
+        etag: reply.etag,
+        last_modified: reply.last_modified,
+        revision: reply.revision,
+        total: reply.total as u64,
+        ranged: reply.ranged,
         range,
     })
+}
+
+/// What `glue.js`'s `fetchBytes` resolves to (headers it lacked are `""`,
+/// `rangeStart`/`rangeEnd` -1 without a usable `Content-Range`).
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Reply {
+    status: u16,
+    etag: String,
+    last_modified: String,
+    revision: String,
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    bytes: js_sys::Uint8Array,
+    total: f64,
+    ranged: bool,
+    range_start: f64,
+    range_end: f64,
 }
 
 /// Worth another try: the network, the server's load, a stall or a lie.
@@ -132,7 +153,7 @@ where
     loop {
         match attempt().await {
             Err(e) if transient(&e) && tries < ATTEMPTS => {
-                let _ = JsFuture::from(js::sleep(wait)).await;
+                gloo_timers::future::TimeoutFuture::new(wait as u32).await;
                 wait *= 2.0;
                 tries += 1;
             }

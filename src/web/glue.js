@@ -83,11 +83,6 @@ export function hasWebGpu() {
   return typeof navigator !== "undefined" && !!navigator.gpu;
 }
 
-/** Resolves after `ms` milliseconds (the loader's retry backoff). */
-export function sleep(ms) {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 /**
  * Read a response body whole, failing when more than `maxBytes` arrive (when
  * positive) or when no byte arrives for `stallMs` (when positive).

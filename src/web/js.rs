@@ -27,7 +27,6 @@ extern "C" {
     pub fn open_stream(url: &str, signal: &JsValue) -> Promise;
     #[wasm_bindgen(js_name = readStream)]
     pub fn read_stream(reader: &JsValue, stall_ms: f64) -> Promise;
-    pub fn sleep(ms: f64) -> Promise;
 }
 
 /// Read a property of a JS object (undefined when missing).

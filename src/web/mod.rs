@@ -4,6 +4,21 @@
 //! Data flows as natively: files → config/tokenizer/weights → model → ranking;
 //! only where the bytes come from (network or cache) and how results are read
 //! back (awaited) differ.
+//!
+//! Browser APIs: timers come from `gloo-timers`, JS values cross through
+//! `serde-wasm-bindgen` (requests and options in, results out, and the glue's
+//! replies read into typed structs). `glue.js` remains for two things no kept
+//! crate does:
+//! - IndexedDB (`idbGet`/`idbPut`/…): web-sys exposes its event-callback API
+//!   only and gloo has no IndexedDB crate; a dozen lines of JS turn it into
+//!   promises and keep `QuotaExceededError` recognisable by name.
+//! - `fetchBytes`/`readStream`: a Range request that combines the caller's
+//!   `AbortSignal`, a timeout and a stall timer (`AbortSignal.any`), refuses a
+//!   body larger than a cap from `Content-Length` before reading it, and parses
+//!   `Content-Range`. `gloo-net` (not a dependency) has no stall timeout or
+//!   byte cap; web-sys has every binding, but written through its
+//!   feature-gated types the same calls are several times the code. What the
+//!   glue reports is checked again in Rust (`fetch.rs`: status, ranges, sizes).
 
 mod bindings;
 mod cache;
@@ -22,5 +37,5 @@ pub use wasm_bindgen_rayon::init_thread_pool;
 /// One turn of the event loop (a zero-delay timer): lets a worker receive a
 /// cancel message between forward passes.
 pub(crate) async fn yield_now() {
-    let _ = wasm_bindgen_futures::JsFuture::from(js::sleep(0.0)).await;
+    gloo_timers::future::TimeoutFuture::new(0).await;
 }

@@ -1,0 +1,357 @@
+//! `model.safetensors`: its header, the Range download into cached chunks,
+//! and reading byte ranges back through the chunk cache.
+
+use std::collections::{HashMap, HashSet};
+
+use sha2::{Digest, Sha256};
+use wasm_bindgen::JsValue;
+use wasm_bindgen_futures::JsFuture;
+
+use super::*;
+use crate::error::{Error, Result};
+use crate::web::cache;
+use crate::web::fetch::{self, Expected, Ranged, Stream};
+use crate::web::js;
+use crate::weights::{header_len, plan_from_header, WeightsPlan};
+
+/// `model.safetensors` as the loader sees it: header plan and chunk keys.
+pub(super) struct WeightsFile {
+    pub(super) url: String,
+    pub(super) chunk: u64,
+    /// What chunk keys are made of: the ETag, else Last-Modified and size, else
+    /// a one-off token (see [`file_version`]).
+    pub(super) version: String,
+    /// The version every Range answer must match (`If-Range`, size).
+    pub(super) expected: Expected,
+    pub(super) plan: WeightsPlan,
+    pub(super) ranged: bool,
+    /// Chunks kept in memory when they could not be cached and cannot be asked
+    /// for again (a server without Range).
+    pub(super) memory: HashMap<u64, Vec<u8>>,
+}
+
+impl WeightsFile {
+    pub(super) fn chunks(&self) -> u64 {
+        (self.plan.file_len() as u64).div_ceil(self.chunk)
+    }
+
+    pub(super) fn chunk_range(&self, i: u64) -> (u64, u64) {
+        (
+            i * self.chunk,
+            ((i + 1) * self.chunk).min(self.plan.file_len() as u64),
+        )
+    }
+
+    pub(super) fn key(&self, i: u64) -> String {
+        format!("chunk:{}:{}:{}:{i}", self.url, self.version, self.chunk)
+    }
+}
+
+/// The version chunks are stored under. An ETag names the content. Without
+/// one, Last-Modified with the size does; with neither, nothing tells two
+/// same-size files apart, so the version is unique to this header download:
+/// chunks are reused to resume this version (its header stays cached) but
+/// never for a file read afresh, which could be a same-size replacement.
+pub(super) fn file_version(etag: &str, last_modified: &str, size: usize) -> String {
+    if !etag.is_empty() {
+        etag.to_string()
+    } else if !last_modified.is_empty() {
+        format!("modified {last_modified}, size {size}")
+    } else {
+        format!("once {}, size {size}", js_sys::Date::now())
+    }
+}
+
+/// Read the header (cached under the file's URL), check it against the config.
+pub(super) async fn open_weights(
+    url: &str,
+    config: &crate::config::BackboneConfig,
+    notes: &mut Notes,
+    progress: &mut ProgressFn<'_>,
+) -> Result<WeightsFile> {
+    let key = format!("header:{url}");
+    notes.used.insert(key.clone());
+    if let Some((header, meta)) = cached_unless_revalidating(&key, notes).await {
+        let fields: Vec<&str> = meta.split('|').collect();
+        if let [version, ranged, etag] = fields[..] {
+            let plan = plan_from_header(&header, config)?;
+            progress("cache", url, header.len() as u64, header.len() as u64);
+            return Ok(WeightsFile {
+                url: url.into(),
+                chunk: notes.chunk,
+                version: version.into(),
+                expected: Expected {
+                    etag: etag.into(),
+                    total: plan.file_len() as u64,
+                },
+                plan,
+                ranged: ranged == "ranged",
+                memory: HashMap::new(),
+            });
+        }
+    }
+    let first = fetch::head(url, 8, &notes.options()).await?;
+    let (header, ranged) = if first.ranged {
+        let n = header_len(&first.bytes)? as u64;
+        let expected = Expected {
+            etag: first.etag.clone(),
+            total: first.total,
+        };
+        let rest = match fetch::range(url, 8, 8 + n, &expected, &notes.options()).await? {
+            Ranged::Bytes(b) => b,
+            Ranged::Changed | Ranged::Ignored => {
+                notes.changed = true;
+                return Err(changed(url));
+            }
+        };
+        let mut header = first.bytes.clone();
+        header.extend(rest);
+        (header, true)
+    } else {
+        // No Range support: read the header off the start of a plain GET.
+        let stream = Stream::open(url, &notes.options()).await?;
+        let mut header = Vec::new();
+        while header.len() < 8 || header.len() < 8 + header_len(&header)? {
+            match stream.next().await? {
+                Some(piece) => header.extend(piece),
+                None => break,
+            }
+        }
+        let n = header_len(&header)?;
+        header.truncate(8 + n);
+        (header, false)
+    };
+    let plan = plan_from_header(&header, config)?;
+    let total = first.total;
+    if total != 0 && total != plan.file_len() as u64 {
+        return Err(Error::Weights(format!(
+            "{url} is {total} bytes but its header describes {} bytes: the file is truncated or corrupt",
+            plan.file_len()
+        )));
+    }
+    let version = file_version(&first.etag, &first.last_modified, plan.file_len());
+    let meta = format!(
+        "{version}|{}|{}",
+        if ranged { "ranged" } else { "stream" },
+        first.etag
+    );
+    store(&key, &header, &meta, notes).await;
+    Ok(WeightsFile {
+        url: url.into(),
+        chunk: notes.chunk,
+        version,
+        expected: Expected {
+            etag: first.etag,
+            total: plan.file_len() as u64,
+        },
+        plan,
+        ranged,
+        memory: HashMap::new(),
+    })
+}
+
+pub(super) fn changed(url: &str) -> Error {
+    Error::Io {
+        what: url.to_string(),
+        cause: "the file changed on the server while it was being read".into(),
+    }
+}
+
+/// What `glue.js`'s `storageEstimate` resolves to (zeros where the browser does not say).
+#[derive(serde::Deserialize, Default)]
+pub(super) struct Estimate {
+    pub(super) usage: f64,
+    pub(super) quota: f64,
+}
+
+/// Tells the user when the browser offers less storage than the download needs.
+pub(super) async fn check_storage(missing: u64, notes: &mut Notes) {
+    let estimate = JsFuture::from(js::storage_estimate())
+        .await
+        .unwrap_or(JsValue::UNDEFINED);
+    let Estimate { usage, quota } = serde_wasm_bindgen::from_value(estimate).unwrap_or_default();
+    if quota > 0.0 && quota - usage < missing as f64 {
+        let gb = |b: f64| b / 1e9;
+        notes.warn(format!(
+            "the model needs {:.2} GB of browser storage and {:.2} GB is free: it runs from memory and will be downloaded again next time",
+            gb(missing as f64),
+            gb((quota - usage).max(0.0))
+        ));
+    }
+}
+
+/// Make sure every chunk is cached, downloading what is missing; when storage
+/// is full, what is left is fetched during the build (by Range), or kept in
+/// memory for a server without Range.
+///
+/// Returns the file's sha256 when the whole file passed through in order (a
+/// fresh download), so it needs no second reading to be verified.
+pub(super) async fn download(
+    file: &mut WeightsFile,
+    notes: &mut Notes,
+    progress: &mut ProgressFn<'_>,
+) -> Result<Option<String>> {
+    let present: HashSet<String> = cache::keys().await.into_iter().collect();
+    notes.used.extend((0..file.chunks()).map(|i| file.key(i)));
+    let missing: Vec<u64> = (0..file.chunks())
+        .filter(|&i| !present.contains(&file.key(i)))
+        .collect();
+    let total = file.plan.file_len() as u64;
+    if missing.is_empty() {
+        return Ok(None);
+    }
+    // A fresh download hashes as it goes; a resumed one is hashed afterwards.
+    let mut hasher = (missing.len() as u64 == file.chunks()).then(Sha256::new);
+    let missing_bytes = missing
+        .iter()
+        .map(|&i| file.chunk_range(i))
+        .map(|(a, b)| b - a)
+        .sum::<u64>();
+    check_storage(missing_bytes, notes).await;
+    let mut done = total - missing_bytes;
+    if file.ranged {
+        for i in missing {
+            let (start, end) = file.chunk_range(i);
+            let bytes = match fetch::range(&file.url, start, end, &file.expected, &notes.options())
+                .await?
+            {
+                Ranged::Bytes(b) => b,
+                Ranged::Changed => {
+                    notes.changed = true;
+                    return Err(changed(&file.url));
+                }
+                Ranged::Ignored => {
+                    return Err(Error::Io {
+                        what: file.url.clone(),
+                        cause: "the server stopped honouring Range".into(),
+                    })
+                }
+            };
+            if let Some(h) = hasher.as_mut() {
+                h.update(&bytes);
+            }
+            if !store(&file.key(i), &bytes, "", notes).await {
+                // Storage is full: stop here rather than hold 1.7 GB in wasm
+                // memory (past the 4 GiB limit once the model is built). The
+                // build fetches each missing chunk when it needs it and keeps
+                // one at a time.
+                return Ok(None);
+            }
+            done += end - start;
+            progress("download", &file.url, done, total);
+            notes.check_cancelled()?;
+        }
+        return Ok(hasher.map(hex_digest));
+    }
+    // Without Range every chunk streams past in order: hash them all.
+    let mut hasher = Sha256::new();
+    let wanted: HashSet<u64> = missing.into_iter().collect();
+    let stream = Stream::open(&file.url, &notes.options()).await?;
+    let chunk_len = file.chunk;
+    let mut buffer = Vec::with_capacity(chunk_len as usize);
+    let mut index = 0u64;
+    let mut read = 0u64;
+    loop {
+        let next = stream.next().await?;
+        if let Some(piece) = &next {
+            buffer.extend_from_slice(piece);
+            read += piece.len() as u64;
+        }
+        while buffer.len() as u64 >= chunk_len || (next.is_none() && !buffer.is_empty()) {
+            let take = (chunk_len as usize).min(buffer.len());
+            let chunk: Vec<u8> = buffer.drain(..take).collect();
+            let (start, end) = file.chunk_range(index);
+            if chunk.len() as u64 != end - start {
+                return Err(Error::Weights(format!(
+                    "{} ended early: the download was cut",
+                    file.url
+                )));
+            }
+            hasher.update(&chunk);
+            if wanted.contains(&index) && !store(&file.key(index), &chunk, "", notes).await {
+                file.memory.insert(index, chunk);
+            }
+            index += 1;
+            progress("download", &file.url, read.min(total), total);
+            notes.check_cancelled()?;
+        }
+        if next.is_none() {
+            break;
+        }
+    }
+    if index != file.chunks() {
+        return Err(Error::Weights(format!(
+            "{} ended early: the download was cut",
+            file.url
+        )));
+    }
+    Ok(Some(hex_digest(hasher)))
+}
+
+/// Reads byte ranges of the file through the chunk cache, keeping one chunk in memory.
+pub(super) struct ChunkReader<'f> {
+    pub(super) file: &'f mut WeightsFile,
+    pub(super) current: Option<(u64, Vec<u8>)>,
+}
+
+impl ChunkReader<'_> {
+    pub(super) async fn chunk(&mut self, i: u64, notes: &mut Notes) -> Result<Vec<u8>> {
+        if let Some(bytes) = self.file.memory.get(&i) {
+            return Ok(bytes.clone());
+        }
+        let (start, end) = self.file.chunk_range(i);
+        if let Some((bytes, _)) = cache::get(&self.file.key(i), Some((end - start) as usize)).await
+        {
+            return Ok(bytes);
+        }
+        // Missing or damaged in the cache (and now deleted): fetch it again.
+        if !self.file.ranged {
+            return Err(Error::Weights(format!(
+                "a cached piece of {} is damaged and the server does not support Range: load again",
+                self.file.url
+            )));
+        }
+        match fetch::range(
+            &self.file.url,
+            start,
+            end,
+            &self.file.expected,
+            &notes.options(),
+        )
+        .await?
+        {
+            Ranged::Bytes(bytes) => {
+                store(&self.file.key(i), &bytes, "", notes).await;
+                Ok(bytes)
+            }
+            Ranged::Changed | Ranged::Ignored => {
+                notes.changed = true;
+                Err(changed(&self.file.url))
+            }
+        }
+    }
+
+    pub(super) async fn read(
+        &mut self,
+        start: u64,
+        end: u64,
+        notes: &mut Notes,
+    ) -> Result<Vec<u8>> {
+        let mut out = Vec::with_capacity((end - start) as usize);
+        let mut pos = start;
+        while pos < end {
+            let i = pos / self.file.chunk;
+            if self.current.as_ref().map(|(c, _)| *c) != Some(i) {
+                let bytes = self.chunk(i, notes).await?;
+                self.current = Some((i, bytes));
+            }
+            let (chunk_start, _) = self.file.chunk_range(i);
+            let bytes = &self.current.as_ref().expect("just loaded").1;
+            let from = (pos - chunk_start) as usize;
+            let to = ((end - chunk_start) as usize).min(bytes.len());
+            out.extend_from_slice(&bytes[from..to]);
+            pos = chunk_start + to as u64;
+        }
+        Ok(out)
+    }
+}
