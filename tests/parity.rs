@@ -277,11 +277,10 @@ fn typed_markers_are_text_not_control_tokens() {
 /// The large stand-in: PairRM's real size (24 layers × 1024, 16 heads, 256
 /// buckets, a 128,005-row table; max lengths 1224/412) with the random weights
 /// of `make-random-model --seed 42`, against the logits LLM-Blender computed
-/// on exactly those weights (`scripts/reference/large.py`), two inputs cut to
-/// 2,048 tokens among them. Slow (writes 1.74 GB, then runs full-size
-/// comparisons), so not in the default run:
-/// `cargo test --release --test parity -- --ignored large_stand_in`.
-/// `PAIRRM_LARGE_DIR` names where the stand-in is (re)used; a temp dir otherwise.
+/// on exactly those weights (`scripts/reference/large.py`): 10 comparisons,
+/// four of them (two inputs, both orders) cut to 2,048 tokens. Slow (writes
+/// 1.74 GB to a temp dir it deletes, then runs full-size comparisons), so not
+/// in the default run: `cargo test --release --test parity -- --ignored large_stand_in`.
 #[test]
 #[ignore]
 fn large_stand_in_matches_the_reference() {
@@ -290,13 +289,26 @@ fn large_stand_in_matches_the_reference() {
         serde_json::from_str(&std::fs::read_to_string(&path).expect("reference.json")).unwrap();
     let seed = reference["stand_in"]["seed"].as_u64().unwrap();
     let layers = reference["stand_in"]["layers"].as_u64().unwrap() as usize;
-    let dir = std::env::var_os("PAIRRM_LARGE_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::env::temp_dir().join(format!("pairrm-large-{seed}")));
-    // Always rewritten: a stand-in left by an older generator must not be checked.
-    pairrm_web::weights::write_stand_in_model(&fixtures_dir().join("tiny-hf"), &dir, layers, seed)
-        .expect("write the stand-in");
+    /// Deletes the stand-in however the test ends.
+    struct TempDir(std::path::PathBuf);
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let dir =
+        TempDir(std::env::temp_dir().join(format!("pairrm-large-test-{}", std::process::id())));
+    pairrm_web::weights::write_stand_in_model(
+        &fixtures_dir().join("tiny-hf"),
+        &dir.0,
+        layers,
+        seed,
+    )
+    .expect("write the stand-in");
+    let dir = &dir.0;
     let forward = cases(&reference, "forward");
+    let want_ids =
+        |c: &Value| -> Vec<u32> { ints(&c["ids"]).into_iter().map(|x| x as u32).collect() };
 
     // The CLI, one JSON line per comparison.
     let stdin: String = forward
@@ -335,35 +347,54 @@ fn large_stand_in_matches_the_reference() {
         );
     }
 
+    // The library: the fused CPU engine on every case, one at a time; burn's
+    // modules on the short ones, then on a 2,048-token case batched with a
+    // 26-token one (padding masked; heads split to stay under the score budget).
     for engine in [Engine::FusedCpu, Engine::Tensors] {
-        let files = read_model_dir(&dir, TokenizerPreference::Auto).unwrap();
+        let files = read_model_dir(dir, TokenizerPreference::Auto).unwrap();
         let ranker = Ranker::from_files_with_engine(files, &device::cpu(), engine).unwrap();
-        for (k, c) in forward.iter().enumerate() {
-            let want_ids: Vec<u32> = ints(&c["ids"]).into_iter().map(|x| x as u32).collect();
-            // burn's tensor ops on the CPU take minutes per 2,048-token pass: short ones only.
-            if engine == Engine::Tensors && want_ids.len() > 512 {
-                continue;
-            }
-            let pair = ranker
+        let input = |c: &Value| {
+            ranker
                 .pair_input(
                     &s(&c["instruction"]),
                     &s(&c["input"]),
                     &s(&c["a"]),
                     &s(&c["b"]),
                 )
-                .unwrap();
-            assert_eq!(pair.ids, want_ids, "large forward[{k}] ids");
-            let got = block_on(ranker.logits(&[pair])).unwrap()[0];
-            let want = f(&c["logit"]);
-            eprintln!(
-                "{engine:?} forward[{k}] ({} tokens): {got:+.6} vs {want:+.6}",
-                want_ids.len()
-            );
-            assert_close(
-                &format!("large {engine:?} forward[{k}] logit"),
-                got as f64,
-                want,
-            );
+                .unwrap()
+        };
+        let batches: Vec<Vec<usize>> = match engine {
+            Engine::FusedCpu => (0..forward.len()).map(|k| vec![k]).collect(),
+            Engine::Tensors => {
+                let longest = (0..forward.len())
+                    .max_by_key(|&k| want_ids(&forward[k]).len())
+                    .unwrap();
+                let mut b: Vec<Vec<usize>> = (0..forward.len())
+                    .filter(|&k| want_ids(&forward[k]).len() <= 512)
+                    .map(|k| vec![k])
+                    .collect();
+                b.push(vec![longest, 0]);
+                b
+            }
+        };
+        for batch in batches {
+            let pairs: Vec<_> = batch.iter().map(|&k| input(&forward[k])).collect();
+            let logits = block_on(ranker.logits(&pairs)).unwrap();
+            for ((&k, pair), got) in batch.iter().zip(&pairs).zip(logits) {
+                let c = &forward[k];
+                assert_eq!(pair.ids, want_ids(c), "large forward[{k}] ids");
+                let want = f(&c["logit"]);
+                eprintln!(
+                    "{engine:?} forward[{k}] ({} tokens, batch of {}): {got:+.6} vs {want:+.6}",
+                    pair.ids.len(),
+                    batch.len()
+                );
+                assert_close(
+                    &format!("large {engine:?} forward[{k}] logit"),
+                    got as f64,
+                    want,
+                );
+            }
         }
     }
 }

@@ -4,11 +4,12 @@ The stand-in is PairRM at its real size (deberta-v3-large dims: 24 layers,
 hidden 1024, 16 heads, 256 buckets; max lengths 1224/412) with random weights
 from `pairrm make-random-model --seed 42` (tokenizer: tests/fixtures/tiny-hf's,
 2,000 SentencePiece pieces). This script loads exactly those weights into
-LLM-Blender (transformers 4.35.2) and records a few comparisons, two of them
-cut to the 2,048-token maximum, as tests/fixtures/large/reference.json. Only
-the JSON is committed; `cargo test --release -- --ignored large_stand_in` and
-`node scripts/large_model_check.mjs DIR --reference` rebuild the stand-in and
-check our CLI library and browser package against it.
+LLM-Blender (transformers 4.35.2) and records 10 comparisons, four of them
+(two inputs, in both orders) cut to the 2,048-token maximum, as
+tests/fixtures/large/reference.json. Only the JSON is committed.
+`cargo test --release --test parity -- --ignored large_stand_in` rebuilds the
+stand-in and checks our library and CLI against it;
+`node scripts/large_model_check.mjs DIR --reference` checks the browser package.
 
     target/release/pairrm make-random-model --model tests/fixtures/tiny-hf --out /tmp/pairrm-large --seed 42
     scripts/reference/run.sh scripts/reference/large.py --model /tmp/pairrm-large
@@ -65,6 +66,15 @@ def record(blender, cs):
     return out
 
 
+def forward_layers(src):
+    """The stand-in's layer indices, from its safetensors header."""
+    import struct
+    with open(src / "model.safetensors", "rb") as fh:
+        n = struct.unpack("<Q", fh.read(8))[0]
+        keys = json.loads(fh.read(n))
+    return sorted({int(k.split(".")[3]) for k in keys if k.startswith("pretrained_model.encoder.layer.")})
+
+
 def to_json(doc):
     """One case per line: the 2,048-token id lists stay readable in a diff."""
     head = {k: v for k, v in doc.items() if k != "forward"}
@@ -75,7 +85,8 @@ def to_json(doc):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", required=True, help="the stand-in made by make-random-model --seed 42")
+    ap.add_argument("--model", required=True, help="the stand-in made by make-random-model --seed SEED")
+    ap.add_argument("--seed", type=int, default=SEED, help="the seed it was made with (recorded)")
     args = ap.parse_args()
     src = Path(args.model)
     with tempfile.TemporaryDirectory() as td:
@@ -111,8 +122,8 @@ def main():
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(to_json({
         "stand_in": {
-            "how": "target/release/pairrm make-random-model --model tests/fixtures/tiny-hf --out DIR --seed 42",
-            "seed": SEED, "layers": 24, "tokenizer_from": "tests/fixtures/tiny-hf",
+            "how": f"target/release/pairrm make-random-model --model tests/fixtures/tiny-hf --out DIR --seed {args.seed}",
+            "seed": args.seed, "layers": len(forward_layers(src)), "tokenizer_from": "tests/fixtures/tiny-hf",
             "source_maxlength": SPEC["source_maxlength"], "candidate_maxlength": SPEC["candidate_maxlength"],
         },
         "reference": "LLM-Blender compare(mode='[A,B]', return_logits=True, batch_size=1), transformers "

@@ -1,7 +1,7 @@
 //! DeBERTa-v2/v3 attention, as transformers v4.35.2 `modeling_deberta_v2.py`
-//! builds it: `DisentangledSelfAttention` (L612–L831: content→content,
+//! builds it: `DisentangledSelfAttention` (L612–L830: content→content,
 //! content→position, position→content), `DebertaV2SelfOutput` (L262–L273) and
-//! `DebertaV2Attention` (L277–L311), which joins the two.
+//! `DebertaV2Attention` (L277–L310), which joins the two.
 
 use burn::module::Module;
 use burn::nn::{LayerNorm, Linear};
@@ -47,7 +47,7 @@ pub struct DisentangledSelfAttention {
     pub num_attention_heads: usize,
     /// `key_proj(rel_embeddings)` per head, transposed: `[1, heads, head_dim, 2·span]`.
     /// HF recomputes it in every forward (`disentangled_attention_bias`,
-    /// L750–L831); it depends only on weights, so it is computed once at load.
+    /// L750–L830); it depends only on weights, so it is computed once at load.
     pos_key_t: Tensor<4>,
     /// `query_proj(rel_embeddings)` per head, transposed, likewise.
     pos_query_t: Tensor<4>,
@@ -55,7 +55,7 @@ pub struct DisentangledSelfAttention {
 
 impl DisentangledSelfAttention {
     /// `rel` is the encoder's normalised relative-embedding table `[2·span, hidden]`.
-    pub fn load(w: &mut PartWeights, rel: &Tensor<2>, heads: usize) -> Self {
+    pub(crate) fn load(w: &mut PartWeights, rel: &Tensor<2>, heads: usize) -> Self {
         let (query_proj, key_proj, value_proj) =
             (w.linear("query"), w.linear("key"), w.linear("value"));
         let [rows, hidden] = rel.dims();
@@ -164,7 +164,7 @@ pub struct DebertaV2Attention {
 }
 
 impl DebertaV2Attention {
-    pub fn load(w: &mut PartWeights, rel: &Tensor<2>, heads: usize) -> Self {
+    pub(crate) fn load(w: &mut PartWeights, rel: &Tensor<2>, heads: usize) -> Self {
         Self {
             self_attention: DisentangledSelfAttention::load(w, rel, heads),
             output: DebertaV2SelfOutput {

@@ -1,5 +1,5 @@
 //! `DebertaV2Embeddings` (transformers v4.35.2 `modeling_deberta_v2.py`
-//! L834–L908): word embeddings → LayerNorm → × mask. PairRM's backbone has no
+//! L834–L907): word embeddings → LayerNorm → × mask. PairRM's backbone has no
 //! absolute positions (`position_biased_input: false`) and no token types.
 //!
 //! The table stays in host memory and rows are gathered there: the full PairRM
@@ -28,7 +28,7 @@ pub struct DebertaV2Embeddings {
 
 impl DebertaV2Embeddings {
     /// From the globals part (`word_embeddings`, `embeddings_ln.*`).
-    pub fn load(w: &mut PartWeights) -> Self {
+    pub(crate) fn load(w: &mut PartWeights) -> Self {
         let table = w.take("word_embeddings");
         Self {
             word_embeddings: HostTable {

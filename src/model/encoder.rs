@@ -1,5 +1,5 @@
 //! `DebertaV2Encoder` (transformers v4.35.2 `modeling_deberta_v2.py`
-//! L416–L545) and `DebertaV2Model` (L1002–L1111): post-LN layers sharing one
+//! L416–L546) and `DebertaV2Model` (L1002–L1110): post-LN layers sharing one
 //! relative-embedding table, normalised by the encoder's LayerNorm
 //! (`norm_rel_ebd: layer_norm`).
 
@@ -26,7 +26,7 @@ pub struct DebertaV2Encoder {
 impl DebertaV2Encoder {
     /// The encoder's own tensors (globals part: `rel_embeddings`, `rel_ln.*`);
     /// layers are pushed one by one as their parts arrive.
-    pub fn load_globals(w: &mut PartWeights) -> Self {
+    pub(crate) fn load_globals(w: &mut PartWeights) -> Self {
         Self {
             layer: Vec::new(),
             rel_embeddings: Param::from_tensor(w.tensor("rel_embeddings")),
@@ -39,14 +39,24 @@ impl DebertaV2Encoder {
         self.layer_norm.forward(self.rel_embeddings.val())
     }
 
-    pub fn forward(
-        &self,
-        mut x: Tensor<3>,
-        mask_bias: Tensor<4>,
-        rel_index: &RelativeIndex,
-    ) -> Tensor<3> {
+    /// `x`: the embeddings `[batch, len, hidden]`; row `k` has `lengths[k]`
+    /// real tokens, then padding. First what HF's forward builds: the attention
+    /// mask (`get_attention_mask`, L452; here a bias on padding keys, which is
+    /// what `XSoftmax` amounts to for every row that is read) and the relative
+    /// positions (`get_rel_pos`, L461).
+    pub fn forward(&self, mut x: Tensor<3>, lengths: &[usize], buckets: &BucketTable) -> Tensor<3> {
+        let [n, len, _] = x.dims();
+        let device = x.device();
+        let bias: Vec<f32> = lengths
+            .iter()
+            .flat_map(|&real| {
+                std::iter::repeat_n(0.0f32, real).chain(std::iter::repeat_n(MASKED, len - real))
+            })
+            .collect();
+        let mask_bias = Tensor::<4>::from_data(TensorData::new(bias, [n, 1, 1, len]), &device);
+        let rel_index = RelativeIndex::new(buckets, len, &device);
         for layer in &self.layer {
-            x = layer.forward(x, mask_bias.clone(), rel_index);
+            x = layer.forward(x, mask_bias.clone(), &rel_index);
         }
         x
     }
@@ -61,8 +71,7 @@ pub struct DebertaV2Model {
 
 impl DebertaV2Model {
     /// `ids` row-major `[batch, len]`, each row `lengths[k]` real tokens then
-    /// `pad_id`. Padding keys are masked out of attention (HF's
-    /// `get_attention_mask` + `XSoftmax`); padding rows are never read.
+    /// padding; padding rows are zeroed and never read.
     pub fn forward(
         &self,
         ids: &[u32],
@@ -71,16 +80,15 @@ impl DebertaV2Model {
         buckets: &BucketTable,
         device: &Device,
     ) -> Tensor<3> {
-        let n = lengths.len();
-        let (mut mask, mut bias) = (Vec::with_capacity(n * len), Vec::with_capacity(n * len));
-        for &real in lengths {
-            let pad = len - real;
-            mask.extend(std::iter::repeat_n(1.0f32, real).chain(std::iter::repeat_n(0.0, pad)));
-            bias.extend(std::iter::repeat_n(0.0f32, real).chain(std::iter::repeat_n(MASKED, pad)));
-        }
-        let x = self.embeddings.forward(ids, &mask, n, len, device);
-        let mask_bias = Tensor::<4>::from_data(TensorData::new(bias, [n, 1, 1, len]), device);
-        let rel_index = RelativeIndex::new(buckets, len, device);
-        self.encoder.forward(x, mask_bias, &rel_index)
+        let mask: Vec<f32> = lengths
+            .iter()
+            .flat_map(|&real| {
+                std::iter::repeat_n(1.0f32, real).chain(std::iter::repeat_n(0.0, len - real))
+            })
+            .collect();
+        let x = self
+            .embeddings
+            .forward(ids, &mask, lengths.len(), len, device);
+        self.encoder.forward(x, lengths, buckets)
     }
 }

@@ -45,7 +45,7 @@ pub struct DebertaV2Layer {
 impl DebertaV2Layer {
     /// From one layer's part (`layer.N.*`); `rel` is the encoder's normalised
     /// relative-embedding table.
-    pub fn load(w: &mut PartWeights, rel: &Tensor<2>, heads: usize) -> Self {
+    pub(crate) fn load(w: &mut PartWeights, rel: &Tensor<2>, heads: usize) -> Self {
         Self {
             attention: DebertaV2Attention::load(w, rel, heads),
             intermediate: DebertaV2Intermediate {

@@ -20,7 +20,7 @@ pub struct PairRmHead {
 }
 
 impl PairRmHead {
-    pub fn load(w: &mut PartWeights) -> Self {
+    pub(crate) fn load(w: &mut PartWeights) -> Self {
         Self {
             dense: w.linear("head.dense"),
             out: w.linear("head.out"),

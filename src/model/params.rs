@@ -8,32 +8,32 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::weights::{HostTensor, PairRmWeights};
 
-pub fn upload<const D: usize>(t: &HostTensor, device: &Device) -> Tensor<D> {
+fn upload<const D: usize>(t: &HostTensor, device: &Device) -> Tensor<D> {
     Tensor::from_data(TensorData::new(t.data.clone(), t.shape.clone()), device)
 }
 
 /// One part's tensors (our names under `prefix`, e.g. `layer.3.`), taken out
 /// of the weights as each module is built.
-pub struct PartWeights<'a> {
-    pub weights: &'a mut PairRmWeights,
-    pub prefix: String,
-    pub eps: f64,
-    pub device: &'a Device,
+pub(crate) struct PartWeights<'a> {
+    pub(crate) weights: &'a mut PairRmWeights,
+    pub(crate) prefix: String,
+    pub(crate) eps: f64,
+    pub(crate) device: &'a Device,
 }
 
 impl PartWeights<'_> {
-    pub fn take(&mut self, name: &str) -> HostTensor {
+    pub(crate) fn take(&mut self, name: &str) -> HostTensor {
         self.weights.take(&format!("{}{name}", self.prefix))
     }
 
-    pub fn tensor<const D: usize>(&mut self, name: &str) -> Tensor<D> {
+    pub(crate) fn tensor<const D: usize>(&mut self, name: &str) -> Tensor<D> {
         let t = self.take(name);
         upload(&t, self.device)
     }
 
     /// A `Linear` from PyTorch's `name.weight` (`[out, in]`, stored by burn as
     /// `[in, out]`) and `name.bias`.
-    pub fn linear(&mut self, name: &str) -> Linear {
+    pub(crate) fn linear(&mut self, name: &str) -> Linear {
         let weight = self.take(&format!("{name}.weight")).transposed();
         let bias = self.take(&format!("{name}.bias"));
         Linear {
@@ -43,7 +43,7 @@ impl PartWeights<'_> {
     }
 
     /// A `LayerNorm` from `name.weight` (γ) and `name.bias` (β), with the config's epsilon.
-    pub fn layer_norm(&mut self, name: &str) -> LayerNorm {
+    pub(crate) fn layer_norm(&mut self, name: &str) -> LayerNorm {
         let gamma = self.take(&format!("{name}.weight"));
         let beta = self.take(&format!("{name}.bias"));
         // `init` makes lazy parameters: replaced before they are ever materialised.

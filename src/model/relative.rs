@@ -1,6 +1,6 @@
 //! Relative positions, backend-free: HF's log buckets and the table of
 //! `δ(i - j)` (the row of the relative-embedding table a query/key pair uses).
-//! transformers v4.35.2 `modeling_deberta_v2.py` L549–L609
+//! transformers v4.35.2 `modeling_deberta_v2.py` L549–L591
 //! (`make_log_bucket_position`, `build_relative_position`).
 
 use crate::config::BackboneConfig;

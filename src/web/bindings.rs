@@ -342,14 +342,12 @@ impl PairRM {
             .filter_map(|k| k.strip_prefix("header:"))
             .map(|u| JsValue::from_str(u.trim_end_matches("model.safetensors")))
             .collect();
-        let estimate = JsFuture::from(js::storage_estimate())
-            .await
-            .unwrap_or(JsValue::UNDEFINED);
+        let estimate = cache::estimate().await;
         Ok(js::object(&[
             ("entries", (keys.len() as f64).into()),
             ("models", js_sys::Array::from_iter(models).into()),
-            ("usage", js::get(&estimate, "usage")),
-            ("quota", js::get(&estimate, "quota")),
+            ("usage", estimate.usage.into()),
+            ("quota", estimate.quota.into()),
         ]))
     }
 

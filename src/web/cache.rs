@@ -93,3 +93,18 @@ pub async fn clear() -> Result<(), String> {
         .map(|_| ())
         .map_err(|e| js::message(&e))
 }
+
+/// What `glue.js`'s `storageEstimate` resolves to, in bytes (zeros where the
+/// browser does not say).
+#[derive(serde::Deserialize, Default)]
+pub struct Estimate {
+    pub usage: f64,
+    pub quota: f64,
+}
+
+pub async fn estimate() -> Estimate {
+    let value = JsFuture::from(js::storage_estimate()).await.ok();
+    value
+        .and_then(|v| serde_wasm_bindgen::from_value(v).ok())
+        .unwrap_or_default()
+}

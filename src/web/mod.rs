@@ -5,10 +5,11 @@
 //! only where the bytes come from (network or cache) and how results are read
 //! back (awaited) differ.
 //!
-//! Browser APIs: timers come from `gloo-timers`, JS values cross through
-//! `serde-wasm-bindgen` (requests and options in, results out, and the glue's
-//! replies read into typed structs). `glue.js` remains for two things no kept
-//! crate does:
+//! Browser APIs: timers come from `gloo-timers`; requests and results cross
+//! as serde types through `serde-wasm-bindgen`, and so do the glue's replies
+//! (read into typed structs). Options objects are read field by field, since
+//! they hold callbacks and `AbortSignal`s. `glue.js` remains for two things no
+//! kept crate does:
 //! - IndexedDB (`idbGet`/`idbPut`/…): web-sys exposes its event-callback API
 //!   only and gloo has no IndexedDB crate; a dozen lines of JS turn it into
 //!   promises and keep `QuotaExceededError` recognisable by name.

@@ -206,14 +206,20 @@ pub(crate) struct TensorSpec {
     pub name: String,
     pub key: String,
     pub shape: Vec<usize>,
-    pub in_backbone: bool,
     pub part: Part,
     pub init: Init,
 }
 
+impl TensorSpec {
+    /// Whether the key lives under the backbone prefix (all but the head's).
+    pub fn in_backbone(&self) -> bool {
+        self.part != Part::Head
+    }
+}
+
 /// Our names of every tensor a config needs, with the part each belongs to
 /// (the order of [`GLOBAL_KEYS`], layers, [`HEAD_KEYS`]).
-pub fn tensor_names(config: &BackboneConfig) -> Vec<(String, Part)> {
+pub(crate) fn tensor_names(config: &BackboneConfig) -> Vec<(String, Part)> {
     expected_tensors(config, 0, 1)
         .into_iter()
         .map(|t| (t.name, t.part))
@@ -234,7 +240,6 @@ pub(crate) fn expected_tensors(
             .iter()
             .map(|d| d.size(config, vocab_size, n_tasks))
             .collect(),
-        in_backbone: part != Part::Head,
         part,
         init: row.3,
     };

@@ -13,8 +13,9 @@ mod keys;
 mod random;
 
 pub(crate) use keys::expected_tensors;
+pub(crate) use keys::tensor_names;
 use keys::BACKBONE_PREFIXES;
-pub use keys::{tensor_names, Dim, Init, KeyRow, Part, GLOBAL_KEYS, HEAD_KEYS, LAYER_KEYS};
+pub use keys::{Dim, Init, KeyRow, Part, GLOBAL_KEYS, HEAD_KEYS, LAYER_KEYS};
 #[cfg(not(target_arch = "wasm32"))]
 pub use random::{write_random_safetensors, write_stand_in_model, STAND_IN_VOCAB};
 
@@ -175,7 +176,7 @@ pub fn plan_from_header(header: &[u8], config: &BackboneConfig) -> Result<Weight
     }
     let mut entries = Vec::new();
     for spec in expected_tensors(config, vocab_size, n_tasks) {
-        let (key, info) = find(&spec.key, spec.in_backbone)?;
+        let (key, info) = find(&spec.key, spec.in_backbone())?;
         if info.shape != spec.shape {
             return Err(Error::Weights(format!(
                 "tensor {key} has shape {:?}, expected {:?}",

@@ -13,9 +13,9 @@ const WEIGHT_STD: f32 = 0.02;
 const BIAS_STD: f32 = 0.02;
 const SCALE_STD: f32 = 0.05;
 
-/// The next `n` values of `spec`'s tensor from `random`: tensors are drawn one
+/// The values of `spec`'s tensor, drawn from `random`: tensors are drawn one
 /// after the other in key-table order, so a seed fixes the whole model.
-pub(crate) fn draw(spec: &TensorSpec, random: &mut SplitMix64) -> Vec<f32> {
+fn draw<'a>(spec: &TensorSpec, random: &'a mut SplitMix64) -> impl Iterator<Item = f32> + 'a {
     let n: usize = spec.shape.iter().product();
     let (centre, std) = match spec.init {
         Init::Table => (0.0, TABLE_STD),
@@ -24,9 +24,7 @@ pub(crate) fn draw(spec: &TensorSpec, random: &mut SplitMix64) -> Vec<f32> {
         Init::Scale => (1.0, SCALE_STD),
     };
     let half_width = std * 3f32.sqrt();
-    (0..n)
-        .map(|_| centre + random.symmetric(half_width))
-        .collect()
+    (0..n).map(move |_| centre + random.symmetric(half_width))
 }
 
 /// Write a `model.safetensors` of random F32 weights (see [`draw`]) with
@@ -42,7 +40,7 @@ pub fn write_random_safetensors(
     use std::io::Write;
     let specs = expected_tensors(config, vocab_size, 1);
     let full_key = |t: &TensorSpec| {
-        if t.in_backbone {
+        if t.in_backbone() {
             format!("{}{}", super::keys::BACKBONE_PREFIXES[0], t.key)
         } else {
             t.key.clone()
@@ -66,12 +64,11 @@ pub fn write_random_safetensors(
     out.write_all(&(text.len() as u64).to_le_bytes())?;
     out.write_all(&text)?;
     let mut random = SplitMix64::new(seed);
+    // Value by value into the buffered writer: no tensor is ever held whole.
     for t in &specs {
-        let bytes: Vec<u8> = draw(t, &mut random)
-            .into_iter()
-            .flat_map(f32::to_le_bytes)
-            .collect();
-        out.write_all(&bytes)?;
+        for v in draw(t, &mut random) {
+            out.write_all(&v.to_le_bytes())?;
+        }
     }
     out.flush()
 }
@@ -112,7 +109,7 @@ pub fn write_stand_in_model(
 pub const STAND_IN_VOCAB: usize = 128_005;
 
 /// The random weights in memory (benchmarks, tests), as [`write_random_safetensors`] writes them.
-pub(crate) fn random_tensors(
+pub(super) fn random_tensors(
     config: &BackboneConfig,
     vocab_size: usize,
     seed: u64,
@@ -121,7 +118,7 @@ pub(crate) fn random_tensors(
     expected_tensors(config, vocab_size, 1)
         .into_iter()
         .map(|spec| {
-            let data = draw(&spec, &mut random);
+            let data = draw(&spec, &mut random).collect();
             (spec.name, spec.shape, data)
         })
         .collect()

@@ -8,7 +8,7 @@ use crate::web::cache;
 use crate::web::fetch::{self, Options};
 
 /// How a small file is fetched: capped at its size limit.
-pub(super) fn small_options(url: &str, timeout_ms: u32, notes: &Notes) -> Options {
+fn small_options(url: &str, timeout_ms: u32, notes: &Notes) -> Options {
     Options {
         timeout_ms,
         max_bytes: small_file_limit(url),
@@ -101,7 +101,7 @@ pub(super) async fn config_file(
     }
 }
 
-pub(super) fn not_found(url: &str) -> Error {
+fn not_found(url: &str) -> Error {
     Error::Io {
         what: url.to_string(),
         cause: "not found (HTTP 404)".into(),

@@ -71,7 +71,7 @@ impl Notes {
         }
     }
 
-    pub(super) fn quota(&mut self) {
+    fn quota(&mut self) {
         self.warn(
             "browser storage is full: the model runs from memory and will be downloaded again next time"
                 .into(),

@@ -4,30 +4,27 @@
 use std::collections::{HashMap, HashSet};
 
 use sha2::{Digest, Sha256};
-use wasm_bindgen::JsValue;
-use wasm_bindgen_futures::JsFuture;
 
 use super::*;
 use crate::error::{Error, Result};
 use crate::web::cache;
 use crate::web::fetch::{self, Expected, Ranged, Stream};
-use crate::web::js;
 use crate::weights::{header_len, plan_from_header, WeightsPlan};
 
 /// `model.safetensors` as the loader sees it: header plan and chunk keys.
 pub(super) struct WeightsFile {
     pub(super) url: String,
-    pub(super) chunk: u64,
+    chunk: u64,
     /// What chunk keys are made of: the ETag, else Last-Modified and size, else
     /// a one-off token (see [`file_version`]).
     pub(super) version: String,
     /// The version every Range answer must match (`If-Range`, size).
-    pub(super) expected: Expected,
+    expected: Expected,
     pub(super) plan: WeightsPlan,
-    pub(super) ranged: bool,
+    ranged: bool,
     /// Chunks kept in memory when they could not be cached and cannot be asked
     /// for again (a server without Range).
-    pub(super) memory: HashMap<u64, Vec<u8>>,
+    memory: HashMap<u64, Vec<u8>>,
 }
 
 impl WeightsFile {
@@ -35,7 +32,7 @@ impl WeightsFile {
         (self.plan.file_len() as u64).div_ceil(self.chunk)
     }
 
-    pub(super) fn chunk_range(&self, i: u64) -> (u64, u64) {
+    fn chunk_range(&self, i: u64) -> (u64, u64) {
         (
             i * self.chunk,
             ((i + 1) * self.chunk).min(self.plan.file_len() as u64),
@@ -52,7 +49,7 @@ impl WeightsFile {
 /// same-size files apart, so the version is unique to this header download:
 /// chunks are reused to resume this version (its header stays cached) but
 /// never for a file read afresh, which could be a same-size replacement.
-pub(super) fn file_version(etag: &str, last_modified: &str, size: usize) -> String {
+fn file_version(etag: &str, last_modified: &str, size: usize) -> String {
     if !etag.is_empty() {
         etag.to_string()
     } else if !last_modified.is_empty() {
@@ -157,19 +154,9 @@ pub(super) fn changed(url: &str) -> Error {
     }
 }
 
-/// What `glue.js`'s `storageEstimate` resolves to (zeros where the browser does not say).
-#[derive(serde::Deserialize, Default)]
-pub(super) struct Estimate {
-    pub(super) usage: f64,
-    pub(super) quota: f64,
-}
-
 /// Tells the user when the browser offers less storage than the download needs.
-pub(super) async fn check_storage(missing: u64, notes: &mut Notes) {
-    let estimate = JsFuture::from(js::storage_estimate())
-        .await
-        .unwrap_or(JsValue::UNDEFINED);
-    let Estimate { usage, quota } = serde_wasm_bindgen::from_value(estimate).unwrap_or_default();
+async fn check_storage(missing: u64, notes: &mut Notes) {
+    let cache::Estimate { usage, quota } = cache::estimate().await;
     if quota > 0.0 && quota - usage < missing as f64 {
         let gb = |b: f64| b / 1e9;
         notes.warn(format!(
