@@ -4,46 +4,8 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use common::*;
 use serde_json::{json, Value};
-
-fn run(args: &[&str], stdin: &str) -> (i32, Vec<Value>, String) {
-    run_bytes(args, stdin.as_bytes())
-}
-
-fn run_bytes(args: &[&str], stdin: &[u8]) -> (i32, Vec<Value>, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pairrm"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run pairrm");
-    // A process that rejects its arguments exits before reading stdin: a
-    // broken pipe here is that, and its status and stderr say the rest.
-    let written = child.stdin.take().unwrap().write_all(stdin);
-    if let Err(e) = written {
-        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
-    }
-    let out = child.wait_with_output().unwrap();
-    let lines = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("stdout line is JSON"))
-        .collect();
-    (
-        out.status.code().unwrap_or(-1),
-        lines,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn jsonl(items: impl Iterator<Item = Value>) -> String {
-    items.map(|v| v.to_string() + "\n").collect()
-}
 
 /// The CLI on wgpu for the first fixture only: every process compiles and
 /// autotunes its GPU kernels afresh (about 30 s on lavapipe), and

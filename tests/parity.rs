@@ -16,6 +16,18 @@ fn mode(v: &Value) -> CompareMode {
     s(v).parse().expect("mode")
 }
 
+/// The assembled input of a recorded `forward` case.
+fn pair_input(ranker: &Ranker, c: &Value) -> pairrm_web::segments::PairInput {
+    ranker
+        .pair_input(
+            &s(&c["instruction"]),
+            &s(&c["input"]),
+            &s(&c["a"]),
+            &s(&c["b"]),
+        )
+        .unwrap()
+}
+
 fn check_fixture(dir: &std::path::Path, expected: &Value, dev: &Device, label: &str) {
     check_fixture_with(dir, expected, dev, Engine::for_device(dev), label)
 }
@@ -35,19 +47,7 @@ fn check_fixture_with(
     // Assembly (markers, truncation) and single forward passes.
     let forward = cases(expected, "forward");
     assert!(!forward.is_empty(), "{name}: no forward cases");
-    let pairs: Vec<_> = forward
-        .iter()
-        .map(|c| {
-            ranker
-                .pair_input(
-                    &s(&c["instruction"]),
-                    &s(&c["input"]),
-                    &s(&c["a"]),
-                    &s(&c["b"]),
-                )
-                .unwrap()
-        })
-        .collect();
+    let pairs: Vec<_> = forward.iter().map(|c| pair_input(&ranker, c)).collect();
     for (k, (c, p)) in forward.iter().zip(&pairs).enumerate() {
         let want: Vec<u32> = ints(&c["ids"]).into_iter().map(|x| x as u32).collect();
         assert_eq!(p.ids, want, "{name}: forward[{k}] ids");
@@ -311,33 +311,14 @@ fn large_stand_in_matches_the_reference() {
         |c: &Value| -> Vec<u32> { ints(&c["ids"]).into_iter().map(|x| x as u32).collect() };
 
     // The CLI, one JSON line per comparison.
-    let stdin: String = forward
+    let requests = forward
         .iter()
-        .map(|c| {
-            let line = serde_json::json!({"instruction": c["instruction"], "input": c["input"], "a": c["a"], "b": c["b"]});
-            format!("{line}\n")
-        })
-        .collect();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pairrm"))
-        .args(["compare", "--model", dir.to_str().unwrap(), "--mode", "ab"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("run pairrm");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "pairrm compare failed");
-    let lines: Vec<Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+        .map(|c| serde_json::json!({"instruction": c["instruction"], "input": c["input"], "a": c["a"], "b": c["b"]}));
+    let (status, lines, stderr) = run(
+        &["compare", "--model", dir.to_str().unwrap(), "--mode", "ab"],
+        &jsonl(requests),
+    );
+    assert_eq!(status, 0, "pairrm compare failed: {stderr}");
     assert_eq!(lines.len(), forward.len());
     for (k, (c, line)) in forward.iter().zip(&lines).enumerate() {
         assert_close(
@@ -353,16 +334,6 @@ fn large_stand_in_matches_the_reference() {
     for engine in [Engine::FusedCpu, Engine::Tensors] {
         let files = read_model_dir(dir, TokenizerPreference::Auto).unwrap();
         let ranker = Ranker::from_files_with_engine(files, &device::cpu(), engine).unwrap();
-        let input = |c: &Value| {
-            ranker
-                .pair_input(
-                    &s(&c["instruction"]),
-                    &s(&c["input"]),
-                    &s(&c["a"]),
-                    &s(&c["b"]),
-                )
-                .unwrap()
-        };
         let batches: Vec<Vec<usize>> = match engine {
             Engine::FusedCpu => (0..forward.len()).map(|k| vec![k]).collect(),
             Engine::Tensors => {
@@ -378,7 +349,10 @@ fn large_stand_in_matches_the_reference() {
             }
         };
         for batch in batches {
-            let pairs: Vec<_> = batch.iter().map(|&k| input(&forward[k])).collect();
+            let pairs: Vec<_> = batch
+                .iter()
+                .map(|&k| pair_input(&ranker, &forward[k]))
+                .collect();
             let logits = block_on(ranker.logits(&pairs)).unwrap();
             for ((&k, pair), got) in batch.iter().zip(&pairs).zip(logits) {
                 let c = &forward[k];
