@@ -115,6 +115,8 @@ prepare_broken_fixtures() {
     for (let at = start; at + 4 <= b.length; at += 4 * 97) b[at + 3] ^= 0x80;
     fs.writeFileSync(process.argv[2], b);' "$src/model.safetensors" "$out/tiny-hf-v2/model.safetensors"
   touch -d "2020-01-01 00:00:00" "$out/tiny-hf-v2/model.safetensors"
+  # tiny-hf as `pairrm convert --dtype q8` writes it (the CLI was built by `cargo test`).
+  "${CARGO_TARGET_DIR:-target}/release/pairrm" convert --model "$src" --out "$out/tiny-hf-q8" --dtype q8 >/dev/null
   # A config.json over its 1 MiB limit (valid JSON, padded).
   mkdir -p "$out/huge-config"
   cp "$src/spm.model" "$src/added_tokens.json" "$src/model.safetensors" "$out/huge-config/"

@@ -23,6 +23,8 @@ pub struct BenchOptions {
     pub iters: usize,
     /// Encoder layers (24 for PairRM-large); fewer for a quick look.
     pub layers: usize,
+    /// The weights' dtype (random f32 weights converted).
+    pub dtype: crate::quant::WeightDtype,
 }
 
 #[derive(Debug, Clone)]
@@ -94,7 +96,8 @@ pub fn run(device: &Device, engine: Engine, opts: &BenchOptions) -> Result<Bench
         n_tasks: 1,
     };
     let start = Instant::now();
-    let weights = PairRmWeights::random(&config.backbone, PAIRRM_VOCAB, 42);
+    let mut weights = PairRmWeights::random(&config.backbone, PAIRRM_VOCAB, 42);
+    weights.convert(&config.backbone, opts.dtype);
     let model = PairRmModel::load_with_engine(&config, weights, 0, device, engine)?;
     let pairs = synthetic_pairs(opts.batch_size, opts.tokens, 7);
     let read =

@@ -795,3 +795,88 @@ async fn servers_without_range_stream_the_file_and_a_cut_stream_is_an_error() {
     .expect("a cut download fails the load");
     assert!(err.contains("cut") || err.contains("network"), "{err}");
 }
+
+/// The bound on a logit's change for a converted dtype on tiny-hf
+/// (`dtypes` in `tests/tolerance.json`: it grows with the model's logits).
+fn dtype_bound(dtype: &str) -> f64 {
+    let t = &serde_json::from_str::<Value>(TOLERANCE_JSON).unwrap()["dtypes"];
+    let expected: Value = serde_json::from_str(EXPECTED).unwrap();
+    let largest = expected["forward"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["logit"].as_f64().unwrap().abs())
+        .fold(0.0, f64::max);
+    t[dtype].as_f64().unwrap() * (largest / t["logit_scale"].as_f64().unwrap()).max(1.0)
+}
+
+/// Every rank case's logits within the dtype's bound, and moved at all (the
+/// weights were converted), on a model loaded as `dtype`.
+async fn check_converted(model: &PairRM, dtype: &str, what: &str) {
+    assert_eq!(model.dtype(), dtype, "{what}: reported dtype");
+    let expected: Value = serde_json::from_str(EXPECTED).unwrap();
+    let mut largest = 0.0f64;
+    for (k, c) in expected["rank"].as_array().unwrap().iter().enumerate() {
+        let got = call(model.rank(
+            request(serde_json::json!({"instruction": c["instruction"], "input": c["input"], "candidates": c["candidates"]})),
+            None,
+        ))
+        .await
+        .unwrap();
+        let n = c["candidates"].as_array().unwrap().len();
+        for i in 0..n {
+            for j in 0..n {
+                let (g, w) = (
+                    got["logits"][i][j].as_f64().unwrap(),
+                    c["logits"][i][j].as_f64().unwrap(),
+                );
+                largest = largest.max((g - w).abs());
+                assert!(
+                    (g - w).abs() <= dtype_bound(dtype),
+                    "{what}: rank[{k}] logit[{i}][{j}] {g} vs {w}"
+                );
+            }
+        }
+    }
+    assert!(
+        largest > 1e-6,
+        "{what}: logits equal f32's: nothing was converted"
+    );
+}
+
+/// f16 and int8 in the browser: converted while loading on the CPU fallback
+/// and on WebGPU, and read from a folder `pairrm convert` wrote; an unknown
+/// dtype, or more precision than the folder holds, is refused by name.
+#[wasm_bindgen_test]
+async fn converted_weights_stay_within_their_bounds() {
+    for device in ["cpu", "webgpu"] {
+        for dtype in ["f16", "q8"] {
+            let o = options(device, None);
+            js_sys::Reflect::set(&o, &"dtype".into(), &dtype.into()).unwrap();
+            let model = load_model(Some(model_url()), o).await.unwrap();
+            check_converted(&model, dtype, &format!("{device} {dtype} on the fly")).await;
+        }
+    }
+    let folder = format!("{SERVER}/broken/tiny-hf-q8/");
+    let model = load_model(Some(folder.clone()), options("cpu", None))
+        .await
+        .unwrap();
+    check_converted(&model, "q8", "q8 folder").await;
+    let o = options("cpu", None);
+    js_sys::Reflect::set(&o, &"dtype".into(), &"f32".into()).unwrap();
+    let msg = load_model(Some(folder), o)
+        .await
+        .err()
+        .expect("f32 from q8");
+    assert!(msg.contains("holds q8 weights"), "{msg}");
+    let o = options("cpu", None);
+    js_sys::Reflect::set(&o, &"dtype".into(), &"int4".into()).unwrap();
+    let msg = load_model(Some(model_url()), o)
+        .await
+        .err()
+        .expect("an unknown dtype");
+    assert!(
+        msg.contains("int4") && msg.contains("f32, f16 or q8"),
+        "{msg}"
+    );
+}

@@ -9,6 +9,7 @@ use burn::tensor::Device;
 use crate::config::PairRmConfig;
 use crate::error::{Error, Result};
 use crate::model::{Engine, PairRmModel};
+use crate::quant::WeightDtype;
 use crate::rank::{CompareMode, Ranking};
 use crate::segments::{self, Limits, PairInput};
 use crate::tokenize::PairRmTokenizer;
@@ -53,6 +54,7 @@ pub struct Ranker {
     model: PairRmModel,
     config: PairRmConfig,
     batch_size: usize,
+    dtype: WeightDtype,
 }
 
 impl Ranker {
@@ -67,14 +69,28 @@ impl Ranker {
         device: &Device,
         engine: Engine,
     ) -> Result<Self> {
+        Self::from_files_as(files, device, engine, None)
+    }
+
+    /// As [`Self::from_files_with_engine`], with the weights converted to
+    /// `dtype` as they are read (`None`: as the file stores them). Asking for
+    /// more precision than the file holds is an error.
+    pub fn from_files_as(
+        files: ModelFiles,
+        device: &Device,
+        engine: Engine,
+        dtype: Option<WeightDtype>,
+    ) -> Result<Self> {
         let config = resolve_config(&files.config_json, files.backbone_config_json.as_deref())?;
         let tokenizer = files.tokenizer.load()?;
-        let weights = PairRmWeights::from_bytes(&files.safetensors, &config.backbone)?;
-        drop(files.safetensors); // the f32 copy is all we keep
+        let plan = crate::weights::plan_from_header(&files.safetensors, &config.backbone)?;
+        let computed = plan.check_target(dtype)?;
+        let weights = PairRmWeights::from_bytes_as(&files.safetensors, &config.backbone, dtype)?;
+        drop(files.safetensors); // the decoded copy is all we keep
         check_vocab(&tokenizer, weights.vocab_size)?;
         let model =
             PairRmModel::load_with_engine(&config, weights, tokenizer.special.pad, device, engine)?;
-        Ok(Self::from_parts(config, tokenizer, model))
+        Ok(Self::from_parts(config, tokenizer, model).with_dtype(computed))
     }
 
     /// Assemble from parts loaded elsewhere (the browser streams its weights).
@@ -88,7 +104,19 @@ impl Ranker {
             model,
             config,
             batch_size: DEFAULT_BATCH_SIZE,
+            dtype: WeightDtype::F32,
         }
+    }
+
+    /// Record the dtype the weights were loaded in (see [`Self::dtype`]).
+    pub fn with_dtype(mut self, dtype: WeightDtype) -> Self {
+        self.dtype = dtype;
+        self
+    }
+
+    /// The precision of the weights this ranker computes with.
+    pub fn dtype(&self) -> WeightDtype {
+        self.dtype
     }
 
     /// Load a model dir holding the files of `llm-blender/PairRM` or `llm-blender/PairRM-hf`.
@@ -96,6 +124,18 @@ impl Ranker {
     #[cfg(not(target_arch = "wasm32"))]
     pub fn load_dir(dir: &std::path::Path, device: &Device) -> Result<Self> {
         Self::from_files(read_model_dir(dir, TokenizerPreference::Auto)?, device)
+    }
+
+    /// As [`Self::load_dir`], converting the weights to `dtype` as they are
+    /// read (`None`: as stored).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn load_dir_as(
+        dir: &std::path::Path,
+        device: &Device,
+        dtype: Option<WeightDtype>,
+    ) -> Result<Self> {
+        let files = read_model_dir(dir, TokenizerPreference::Auto)?;
+        Self::from_files_as(files, device, Engine::for_device(device), dtype)
     }
 
     pub fn config(&self) -> &PairRmConfig {

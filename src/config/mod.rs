@@ -293,6 +293,7 @@ pub fn parse_model_config(text: &str) -> Result<ConfigSource> {
             "source_maxlength {source_maxlength} + 2 × candidate_maxlength {candidate_maxlength} is more than {MAX_PAIR_TOKENS} tokens per pair"
         )));
     }
+    check_quantization(&v)?;
     if v.get("hidden_size").is_some() {
         let backbone = parse_backbone(text)?;
         return Ok(ConfigSource::Ready(PairRmConfig {
@@ -325,6 +326,41 @@ pub fn parse_model_config(text: &str) -> Result<ConfigSource> {
         candidate_maxlength,
         n_tasks,
     }))
+}
+
+/// A `quantization_config`, when present, must describe what the loader
+/// reads: compressed-tensors with int8 symmetric weights per channel (what
+/// `pairrm convert --dtype q8` writes). The tensors themselves are checked
+/// against the key table when the header is read.
+fn check_quantization(v: &Value) -> Result<()> {
+    let Some(q) = v.get("quantization_config") else {
+        return Ok(());
+    };
+    let bad = |what: String| {
+        Err(Error::Config(format!(
+            "quantization_config: {what}; only compressed-tensors int8 weights, symmetric, one scale per channel are supported"
+        )))
+    };
+    match q.get("quant_method").and_then(Value::as_str) {
+        Some("compressed-tensors") => {}
+        other => return bad(format!("quant_method {other:?}")),
+    }
+    let groups = q.get("config_groups").and_then(Value::as_object);
+    for (name, group) in groups.into_iter().flatten() {
+        let w = group.get("weights").unwrap_or(&Value::Null);
+        let field = |k: &str| w.get(k).cloned().unwrap_or(Value::Null);
+        for (k, want) in [
+            ("num_bits", serde_json::json!(8)),
+            ("type", serde_json::json!("int")),
+            ("symmetric", serde_json::json!(true)),
+            ("strategy", serde_json::json!("channel")),
+        ] {
+            if field(k) != want {
+                return bad(format!("{name}.weights.{k} is {}, not {want}", field(k)));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The config of a model dir: its `config.json`, plus the backbone folder's

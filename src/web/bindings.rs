@@ -113,6 +113,9 @@ export interface LoadOptions {
   stallTimeout?: number;
   /** Aborting stops the load (rejects with "cancelled"); cached pieces stay. */
   signal?: AbortSignal;
+  /** Convert the weights as they load: "f16" or "q8" (int8) from an f32 model;
+   * default: as the files store them. More precision than stored is an error. */
+  dtype?: "f32" | "f16" | "q8";
 }
 export interface LoadProgress { phase: "download" | "cache" | "upload"; file: string; loaded: number; total: number; }
 export interface RankRequest { instruction: string; input?: string; candidates: string[]; }
@@ -196,6 +199,15 @@ impl PairRM {
             notes.chunk = chunk as u64;
         }
         notes.signal = js::get(&options, "signal");
+        let dtype = js::get(&options, "dtype");
+        if !dtype.is_undefined() && !dtype.is_null() {
+            let name = dtype.as_string().ok_or_else(|| {
+                to_js(crate::Error::Input(
+                    "dtype must be \"f32\", \"f16\" or \"q8\"".into(),
+                ))
+            })?;
+            notes.dtype = Some(name.parse().map_err(to_js)?);
+        }
         let mut progress = |phase: &str, file: &str, done: u64, total: u64| {
             if let Some(f) = &on_progress {
                 let event = js::object(&[
@@ -221,6 +233,12 @@ impl PairRM {
     #[wasm_bindgen(getter)]
     pub fn device(&self) -> String {
         self.device.clone()
+    }
+
+    /// The precision of the weights computed with: "f32", "f16" or "q8".
+    #[wasm_bindgen(getter)]
+    pub fn dtype(&self) -> String {
+        self.ranker.dtype().name().to_string()
     }
 
     /// Warnings from loading (for example a full storage quota).

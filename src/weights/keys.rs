@@ -208,12 +208,23 @@ pub(crate) struct TensorSpec {
     pub shape: Vec<usize>,
     pub part: Part,
     pub init: Init,
+    /// See [`TensorSpec::int8_allowed`].
+    int8: bool,
 }
 
 impl TensorSpec {
     /// Whether the key lives under the backbone prefix (all but the head's).
     pub fn in_backbone(&self) -> bool {
         self.part != Part::Head
+    }
+
+    /// Whether the tensor may be stored and computed as int8: the layers'
+    /// Linear weights and the word-embedding table, 99% of PairRM's bytes.
+    /// LayerNorms, biases, the relative-embedding table and the head stay
+    /// f32: together 0.6% of the bytes, and their rounding would land
+    /// directly in every score.
+    pub fn int8_allowed(&self) -> bool {
+        self.int8
     }
 }
 
@@ -242,6 +253,11 @@ pub(crate) fn expected_tensors(
             .collect(),
         part,
         init: row.3,
+        int8: match part {
+            Part::Layer(_) => row.3 == Weight,
+            Part::Globals => row.2.first() == Some(&Vocab),
+            Part::Head => false,
+        },
     };
     let globals = GLOBAL_KEYS
         .iter()

@@ -1,5 +1,6 @@
-//! `model.safetensors` → host `f32` tensors, with the key table kept as data
-//! and every shape checked against the config before anything reaches a device.
+//! `model.safetensors` → host tensors (f32, or int8 with scales), with the key
+//! table kept as data and every name, shape and dtype checked against the
+//! config before anything reaches a device or a byte of data is read.
 
 use std::collections::HashMap;
 
@@ -8,9 +9,12 @@ use safetensors::Dtype;
 
 use crate::config::BackboneConfig;
 use crate::error::{Error, Result};
+use crate::quant::{quantize_row, round_to_f16, Q8Matrix, WeightDtype};
 
 mod keys;
 mod random;
+#[cfg(not(target_arch = "wasm32"))]
+mod write;
 
 pub(crate) use keys::expected_tensors;
 pub(crate) use keys::tensor_names;
@@ -18,6 +22,8 @@ use keys::BACKBONE_PREFIXES;
 pub use keys::{Dim, Init, KeyRow, Part, GLOBAL_KEYS, HEAD_KEYS, LAYER_KEYS};
 #[cfg(not(target_arch = "wasm32"))]
 pub use random::{write_random_safetensors, write_stand_in_model, STAND_IN_VOCAB};
+#[cfg(not(target_arch = "wasm32"))]
+pub use write::{convert_model_dir, quantization_config};
 
 /// A host tensor in row-major order.
 #[derive(Debug, Clone)]
@@ -43,11 +49,46 @@ impl HostTensor {
     }
 }
 
-/// Every tensor PairRM needs, by our names, shapes checked, in f32.
+/// One loaded tensor: f32 values, or int8 with a scale per row (2-D only).
+#[derive(Debug, Clone)]
+pub enum Weight {
+    F32(HostTensor),
+    Q8(Q8Matrix),
+}
+
+impl Weight {
+    /// The values in f32 (int8 dequantized).
+    pub fn into_f32(self) -> HostTensor {
+        match self {
+            Weight::F32(t) => t,
+            Weight::Q8(q) => HostTensor {
+                shape: vec![q.rows, q.cols],
+                data: q.dequantize(),
+            },
+        }
+    }
+
+    /// Convert to `target` (f16 rounds the values, q8 quantizes a tensor the
+    /// key table allows to be int8); an int8 tensor stays int8.
+    fn converted(self, target: WeightDtype, int8_allowed: bool) -> Weight {
+        match (self, target) {
+            (Weight::F32(mut t), WeightDtype::F16) => {
+                round_to_f16(&mut t.data);
+                Weight::F32(t)
+            }
+            (Weight::F32(t), WeightDtype::Q8) if int8_allowed && t.shape.len() == 2 => {
+                Weight::Q8(Q8Matrix::quantize(t.shape[0], t.shape[1], &t.data))
+            }
+            (w, _) => w,
+        }
+    }
+}
+
+/// Every tensor PairRM needs, by our names, shapes checked.
 pub struct PairRmWeights {
     pub vocab_size: usize,
     pub n_tasks: usize,
-    tensors: HashMap<String, HostTensor>,
+    tensors: HashMap<String, Weight>,
 }
 
 /// Where one needed tensor lies in the file, checked against the config.
@@ -59,14 +100,66 @@ pub struct PlanEntry {
     pub dtype: Dtype,
     /// Byte range relative to the start of the data section.
     pub offsets: (usize, usize),
+    /// For an int8 tensor, where its per-row scales lie.
+    pub scale: Option<ScaleEntry>,
+    /// Whether the key table lets this tensor be int8.
+    pub int8_allowed: bool,
+}
+
+/// The scales of an int8 tensor (`<key>_scale`, one per row).
+#[derive(Debug, Clone)]
+pub struct ScaleEntry {
+    pub key: String,
+    pub dtype: Dtype,
+    pub offsets: (usize, usize),
 }
 
 impl PlanEntry {
-    /// This tensor as host f32, from its raw bytes.
-    pub fn decode(&self, raw: &[u8]) -> HostTensor {
-        HostTensor {
-            shape: self.shape.clone(),
-            data: decode(self.dtype, raw),
+    /// Byte ranges to read (relative to the data section): the tensor, then its scales.
+    pub fn ranges(&self) -> Vec<(usize, usize)> {
+        std::iter::once(self.offsets)
+            .chain(self.scale.as_ref().map(|s| s.offsets))
+            .collect()
+    }
+
+    /// The tensor from its raw bytes (`raw[0]` the values, `raw[1]` the
+    /// scales of an int8 one, as [`Self::ranges`]), converted to `target`
+    /// when given (never to a higher precision: [`WeightsPlan::check_target`]).
+    pub fn decode(&self, raw: &[&[u8]], target: Option<WeightDtype>) -> Weight {
+        let int8_now = target == Some(WeightDtype::Q8) && self.int8_allowed;
+        if int8_now && self.scale.is_none() && self.shape.len() == 2 {
+            // Row by row from the bytes: the f32 tensor (524 MB for the word
+            // embeddings) never exists whole.
+            let (rows, cols) = (self.shape[0], self.shape[1]);
+            let row_bytes = cols * width(self.dtype);
+            let mut values = vec![0i8; rows * cols];
+            let mut scales = Vec::with_capacity(rows);
+            for (r, bytes) in raw[0].chunks_exact(row_bytes.max(1)).take(rows).enumerate() {
+                let row = decode(self.dtype, bytes);
+                scales.push(quantize_row(&row, &mut values[r * cols..(r + 1) * cols]));
+            }
+            return Weight::Q8(Q8Matrix {
+                rows,
+                cols,
+                values,
+                scales,
+            });
+        }
+        let weight = match &self.scale {
+            Some(scale) => Weight::Q8(Q8Matrix {
+                rows: self.shape[0],
+                cols: self.shape[1],
+                values: raw[0].iter().map(|&b| b as i8).collect(),
+                scales: decode(scale.dtype, raw[1]),
+            }),
+            None => Weight::F32(HostTensor {
+                shape: self.shape.clone(),
+                data: decode(self.dtype, raw[0]),
+            }),
+        };
+        match target {
+            Some(t) => weight.converted(t, self.int8_allowed),
+            None => weight,
         }
     }
 }
@@ -87,6 +180,32 @@ impl WeightsPlan {
     /// Total file size the header implies.
     pub fn file_len(&self) -> usize {
         self.data_start + self.data_len
+    }
+
+    /// The lowest precision the file stores its weights in: q8 when any
+    /// tensor is int8, f16 when any is F16 or BF16, else f32.
+    pub fn stored_dtype(&self) -> WeightDtype {
+        if self.entries.iter().any(|e| e.scale.is_some()) {
+            WeightDtype::Q8
+        } else if self.entries.iter().any(|e| e.dtype != Dtype::F32) {
+            WeightDtype::F16
+        } else {
+            WeightDtype::F32
+        }
+    }
+
+    /// The dtype a load with `target` computes with: `target`, or the file's
+    /// own when none is asked for. Asking for more precision than the file
+    /// holds is an error: rounded values cannot be made exact again.
+    pub fn check_target(&self, target: Option<WeightDtype>) -> Result<WeightDtype> {
+        let stored = self.stored_dtype();
+        match target {
+            None => Ok(stored),
+            Some(t) if t.bits() > stored.bits() => Err(Error::Weights(format!(
+                "model.safetensors holds {stored} weights: it cannot be loaded as {t} (load the f32 model to get {t})"
+            ))),
+            Some(t) => Ok(t),
+        }
     }
 }
 
@@ -183,29 +302,37 @@ pub fn plan_from_header(header: &[u8], config: &BackboneConfig) -> Result<Weight
                 info.shape, spec.shape
             )));
         }
-        if !matches!(info.dtype, Dtype::F32 | Dtype::F16 | Dtype::BF16) {
-            return Err(Error::Weights(format!(
-                "tensor {key} has dtype {:?}; only F32, F16 and BF16 are supported",
-                info.dtype
-            )));
-        }
-        let width = if info.dtype == Dtype::F32 { 4 } else { 2 };
-        let (start, end) = info.data_offsets;
-        if end < start || end - start != spec.shape.iter().product::<usize>() * width {
-            return Err(Error::Weights(format!(
-                "tensor {key}: its byte range {start}..{end} does not match shape {:?} in {:?}",
-                spec.shape, info.dtype
-            )));
-        }
+        let int8_allowed = spec.int8_allowed();
+        let scale = match info.dtype {
+            Dtype::F32 | Dtype::F16 | Dtype::BF16 => None,
+            Dtype::I8 if int8_allowed => Some(scale_entry(&key, spec.shape[0], &infos)?),
+            Dtype::I8 => {
+                return Err(Error::Weights(format!(
+                    "tensor {key} is I8, but only the layers' Linear weights and the word embeddings may be int8"
+                )))
+            }
+            other => {
+                return Err(Error::Weights(format!(
+                    "tensor {key} has dtype {other:?}; only F32, F16, BF16 and I8 (with scales) are supported"
+                )))
+            }
+        };
+        check_bytes(&key, &spec.shape, info)?;
         entries.push(PlanEntry {
             name: spec.name,
             key,
             shape: spec.shape,
             dtype: info.dtype,
             offsets: info.data_offsets,
+            scale,
+            int8_allowed,
         });
     }
-    let used: usize = entries.iter().map(|e| e.offsets.1 - e.offsets.0).sum();
+    let used: usize = entries
+        .iter()
+        .flat_map(|e| e.ranges())
+        .map(|(a, b)| b - a)
+        .sum();
     if data_len > used + MAX_UNUSED_BYTES {
         return Err(Error::Weights(format!(
             "model.safetensors holds {data_len} bytes of tensors, {} more than the model reads (at most {MAX_UNUSED_BYTES} unused bytes are accepted)",
@@ -218,6 +345,56 @@ pub fn plan_from_header(header: &[u8], config: &BackboneConfig) -> Result<Weight
         data_start: 8 + n,
         data_len,
         entries,
+    })
+}
+
+/// Bytes per value of a dtype the loader reads.
+fn width(dtype: Dtype) -> usize {
+    match dtype {
+        Dtype::F32 => 4,
+        Dtype::F16 | Dtype::BF16 => 2,
+        _ => 1,
+    }
+}
+
+/// A tensor's byte range must hold exactly its shape in its dtype.
+fn check_bytes(key: &str, shape: &[usize], info: &TensorInfo) -> Result<()> {
+    let (start, end) = info.data_offsets;
+    if end < start || end - start != shape.iter().product::<usize>() * width(info.dtype) {
+        return Err(Error::Weights(format!(
+            "tensor {key}: its byte range {start}..{end} does not match shape {shape:?} in {:?}",
+            info.dtype
+        )));
+    }
+    Ok(())
+}
+
+/// The scales of int8 tensor `key` (compressed-tensors' `<name>.weight_scale`):
+/// one float per row, `[rows, 1]` (or `[rows]`).
+fn scale_entry(key: &str, rows: usize, infos: &HashMap<String, &TensorInfo>) -> Result<ScaleEntry> {
+    let scale_key = format!("{key}_scale");
+    let info = infos.get(&scale_key).ok_or_else(|| {
+        Error::Weights(format!(
+            "tensor {key} is int8 but its scales, {scale_key}, are missing"
+        ))
+    })?;
+    if info.shape != [rows, 1] && info.shape != [rows] {
+        return Err(Error::Weights(format!(
+            "tensor {scale_key} has shape {:?}, expected [{rows}, 1] (one scale per row of {key})",
+            info.shape
+        )));
+    }
+    if !matches!(info.dtype, Dtype::F32 | Dtype::F16 | Dtype::BF16) {
+        return Err(Error::Weights(format!(
+            "tensor {scale_key} has dtype {:?}; scales must be F32, F16 or BF16",
+            info.dtype
+        )));
+    }
+    check_bytes(&scale_key, &info.shape, info)?;
+    Ok(ScaleEntry {
+        key: scale_key,
+        dtype: info.dtype,
+        offsets: info.data_offsets,
     })
 }
 
@@ -249,7 +426,7 @@ impl PairRmWeights {
         }
     }
 
-    pub fn insert(&mut self, name: String, tensor: HostTensor) {
+    pub fn insert(&mut self, name: String, tensor: Weight) {
         self.tensors.insert(name, tensor);
     }
 
@@ -257,8 +434,13 @@ impl PairRmWeights {
         self.tensors.contains_key(name)
     }
 
-    /// A tensor [`crate::model::ModelBuilder::add_group`] has checked is here.
+    /// A tensor [`crate::model::ModelBuilder::add_group`] has checked is here, in f32.
     pub(crate) fn take(&mut self, name: &str) -> HostTensor {
+        self.take_weight(name).into_f32()
+    }
+
+    /// As [`Self::take`], keeping an int8 tensor int8.
+    pub(crate) fn take_weight(&mut self, name: &str) -> Weight {
         self.tensors
             .remove(name)
             .unwrap_or_else(|| panic!("{name} was checked by add_group"))
@@ -266,7 +448,17 @@ impl PairRmWeights {
 
     /// Parse a whole safetensors file held in memory and check it against `config`.
     pub fn from_bytes(bytes: &[u8], config: &BackboneConfig) -> Result<Self> {
+        Self::from_bytes_as(bytes, config, None)
+    }
+
+    /// As [`Self::from_bytes`], converting to `target` (see [`WeightsPlan::check_target`]).
+    pub fn from_bytes_as(
+        bytes: &[u8],
+        config: &BackboneConfig,
+        target: Option<WeightDtype>,
+    ) -> Result<Self> {
         let plan = plan_from_header(bytes, config)?;
+        plan.check_target(target)?;
         if bytes.len() != plan.file_len() {
             return Err(Error::Weights(format!(
                 "model.safetensors is {} bytes but its header describes {} bytes: the file is {}",
@@ -283,7 +475,10 @@ impl PairRmWeights {
         let tensors = plan
             .entries
             .iter()
-            .map(|e| (e.name.clone(), e.decode(&data[e.offsets.0..e.offsets.1])))
+            .map(|e| {
+                let raw: Vec<&[u8]> = e.ranges().iter().map(|&(a, b)| &data[a..b]).collect();
+                (e.name.clone(), e.decode(&raw, target))
+            })
             .collect();
         Ok(Self {
             vocab_size: plan.vocab_size,
@@ -292,12 +487,22 @@ impl PairRmWeights {
         })
     }
 
+    /// The tensors that [`Weight::converted`] would make for `target`.
+    pub fn convert(&mut self, config: &BackboneConfig, target: WeightDtype) {
+        for spec in expected_tensors(config, self.vocab_size, self.n_tasks) {
+            if let Some(w) = self.tensors.remove(&spec.name) {
+                let w = w.converted(target, spec.int8_allowed());
+                self.tensors.insert(spec.name, w);
+            }
+        }
+    }
+
     /// Random weights with the right names and shapes (benchmarks, tests):
     /// the same draw as `make-random-model`'s stand-in for the same seed.
     pub fn random(config: &BackboneConfig, vocab_size: usize, seed: u64) -> Self {
         let tensors = random::random_tensors(config, vocab_size, seed)
             .into_iter()
-            .map(|(name, shape, data)| (name, HostTensor { shape, data }))
+            .map(|(name, shape, data)| (name, Weight::F32(HostTensor { shape, data })))
             .collect();
         Self {
             vocab_size,

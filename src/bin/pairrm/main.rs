@@ -29,12 +29,13 @@ mod cli {
     use pairrm_web::api::{read_model_dir, read_tokenizer_files, TokenizerPreference};
     use pairrm_web::bench::BenchOptions;
     use pairrm_web::device::{self, DeviceChoice};
+    use pairrm_web::model::Engine;
     use pairrm_web::requests::{
         from_json, Best, BestOfNRequest, CompareRequest, ConversationRequest, RankRequest,
         RankWithRefRequest, TokenIds, TokenizeRequest,
     };
     use pairrm_web::tokenize::PairRmTokenizer;
-    use pairrm_web::{block_on, CompareMode, Comparison, Error, Ranker};
+    use pairrm_web::{block_on, CompareMode, Comparison, Error, Ranker, WeightDtype};
     use serde_json::{json, Value};
 
     use super::jsonl::{self, for_terminal, Outcome};
@@ -105,6 +106,22 @@ mod cli {
             iters: usize,
             #[arg(long, default_value_t = 24, value_parser = positive, allow_negative_numbers = true)]
             layers: usize,
+            /// Weights: f32, f16 or q8 (random f32 weights converted).
+            #[arg(long, default_value = "f32", value_parser = parse_dtype)]
+            dtype: WeightDtype,
+        },
+        /// Write a copy of a model dir with its weights in another dtype: f16 (half the
+        /// bytes) or q8 (int8 with a scale per row, compressed-tensors names: a quarter).
+        Convert {
+            /// The model dir to convert (f32, or f16 for q8).
+            #[arg(long, value_name = "DIR")]
+            model: PathBuf,
+            /// Where the converted model dir is written.
+            #[arg(long, value_name = "DIR")]
+            out: PathBuf,
+            /// f16 or q8.
+            #[arg(long, value_parser = parse_dtype)]
+            dtype: WeightDtype,
         },
         /// Write a random PairRM-large model dir (1.74 GB) with the tokenizer of --model.
         MakeRandomModel {
@@ -141,6 +158,10 @@ mod cli {
         /// Most comparisons per forward pass (results do not depend on it).
         #[arg(long, value_parser = positive, allow_negative_numbers = true)]
         batch_size: Option<usize>,
+        /// Convert the weights as they load: f16 or q8 (int8) from an f32 model
+        /// (default: as stored; f32 gives the reference's numbers).
+        #[arg(long, value_parser = parse_dtype)]
+        dtype: Option<WeightDtype>,
     }
 
     #[derive(Clone, Copy, ValueEnum)]
@@ -176,6 +197,10 @@ mod cli {
 
     fn parse_mode(v: &str) -> Result<CompareMode, String> {
         v.parse()
+    }
+
+    fn parse_dtype(v: &str) -> Result<WeightDtype, String> {
+        v.parse().map_err(|e: Error| e.to_string())
     }
 
     fn parse_device(v: &str) -> Result<DeviceChoice, String> {
@@ -259,7 +284,10 @@ mod cli {
                 ))?;
                 json!(Best { best })
             }
-            Command::Bench { .. } | Command::MakeRandomModel { .. } | Command::Winrate { .. } => {
+            Command::Bench { .. }
+            | Command::MakeRandomModel { .. }
+            | Command::Convert { .. }
+            | Command::Winrate { .. } => {
                 unreachable!("not a line command")
             }
         })
@@ -284,14 +312,16 @@ mod cli {
             | Command::CompareConversations(run)
             | Command::RankWithRef(run)
             | Command::BestOfN(run) => run,
-            Command::Bench { .. } | Command::MakeRandomModel { .. } => {
+            Command::Bench { .. } | Command::MakeRandomModel { .. } | Command::Convert { .. } => {
                 unreachable!("not a model command")
             }
         };
         let (dev, _) = device::select(run.device)?;
-        let mut ranker = Ranker::from_files(
+        let mut ranker = Ranker::from_files_as(
             read_model_dir(&run.files.model, run.files.tokenizer.into())?,
             &dev,
+            Engine::for_device(&dev),
+            run.dtype,
         )?;
         if let Some(b) = run.batch_size {
             ranker.set_batch_size(b);
@@ -309,7 +339,7 @@ mod cli {
             | Command::RankWithRef(run)
             | Command::BestOfN(run) => &run.files.model,
             Command::Bench { .. } => unreachable!("bench has no model"),
-            Command::MakeRandomModel { model, .. } => model,
+            Command::MakeRandomModel { model, .. } | Command::Convert { model, .. } => model,
         }
     }
 
@@ -333,18 +363,37 @@ mod cli {
                     }
                 };
             }
+            Command::Convert { model, out, dtype } => {
+                return match pairrm_web::weights::convert_model_dir(model, out, *dtype) {
+                    Ok(()) => {
+                        let size = |d: &PathBuf| {
+                            std::fs::metadata(d.join("model.safetensors")).map_or(0, |m| m.len())
+                        };
+                        let report = json!({"out": out, "dtype": dtype.name(),
+                            "bytes": size(out), "source_bytes": size(model)});
+                        println!("{report}");
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("pairrm convert: {}", for_terminal(&e.to_string()));
+                        ExitCode::FAILURE
+                    }
+                };
+            }
             Command::Bench {
                 device,
                 tokens,
                 batch_size,
                 iters,
                 layers,
+                dtype,
             } => {
                 let opts = BenchOptions {
                     tokens: (*tokens).max(12),
                     batch_size: *batch_size,
                     iters: *iters,
                     layers: *layers,
+                    dtype: *dtype,
                 };
                 return match tools::run_bench(device, &opts) {
                     Ok(()) => ExitCode::SUCCESS,

@@ -106,7 +106,24 @@ impl CpuModel {
     }
 
     pub fn vocab_size(&self) -> usize {
-        self.embeddings.table.len() / self.hidden
+        self.embeddings.rows()
+    }
+
+    /// Bytes of weights the engine holds (the embedding table, the layers'
+    /// products and their precomputed position projections, the head).
+    pub fn weight_bytes(&self) -> usize {
+        let layers: usize = self
+            .layers
+            .iter()
+            .map(|l| {
+                [&l.qkv, &l.attn_out, &l.ffn_in, &l.ffn_out]
+                    .iter()
+                    .map(|d| d.bytes())
+                    .sum::<usize>()
+                    + 4 * (l.pos_key.len() + l.pos_query.len())
+            })
+            .sum();
+        self.embeddings.bytes() + layers + self.head.dense.bytes() + self.head.out.bytes()
     }
 
     /// `logit(A, B)` per comparison (ids already checked against the vocabulary).
@@ -126,8 +143,7 @@ impl CpuModel {
         let ws = &mut *guard;
         let x = sized(&mut ws.x, tokens * h);
         for (row, &id) in x.chunks_exact_mut(h).zip(batch.iter().flat_map(|p| &p.ids)) {
-            let start = id as usize * h;
-            row.copy_from_slice(&self.embeddings.table[start..start + h]);
+            self.embeddings.lookup(id as usize, row);
         }
         self.embeddings.norm.apply(x, &[]);
         for layer in &self.layers {

@@ -1,24 +1,68 @@
 //! The fused engine's parts, built from host tensors: products with their
-//! weights laid out for `gemm` (Q, K and V side by side), LayerNorms, the
-//! layers with their relative-embedding projections precomputed, the
-//! embedding table and the head.
+//! weights laid out for `gemm` (Q, K and V side by side) or packed as int8,
+//! LayerNorms, the layers with their relative-embedding projections
+//! precomputed, the embedding table and the head.
+
+use std::cell::RefCell;
 
 use crate::config::BackboneConfig;
+use crate::model::kernels::int8::{PackedQ8, QuantizedRows};
 use crate::model::kernels::{self, matmul, Threads, View};
-use crate::weights::{HostTensor, PairRmWeights};
+use crate::quant::Q8Matrix;
+use crate::weights::{HostTensor, PairRmWeights, Weight};
 
-/// `y = x · W + b` with `W` stored `[in, out]` row-major.
+/// A product's weights: f32 `[in, out]` row-major for `gemm`, or int8 packed.
+#[derive(Debug, Clone)]
+pub(super) enum Matrix {
+    F32(Vec<f32>),
+    Q8(PackedQ8),
+}
+
+/// `y = x · W + b`.
 #[derive(Debug, Clone)]
 pub(super) struct Dense {
-    pub(super) w: Vec<f32>,
+    pub(super) w: Matrix,
     pub(super) b: Vec<f32>,
     pub(super) inp: usize,
     pub(super) out: usize,
 }
 
+thread_local! {
+    /// The activations of the current int8 product, quantized (kept between calls).
+    static QUANTIZED: RefCell<QuantizedRows> = RefCell::default();
+}
+
 impl Dense {
-    /// From PyTorch Linears (`[out, in]` each) sharing an input: their outputs side by side.
-    pub(super) fn from_torch(parts: &[(HostTensor, HostTensor)]) -> Self {
+    /// From PyTorch Linears (`[out, in]` each) sharing an input: their outputs
+    /// side by side. int8 weights stay int8 (their rows stacked); a mix is
+    /// computed in f32.
+    pub(super) fn from_torch(parts: Vec<(Weight, HostTensor)>) -> Self {
+        if parts.iter().all(|(w, _)| matches!(w, Weight::Q8(_))) {
+            let mats: Vec<&Q8Matrix> = parts
+                .iter()
+                .filter_map(|(w, _)| match w {
+                    Weight::Q8(q) => Some(q),
+                    Weight::F32(_) => None,
+                })
+                .collect();
+            let stacked = Q8Matrix::stack(&mats);
+            return Self {
+                inp: stacked.cols,
+                out: stacked.rows,
+                w: Matrix::Q8(PackedQ8::pack(&stacked)),
+                b: parts
+                    .iter()
+                    .flat_map(|(_, b)| b.data.iter().copied())
+                    .collect(),
+            };
+        }
+        let parts: Vec<(HostTensor, HostTensor)> =
+            parts.into_iter().map(|(w, b)| (w.into_f32(), b)).collect();
+        Self::from_f32(&parts)
+    }
+
+    /// As [`Self::from_torch`] for f32 weights.
+    pub(super) fn from_f32(parts: &[(HostTensor, HostTensor)]) -> Self {
         let inp = parts[0].0.shape[1];
         let out: usize = parts.iter().map(|(w, _)| w.shape[0]).sum();
         let mut w = vec![0.0f32; inp * out];
@@ -34,17 +78,37 @@ impl Dense {
             b.extend_from_slice(&pb.data);
             col += rows;
         }
-        Self { w, b, inp, out }
-    }
-
-    pub(super) fn weight(&self) -> View<'_> {
-        View::new(&self.w, 0, self.inp, self.out, self.out)
+        Self {
+            w: Matrix::F32(w),
+            b,
+            inp,
+            out,
+        }
     }
 
     /// `dst (+)= x · W` over `rows` rows; the bias is left to the caller's fused pass.
     pub(super) fn product(&self, x: &[f32], rows: usize, dst: &mut [f32], accumulate: bool) {
-        let x = View::new(x, 0, rows, self.inp, self.inp);
-        matmul(dst, self.out, x, self.weight(), accumulate, Threads::All);
+        match &self.w {
+            Matrix::F32(w) => {
+                let x = View::new(x, 0, rows, self.inp, self.inp);
+                let w = View::new(w, 0, self.inp, self.out, self.out);
+                matmul(dst, self.out, x, w, accumulate, Threads::All);
+            }
+            Matrix::Q8(w) => QUANTIZED.with(|q| {
+                let q = &mut *q.borrow_mut();
+                q.quantize(&x[..rows * self.inp], rows, self.inp);
+                w.product(q, rows, dst, accumulate);
+            }),
+        }
+    }
+
+    /// Bytes of weights held.
+    pub(super) fn bytes(&self) -> usize {
+        4 * self.b.len()
+            + match &self.w {
+                Matrix::F32(w) => 4 * w.len(),
+                Matrix::Q8(p) => p.bytes(),
+            }
     }
 }
 
@@ -99,7 +163,7 @@ impl CpuLayer {
     ) -> Self {
         let mut linear = |name: &str| {
             (
-                weights.take(&format!("layer.{i}.{name}.weight")),
+                weights.take_weight(&format!("layer.{i}.{name}.weight")),
                 weights.take(&format!("layer.{i}.{name}.bias")),
             )
         };
@@ -107,8 +171,10 @@ impl CpuLayer {
         let (o, fi, fo) = (linear("attn_out"), linear("ffn_in"), linear("ffn_out"));
         let h = config.hidden_size;
         let rows = rel.len() / h;
-        let project = |p: &(HostTensor, HostTensor)| {
-            let d = Dense::from_torch(std::slice::from_ref(p));
+        // In f32 even from int8 weights: computed once, and the positions'
+        // projections are not worth an activation rounding.
+        let project = |(w, b): &(Weight, HostTensor)| {
+            let d = Dense::from_f32(&[(w.clone().into_f32(), b.clone())]);
             let mut out = vec![0.0f32; rows * h];
             d.product(rel, rows, &mut out, false);
             kernels::add_bias(&mut out, &d.b);
@@ -117,13 +183,13 @@ impl CpuLayer {
         let (pos_key, pos_query) = (project(&k), project(&q));
         let eps = config.layer_norm_eps;
         Self {
-            qkv: Dense::from_torch(&[q, k, v]),
+            qkv: Dense::from_torch(vec![q, k, v]),
             pos_key,
             pos_query,
-            attn_out: Dense::from_torch(&[o]),
+            attn_out: Dense::from_torch(vec![o]),
             attn_ln: Norm::new(weights, &format!("layer.{i}.attn_ln"), eps),
-            ffn_in: Dense::from_torch(&[fi]),
-            ffn_out: Dense::from_torch(&[fo]),
+            ffn_in: Dense::from_torch(vec![fi]),
+            ffn_out: Dense::from_torch(vec![fo]),
             ffn_ln: Norm::new(weights, &format!("layer.{i}.ffn_ln"), eps),
         }
     }
@@ -137,18 +203,43 @@ pub fn normalized_rel_embeddings(config: &BackboneConfig, weights: &mut PairRmWe
     rel
 }
 
-/// Embedding table (host), its LayerNorm, and the head.
+/// Embedding table (host, f32 or int8), its LayerNorm, and the head.
 #[derive(Debug, Clone)]
 pub struct CpuEmbeddings {
-    pub(super) table: Vec<f32>,
+    table: Weight,
     pub(super) norm: Norm,
 }
 
 impl CpuEmbeddings {
     pub fn load(config: &BackboneConfig, weights: &mut PairRmWeights) -> Self {
         Self {
-            table: weights.take("word_embeddings").data,
+            table: weights.take_weight("word_embeddings"),
             norm: Norm::new(weights, "embeddings_ln", config.layer_norm_eps),
+        }
+    }
+
+    pub(super) fn rows(&self) -> usize {
+        match &self.table {
+            Weight::F32(t) => t.shape[0],
+            Weight::Q8(q) => q.rows,
+        }
+    }
+
+    /// Row `id` of the table into `out`.
+    pub(super) fn lookup(&self, id: usize, out: &mut [f32]) {
+        match &self.table {
+            Weight::F32(t) => {
+                let h = out.len();
+                out.copy_from_slice(&t.data[id * h..(id + 1) * h]);
+            }
+            Weight::Q8(q) => q.row_into(id, out),
+        }
+    }
+
+    pub(super) fn bytes(&self) -> usize {
+        match &self.table {
+            Weight::F32(t) => 4 * t.data.len(),
+            Weight::Q8(q) => q.values.len() + 4 * q.scales.len(),
         }
     }
 }
@@ -162,8 +253,8 @@ pub struct CpuHead {
 impl CpuHead {
     pub fn load(weights: &mut PairRmWeights) -> Self {
         let mut linear = |name: &str| {
-            Dense::from_torch(&[(
-                weights.take(&format!("head.{name}.weight")),
+            Dense::from_torch(vec![(
+                weights.take_weight(&format!("head.{name}.weight")),
                 weights.take(&format!("head.{name}.bias")),
             )])
         };

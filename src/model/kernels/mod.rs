@@ -7,6 +7,7 @@
 //! that the compiler vectorises them; on x86-64 each is compiled again for
 //! AVX2 and AVX-512 and picked at run time (the baseline build targets SSE2).
 
+pub mod int8;
 mod rows;
 
 pub use rows::{add_bias, bias_gelu, bias_layer_norm, erf, exp, gelu, softmax_rows};

@@ -141,6 +141,7 @@ async fn load_once(
     let url = format!("{base}model.safetensors");
     let mut file = open_weights(&url, &config.backbone, notes, progress).await?;
     check_vocab(&tokenizer, file.plan.vocab_size)?;
+    let dtype = file.plan.check_target(notes.dtype)?;
     let hashed = download(&mut file, notes, progress).await?;
     let verified = cache::get(&verified_key(&file), None).await.is_some();
     if verified {
@@ -169,12 +170,14 @@ async fn load_once(
         let mut members: Vec<_> = group.iter().map(|n| entries[n.as_str()]).collect();
         members.sort_by_key(|e| e.offsets.0);
         for e in members {
-            let start = (plan.data_start + e.offsets.0) as u64;
-            let raw = reader
-                .read(start, (plan.data_start + e.offsets.1) as u64, notes)
-                .await?;
-            weights.insert(e.name.clone(), e.decode(&raw));
-            built += raw.len() as u64;
+            let mut raw = Vec::new();
+            for (a, b) in e.ranges() {
+                let at = |o: usize| (plan.data_start + o) as u64;
+                raw.push(reader.read(at(a), at(b), notes).await?);
+                built += (b - a) as u64;
+            }
+            let parts: Vec<&[u8]> = raw.iter().map(Vec::as_slice).collect();
+            weights.insert(e.name.clone(), e.decode(&parts, notes.dtype));
         }
         builder.add_group(&mut weights)?;
         progress("upload", &url, built, total);
@@ -185,5 +188,5 @@ async fn load_once(
     if let Some(c) = fresh_config {
         store(&c.key, &c.bytes, &c.version, notes).await;
     }
-    Ok(Ranker::from_parts(config, tokenizer, model))
+    Ok(Ranker::from_parts(config, tokenizer, model).with_dtype(dtype))
 }

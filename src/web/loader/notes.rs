@@ -21,6 +21,8 @@ pub struct Notes {
     pub chunk: u64,
     /// Abandon (and retry) a download that receives nothing for this long.
     pub stall_ms: u32,
+    /// Convert the weights to this dtype as they are read (`None`: as stored).
+    pub dtype: Option<crate::quant::WeightDtype>,
     pub warnings: Vec<String>,
     /// Cache keys this load read or wrote; after it succeeds, other keys of
     /// the same model (older versions) are deleted.
@@ -38,6 +40,7 @@ impl Default for Notes {
             revalidate: false,
             chunk: CHUNK,
             stall_ms: fetch::STALL_MS,
+            dtype: None,
             warnings: Vec::new(),
             used: HashSet::new(),
             changed: false,

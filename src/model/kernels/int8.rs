@@ -1,0 +1,539 @@
+//! int8 products for the fused CPU engine: `dst (+)= x · Wᵀ` where `W` is int8
+//! with a scale per output row ([`crate::quant::Q8Matrix`]) and `x` is
+//! quantized per row on the fly. The sum over the inputs runs in int32 and
+//! is scaled once per output, `sx[r] · sw[o]`, so the inner loop is nothing
+//! but int8 multiply-adds:
+//! - x86-64 with AVX-512 VNNI: `vpdpbusd`, 64 multiply-adds per instruction
+//!   (it takes unsigned × signed bytes: `x + 128` is fed in and `128 · Σₖ w`
+//!   taken off afterwards);
+//! - wasm simd128: `i32x4.dot_i16x8_s` on sign-extended bytes;
+//! - elsewhere a portable loop the compiler vectorises.
+//!
+//! Weights are packed once at load into panels of [`PANEL`] outputs: for each
+//! step of 4 inputs, the 4 bytes of output 0, then of output 1, … so one
+//! 64-byte load feeds 16 outputs × 4 inputs.
+
+use crate::quant::{quantize_row, Q8Matrix};
+
+/// Outputs per panel: sixteen int32 lanes, one 512-bit register.
+pub const PANEL: usize = 16;
+/// Inputs per step.
+const STEP: usize = 4;
+/// Rows of `x` per tile, and panels per tile (the tile's accumulators stay in registers).
+const TILE_ROWS: usize = 6;
+const TILE_PANELS: usize = 4;
+
+/// Int8 weights `[out, in]` packed for [`PackedQ8::product`].
+#[derive(Debug, Clone)]
+pub struct PackedQ8 {
+    pub inp: usize,
+    pub out: usize,
+    /// `inp` rounded up to a whole step; the padding holds zeros.
+    steps: usize,
+    /// `panels × steps × PANEL × STEP` bytes.
+    data: Vec<i8>,
+    /// One per output (zero for the padding outputs of the last panel).
+    scales: Vec<f32>,
+    /// `Σₖ w[o, k]` per output: the correction for the unsigned-input product.
+    sums: Vec<i32>,
+}
+
+/// Rows of activations quantized for one product: `steps · STEP` bytes a row.
+#[derive(Debug, Default)]
+pub struct QuantizedRows {
+    values: Vec<i8>,
+    scales: Vec<f32>,
+}
+
+impl QuantizedRows {
+    /// Quantize `rows` rows of `inp` values, each row with its own scale
+    /// (rows in parallel where threads exist).
+    pub fn quantize(&mut self, x: &[f32], rows: usize, inp: usize) {
+        let width = inp.div_ceil(STEP) * STEP;
+        self.values.clear();
+        self.values.resize(rows * width, 0);
+        self.scales.clear();
+        self.scales.resize(rows, 0.0);
+        if rows == 0 || inp == 0 {
+            return;
+        }
+        let per_task = 16;
+        let work = |(values, (scales, x)): (&mut [i8], (&mut [f32], &[f32]))| {
+            quantize_rows(x, values, scales, inp, width)
+        };
+        let chunks = self.values.chunks_mut(per_task * width).zip(
+            self.scales
+                .chunks_mut(per_task)
+                .zip(x.chunks(per_task * inp)),
+        );
+        #[cfg(any(not(target_arch = "wasm32"), feature = "threads"))]
+        {
+            use rayon::prelude::*;
+            let chunks: Vec<_> = chunks.collect();
+            chunks.into_par_iter().for_each(work);
+        }
+        #[cfg(not(any(not(target_arch = "wasm32"), feature = "threads")))]
+        chunks.for_each(work);
+    }
+}
+
+/// [`quantize_row`] over rows, compiled again for AVX2 and AVX-512 (picked at run time).
+fn quantize_rows(x: &[f32], values: &mut [i8], scales: &mut [f32], inp: usize, width: usize) {
+    #[inline(always)]
+    fn body(x: &[f32], values: &mut [i8], scales: &mut [f32], inp: usize, width: usize) {
+        for ((row, out), scale) in x
+            .chunks_exact(inp)
+            .zip(values.chunks_exact_mut(width))
+            .zip(scales)
+        {
+            *scale = quantize_row(row, &mut out[..inp]);
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx2,fma")]
+        unsafe fn avx512(
+            x: &[f32],
+            values: &mut [i8],
+            scales: &mut [f32],
+            inp: usize,
+            width: usize,
+        ) {
+            body(x, values, scales, inp, width)
+        }
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2(x: &[f32], values: &mut [i8], scales: &mut [f32], inp: usize, width: usize) {
+            body(x, values, scales, inp, width)
+        }
+        if is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512vl")
+        {
+            // SAFETY: the CPU has the features this copy was compiled for.
+            return unsafe { avx512(x, values, scales, inp, width) };
+        }
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            // SAFETY: as above.
+            return unsafe { avx2(x, values, scales, inp, width) };
+        }
+    }
+    body(x, values, scales, inp, width)
+}
+
+/// Which int8 kernel this machine runs (picked once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernel {
+    Portable,
+    #[cfg(target_arch = "x86_64")]
+    Vnni512,
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    Simd128,
+}
+
+impl Kernel {
+    /// The fastest kernel this CPU has.
+    pub fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        if is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512vnni")
+        {
+            return Kernel::Vnni512;
+        }
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        return Kernel::Simd128;
+        #[allow(unreachable_code)]
+        Kernel::Portable
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::Portable => "portable",
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Vnni512 => "avx512-vnni",
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Kernel::Simd128 => "wasm-simd128",
+        }
+    }
+}
+
+fn kernel() -> Kernel {
+    static KERNEL: std::sync::OnceLock<Kernel> = std::sync::OnceLock::new();
+    *KERNEL.get_or_init(Kernel::detect)
+}
+
+impl PackedQ8 {
+    /// Pack `w` (`[out, in]`, a scale per output row).
+    pub fn pack(w: &Q8Matrix) -> Self {
+        let (out, inp) = (w.rows, w.cols);
+        let steps = inp.div_ceil(STEP);
+        let panels = out.div_ceil(PANEL);
+        let mut data = vec![0i8; panels * steps * PANEL * STEP];
+        let mut sums = vec![0i32; panels * PANEL];
+        let mut scales = vec![0.0f32; panels * PANEL];
+        for o in 0..out {
+            let (p, j) = (o / PANEL, o % PANEL);
+            let row = &w.values[o * inp..(o + 1) * inp];
+            for (k, &q) in row.iter().enumerate() {
+                data[((p * steps + k / STEP) * PANEL + j) * STEP + k % STEP] = q;
+            }
+            sums[o] = row.iter().map(|&q| q as i32).sum();
+            scales[o] = w.scales[o];
+        }
+        Self {
+            inp,
+            out,
+            steps,
+            data,
+            scales,
+            sums,
+        }
+    }
+
+    /// Bytes held (the packed values and the per-output scales and sums).
+    pub fn bytes(&self) -> usize {
+        self.data.len() + 8 * self.scales.len()
+    }
+
+    fn panels(&self) -> usize {
+        self.out.div_ceil(PANEL)
+    }
+
+    /// `dst (+)= x · Wᵀ` for `rows` rows of `x` (`[rows, inp]`), `dst` `[rows, out]`.
+    pub fn product(&self, x: &QuantizedRows, rows: usize, dst: &mut [f32], accumulate: bool) {
+        self.product_with(kernel(), x, rows, dst, accumulate)
+    }
+
+    /// As [`Self::product`] on a given kernel (tests compare kernels).
+    pub fn product_with(
+        &self,
+        kernel: Kernel,
+        x: &QuantizedRows,
+        rows: usize,
+        dst: &mut [f32],
+        accumulate: bool,
+    ) {
+        assert!(x.scales.len() >= rows && x.values.len() >= rows * self.steps * STEP);
+        assert!(dst.len() >= rows * self.out, "destination too small");
+        let blocks = self.panels().div_ceil(TILE_PANELS);
+        let dst_ptr = SharedMut(dst.as_mut_ptr());
+        super::map_indexed(blocks, |b| {
+            let first = b * TILE_PANELS;
+            let panels = TILE_PANELS.min(self.panels() - first);
+            let mut acc = [0i32; TILE_ROWS * TILE_PANELS * PANEL];
+            for r0 in (0..rows).step_by(TILE_ROWS) {
+                let tile_rows = TILE_ROWS.min(rows - r0);
+                self.tile(kernel, x, r0, tile_rows, first, panels, &mut acc);
+                // SAFETY: block `b` writes only outputs of its own panels, so
+                // no two tasks write the same element; the bounds were
+                // checked above.
+                unsafe { self.store(&acc, x, r0, tile_rows, first, panels, &dst_ptr, accumulate) };
+            }
+        });
+    }
+
+    /// Exact int32 dot products of a tile: `acc[(r · panels + p) · PANEL + j]`.
+    #[allow(clippy::too_many_arguments)]
+    fn tile(
+        &self,
+        kernel: Kernel,
+        x: &QuantizedRows,
+        r0: usize,
+        rows: usize,
+        first: usize,
+        panels: usize,
+        acc: &mut [i32],
+    ) {
+        let width = self.steps * STEP;
+        let xs = &x.values[r0 * width..(r0 + rows) * width];
+        let w = &self.data
+            [first * self.steps * PANEL * STEP..(first + panels) * self.steps * PANEL * STEP];
+        match kernel {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Vnni512 => {
+                // SAFETY: detected at run time; slices bound every read.
+                unsafe { vnni::tile(xs, width, w, self.steps, rows, panels, acc) };
+                let sums = &self.sums[first * PANEL..(first + panels) * PANEL];
+                for r in 0..rows {
+                    for (a, s) in acc[r * panels * PANEL..(r + 1) * panels * PANEL]
+                        .iter_mut()
+                        .zip(sums)
+                    {
+                        *a -= 128 * s;
+                    }
+                }
+            }
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Kernel::Simd128 => simd128::tile(xs, width, w, self.steps, rows, panels, acc),
+            Kernel::Portable => portable_tile(xs, width, w, self.steps, rows, panels, acc),
+        }
+    }
+
+    /// `dst[r, o] (+)= acc · sx[r] · sw[o]` for the tile's valid outputs.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn store(
+        &self,
+        acc: &[i32],
+        x: &QuantizedRows,
+        r0: usize,
+        rows: usize,
+        first: usize,
+        panels: usize,
+        dst: &SharedMut,
+        accumulate: bool,
+    ) {
+        let o0 = first * PANEL;
+        let n = (panels * PANEL).min(self.out - o0);
+        for r in 0..rows {
+            let sx = x.scales[r0 + r];
+            // SAFETY: (r0 + r) · out + o0 + n ≤ rows · out ≤ dst.len(), checked by the caller.
+            let out = std::slice::from_raw_parts_mut(dst.0.add((r0 + r) * self.out + o0), n);
+            let a = &acc[r * panels * PANEL..][..n];
+            let sw = &self.scales[o0..o0 + n];
+            if accumulate {
+                for ((d, &a), &s) in out.iter_mut().zip(a).zip(sw) {
+                    *d += a as f32 * (sx * s);
+                }
+            } else {
+                for ((d, &a), &s) in out.iter_mut().zip(a).zip(sw) {
+                    *d = a as f32 * (sx * s);
+                }
+            }
+        }
+    }
+}
+
+/// The destination shared by the tasks of one product, each writing its own columns.
+struct SharedMut(*mut f32);
+// SAFETY: tasks write disjoint elements (see `product_with`).
+unsafe impl Sync for SharedMut {}
+unsafe impl Send for SharedMut {}
+
+/// The plain form of every kernel: `acc[(r · panels + p) · PANEL + j] = Σₖ x[r, k] · w[p·PANEL + j, k]`.
+fn portable_tile(
+    x: &[i8],
+    width: usize,
+    w: &[i8],
+    steps: usize,
+    rows: usize,
+    panels: usize,
+    acc: &mut [i32],
+) {
+    for r in 0..rows {
+        let xr = &x[r * width..(r + 1) * width];
+        for p in 0..panels {
+            let mut lanes = [0i32; PANEL];
+            let wp = &w[p * steps * PANEL * STEP..(p + 1) * steps * PANEL * STEP];
+            for (s, ws) in wp.chunks_exact(PANEL * STEP).enumerate() {
+                let xk = &xr[s * STEP..(s + 1) * STEP];
+                for (lane, wj) in lanes.iter_mut().zip(ws.chunks_exact(STEP)) {
+                    *lane += (0..STEP).map(|t| xk[t] as i32 * wj[t] as i32).sum::<i32>();
+                }
+            }
+            acc[(r * panels + p) * PANEL..][..PANEL].copy_from_slice(&lanes);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod vnni {
+    use super::{PANEL, STEP, TILE_PANELS, TILE_ROWS};
+    use std::arch::x86_64::*;
+
+    /// Dispatch to a tile of the exact size (accumulators as fixed arrays stay in registers).
+    ///
+    /// # Safety
+    /// AVX-512 F/BW/VNNI must be present; `x` holds `rows` rows of `width`
+    /// bytes and `w` holds `panels` panels of `steps` steps.
+    pub(super) unsafe fn tile(
+        x: &[i8],
+        width: usize,
+        w: &[i8],
+        steps: usize,
+        rows: usize,
+        panels: usize,
+        acc: &mut [i32],
+    ) {
+        assert!(rows <= TILE_ROWS && panels <= TILE_PANELS);
+        assert!(x.len() >= rows * width && width >= steps * STEP);
+        assert!(w.len() >= panels * steps * PANEL * STEP && acc.len() >= rows * panels * PANEL);
+        macro_rules! go {
+            ($($r:literal),*; $($p:literal),*) => {
+                go!(@rows [$($r),*] [$($p),*])
+            };
+            (@rows [$($r:literal),*] $ps:tt) => {
+                match rows {
+                    $($r => go!(@panels $r $ps),)*
+                    _ => unreachable!(),
+                }
+            };
+            (@panels $r:literal [$($p:literal),*]) => {
+                match panels {
+                    $($p => tile_n::<$r, $p>(x.as_ptr(), width, w.as_ptr(), steps, acc.as_mut_ptr()),)*
+                    _ => unreachable!(),
+                }
+            };
+        }
+        go!(1, 2, 3, 4, 5, 6; 1, 2, 3, 4)
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    unsafe fn tile_n<const R: usize, const P: usize>(
+        x: *const i8,
+        width: usize,
+        w: *const i8,
+        steps: usize,
+        acc: *mut i32,
+    ) {
+        let flip = _mm512_set1_epi8(-128);
+        let mut sums = [[_mm512_setzero_si512(); P]; R];
+        for s in 0..steps {
+            let mut wv = [_mm512_setzero_si512(); P];
+            for (p, v) in wv.iter_mut().enumerate() {
+                *v = _mm512_loadu_si512(w.add((p * steps + s) * PANEL * STEP) as *const _);
+            }
+            for (r, row) in sums.iter_mut().enumerate() {
+                let four = (x.add(r * width + s * STEP) as *const i32).read_unaligned();
+                // x + 128 as unsigned bytes: vpdpbusd multiplies unsigned by signed.
+                let xv = _mm512_xor_si512(_mm512_set1_epi32(four), flip);
+                for (a, &wp) in row.iter_mut().zip(&wv) {
+                    *a = _mm512_dpbusd_epi32(*a, xv, wp);
+                }
+            }
+        }
+        for (r, row) in sums.iter().enumerate() {
+            for (p, a) in row.iter().enumerate() {
+                _mm512_storeu_si512(acc.add((r * P + p) * PANEL) as *mut _, *a);
+            }
+        }
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd128 {
+    use super::{PANEL, STEP};
+    use std::arch::wasm32::*;
+
+    /// Per row, per panel: four groups of four outputs. A 16-byte load is 4
+    /// outputs × 4 inputs; sign-extended halves are 2 outputs × 4 inputs as
+    /// i16, and `i32x4.dot_i16x8_s` against the row's 4 inputs (twice) gives
+    /// `[o0 k0..1, o0 k2..3, o1 k0..1, o1 k2..3]`: lane pairs are summed at the end.
+    pub(super) fn tile(
+        x: &[i8],
+        width: usize,
+        w: &[i8],
+        steps: usize,
+        rows: usize,
+        panels: usize,
+        acc: &mut [i32],
+    ) {
+        assert!(x.len() >= rows * width && width >= steps * STEP);
+        assert!(w.len() >= panels * steps * PANEL * STEP && acc.len() >= rows * panels * PANEL);
+        let mut r = 0;
+        while r < rows {
+            let two = rows - r >= 2;
+            for p in 0..panels {
+                for g in 0..PANEL / 4 {
+                    let mut a = [i32x4_splat(0); 4];
+                    for s in 0..steps {
+                        let at = ((p * steps + s) * PANEL + g * 4) * STEP;
+                        // SAFETY: `at + 16 ≤ w.len()` and the x reads are within
+                        // `rows · width`, asserted above.
+                        unsafe {
+                            let wv = v128_load(w.as_ptr().add(at) as *const v128);
+                            let (lo, hi) =
+                                (i16x8_extend_low_i8x16(wv), i16x8_extend_high_i8x16(wv));
+                            let x0 = i16x8_extend_low_i8x16(v128_load32_splat(
+                                x.as_ptr().add(r * width + s * STEP) as *const u32,
+                            ));
+                            a[0] = i32x4_add(a[0], i32x4_dot_i16x8(lo, x0));
+                            a[1] = i32x4_add(a[1], i32x4_dot_i16x8(hi, x0));
+                            if two {
+                                let x1 = i16x8_extend_low_i8x16(v128_load32_splat(
+                                    x.as_ptr().add((r + 1) * width + s * STEP) as *const u32,
+                                ));
+                                a[2] = i32x4_add(a[2], i32x4_dot_i16x8(lo, x1));
+                                a[3] = i32x4_add(a[3], i32x4_dot_i16x8(hi, x1));
+                            }
+                        }
+                    }
+                    for (k, row) in [(0usize, r), (2, r + 1)] {
+                        if k == 2 && !two {
+                            continue;
+                        }
+                        let out = &mut acc[(row * panels + p) * PANEL + g * 4..][..4];
+                        out[0] = i32x4_extract_lane::<0>(a[k]) + i32x4_extract_lane::<1>(a[k]);
+                        out[1] = i32x4_extract_lane::<2>(a[k]) + i32x4_extract_lane::<3>(a[k]);
+                        out[2] =
+                            i32x4_extract_lane::<0>(a[k + 1]) + i32x4_extract_lane::<1>(a[k + 1]);
+                        out[3] =
+                            i32x4_extract_lane::<2>(a[k + 1]) + i32x4_extract_lane::<3>(a[k + 1]);
+                    }
+                }
+            }
+            r += if two { 2 } else { 1 };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::random::SplitMix64;
+
+    fn random(n: usize, seed: u64) -> Vec<f32> {
+        let mut rng = SplitMix64::new(seed);
+        (0..n).map(|_| rng.symmetric(1.0)).collect()
+    }
+
+    /// Every kernel against the plain formula, over sizes with ragged tiles,
+    /// panels and steps.
+    #[test]
+    fn kernels_compute_the_scaled_int8_product() {
+        for &(rows, inp, out) in &[
+            (1, 1, 1),
+            (7, 13, 17),
+            (13, 64, 80),
+            (6, 48, 96),
+            (2, 5, 33),
+        ] {
+            let x = random(rows * inp, 1 + rows as u64);
+            let wf = random(out * inp, 2 + out as u64);
+            let w = Q8Matrix::quantize(out, inp, &wf);
+            let packed = PackedQ8::pack(&w);
+            let mut qx = QuantizedRows::default();
+            qx.quantize(&x, rows, inp);
+            let mut want = vec![0.0f32; rows * out];
+            for r in 0..rows {
+                let mut xq = vec![0i8; inp];
+                let sx = quantize_row(&x[r * inp..(r + 1) * inp], &mut xq);
+                for o in 0..out {
+                    let dot: i32 = (0..inp)
+                        .map(|k| xq[k] as i32 * w.values[o * inp + k] as i32)
+                        .sum();
+                    want[r * out + o] = 0.5 + dot as f32 * (sx * w.scales[o]);
+                }
+            }
+            let mut kernels = vec![Kernel::Portable, Kernel::detect()];
+            kernels.dedup();
+            for k in kernels {
+                let mut got = vec![0.5f32; rows * out];
+                packed.product_with(k, &qx, rows, &mut got, true);
+                for (g, w) in got.iter().zip(&want) {
+                    assert!(
+                        (g - w).abs() <= 1e-5 * w.abs().max(1.0),
+                        "{} ({rows}×{inp}×{out}): {g} vs {w}",
+                        k.name()
+                    );
+                }
+            }
+            // And close to the f32 product: int8 rounding of both sides.
+            for r in 0..rows {
+                for o in 0..out {
+                    let exact: f32 = (0..inp).map(|k| x[r * inp + k] * wf[o * inp + k]).sum();
+                    assert!((want[r * out + o] - 0.5 - exact).abs() < 0.02 * (inp as f32).sqrt());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,364 @@
+//! f16 and int8 weights: converted as they load and by `pairrm convert`,
+//! checked against the reference's f32 numbers within the per-dtype bounds
+//! of `tests/tolerance.json`, on the fused CPU engine, burn's modules and
+//! wgpu; and the files' own errors (scales missing or misshapen, int8 where
+//! it may not be, more precision than stored).
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+use common::*;
+use pairrm_web::api::{read_model_dir, TokenizerPreference};
+use pairrm_web::model::Engine;
+use pairrm_web::weights::convert_model_dir;
+use pairrm_web::{block_on, device, Ranker, WeightDtype};
+use safetensors::tensor::{Dtype, TensorView};
+use serde_json::Value;
+
+/// The bound on a logit's change for `dtype` on a model whose recorded
+/// logits are `expected` (`dtypes` in tests/tolerance.json says why it
+/// grows with the logits).
+fn bound(dtype: WeightDtype, expected: &Value) -> f64 {
+    let v: Value = serde_json::from_str(include_str!("tolerance.json")).unwrap();
+    let base = v["dtypes"][dtype.name()]
+        .as_f64()
+        .expect("a bound per dtype");
+    let scale = v["dtypes"]["logit_scale"].as_f64().expect("a logit scale");
+    let largest = cases(expected, "forward")
+        .iter()
+        .map(|c| f(&c["logit"]).abs())
+        .fold(0.0, f64::max);
+    base * (largest / scale).max(1.0)
+}
+
+/// A temporary folder, deleted however the test ends.
+struct TempDir(PathBuf);
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("pairrm-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        Self(dir)
+    }
+}
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn load(dir: &Path, dev: &Device, engine: Engine, dtype: Option<WeightDtype>) -> Ranker {
+    let files = read_model_dir(dir, TokenizerPreference::Auto).unwrap();
+    Ranker::from_files_as(files, dev, engine, dtype)
+        .unwrap_or_else(|e| panic!("{}: load as {dtype:?} failed: {e}", dir.display()))
+}
+
+/// The forward logits of the fixture's recorded cases.
+fn forward_logits(ranker: &Ranker, expected: &Value) -> (Vec<f64>, Vec<f64>) {
+    let forward = cases(expected, "forward");
+    let pairs: Vec<_> = forward
+        .iter()
+        .map(|c| {
+            ranker
+                .pair_input(
+                    &s(&c["instruction"]),
+                    &s(&c["input"]),
+                    &s(&c["a"]),
+                    &s(&c["b"]),
+                )
+                .unwrap()
+        })
+        .collect();
+    let got = block_on(ranker.logits(&pairs)).unwrap();
+    (
+        got,
+        forward.iter().map(|c| f(&c["logit"])).collect(),
+    )
+}
+
+fn max_change(got: &[f64], want: &[f64]) -> f64 {
+    got.iter()
+        .zip(want)
+        .map(|(g, w)| (g - w).abs())
+        .fold(0.0, f64::max)
+}
+
+/// Every recorded logit, compare value and rank score within the dtype's
+/// bound (twice it for differences of two logits), and the converted
+/// weights really converted (f32 within 1e-4 would mean nothing happened).
+fn check_fixture(dir: &Path, expected: &Value, ranker: &Ranker, dtype: WeightDtype, label: &str) {
+    let name = format!(
+        "{label}/{}/{dtype}",
+        dir.file_name().unwrap().to_string_lossy()
+    );
+    assert_eq!(ranker.dtype(), dtype, "{name}: reported dtype");
+    let tol = bound(dtype, expected);
+    let (got, want) = forward_logits(ranker, expected);
+    let change = max_change(&got, &want);
+    eprintln!("{name}: max |change of a logit| {change:.2e} (bound {tol})");
+    assert!(change <= tol, "{name}: a logit moved by {change} > {tol}");
+    assert!(
+        change > 1e-6,
+        "{name}: logits equal f32's: the weights were not converted"
+    );
+    for (k, c) in cases(expected, "compare").iter().enumerate() {
+        let v = block_on(ranker.compare(
+            &s(&c["instruction"]),
+            &s(&c["input"]),
+            &s(&c["a"]),
+            &s(&c["b"]),
+            s(&c["mode"]).parse().unwrap(),
+        ))
+        .unwrap();
+        let d = (v - f(&c["value"])).abs();
+        assert!(d <= 2.0 * tol, "{name}: compare[{k}] moved by {d}");
+    }
+    for (k, c) in cases(expected, "rank").iter().enumerate() {
+        let r = block_on(ranker.rank(
+            &s(&c["instruction"]),
+            &s(&c["input"]),
+            &strings(&c["candidates"]),
+        ))
+        .unwrap();
+        let d = max_change(&r.scores, &floats(&c["scores"]));
+        assert!(d <= 2.0 * tol, "{name}: rank[{k}] scores moved by {d}");
+    }
+}
+
+#[test]
+fn converted_weights_stay_within_their_bounds_on_the_cpu() {
+    for (dir, expected) in fixtures() {
+        for dtype in [WeightDtype::F16, WeightDtype::Q8] {
+            let ranker = load(&dir, &device::cpu(), Engine::FusedCpu, Some(dtype));
+            check_fixture(&dir, &expected, &ranker, dtype, "cpu");
+        }
+    }
+}
+
+/// burn's modules (on the CPU and on wgpu) take int8 weights dequantized and
+/// f16 weights as f32 values: the recorded forward passes, which exercise
+/// every module (lavapipe is too slow here for every ranking as well).
+#[test]
+fn converted_weights_stay_within_their_bounds_with_burn_modules_and_wgpu() {
+    let (dir, expected) = fixtures().into_iter().next().unwrap();
+    let gpu = device::wgpu().expect("a wgpu adapter (install mesa-vulkan-drivers)");
+    for (dev, dtype, label) in [
+        (device::cpu(), WeightDtype::Q8, "cpu-burn"),
+        (device::cpu(), WeightDtype::F16, "cpu-burn"),
+        (gpu, WeightDtype::Q8, "wgpu"),
+    ] {
+        let ranker = load(&dir, &dev, Engine::Tensors, Some(dtype));
+        assert_eq!(ranker.dtype(), dtype);
+        let (got, want) = forward_logits(&ranker, &expected);
+        let change = max_change(&got, &want);
+        let tol = bound(dtype, &expected);
+        eprintln!("{label}/{dtype}: max |change of a logit| {change:.2e} (bound {tol:.3})");
+        assert!(
+            change <= tol && change > 1e-6,
+            "{label}/{dtype}: a logit moved by {change}"
+        );
+    }
+}
+
+/// A converted folder loads like any other, describes itself, is a
+/// fraction of the size, and gives what converting on the fly gives.
+#[test]
+fn convert_writes_folders_that_load_as_converted_on_the_fly() {
+    for (dir, expected) in fixtures() {
+        let source = std::fs::metadata(dir.join("model.safetensors"))
+            .unwrap()
+            .len();
+        for dtype in [WeightDtype::F16, WeightDtype::Q8] {
+            let out = TempDir::new(&format!("convert-{}", dtype.name()));
+            convert_model_dir(&dir, &out.0, dtype).unwrap();
+            assert!(!out.0.join("model.safetensors.partial").exists());
+            let size = std::fs::metadata(out.0.join("model.safetensors"))
+                .unwrap()
+                .len();
+            let ratio = size as f64 / source as f64;
+            eprintln!("{}: {dtype} is {ratio:.2} of f32", dir.display());
+            match dtype {
+                WeightDtype::F16 => assert!(ratio < 0.52, "f16 is {ratio} of f32"),
+                // Tiny models keep more of their bytes in f32 (LayerNorms,
+                // biases, the head); at PairRM's size q8 is 0.26 of f32.
+                _ => assert!(ratio < 0.45, "q8 is {ratio} of f32"),
+            }
+            let config: Value =
+                serde_json::from_str(&std::fs::read_to_string(out.0.join("config.json")).unwrap())
+                    .unwrap();
+            if dtype == WeightDtype::Q8 {
+                let q = &config["quantization_config"];
+                assert_eq!(q["quant_method"], "compressed-tensors");
+                assert_eq!(q["config_groups"]["group_0"]["weights"]["num_bits"], 8);
+            } else {
+                assert_eq!(config["torch_dtype"], "float16");
+            }
+            let stored = load(&out.0, &device::cpu(), Engine::FusedCpu, None);
+            let fly = load(&dir, &device::cpu(), Engine::FusedCpu, Some(dtype));
+            check_fixture(&dir, &expected, &stored, dtype, "converted");
+            let (a, _) = forward_logits(&stored, &expected);
+            let (b, _) = forward_logits(&fly, &expected);
+            assert!(
+                max_change(&a, &b) <= 1e-6,
+                "{dtype}: folder and on-the-fly differ"
+            );
+            // Asking a converted folder for more precision is refused, by name.
+            let files = read_model_dir(&out.0, TokenizerPreference::Auto).unwrap();
+            let err = Ranker::from_files_as(
+                files,
+                &device::cpu(),
+                Engine::FusedCpu,
+                Some(WeightDtype::F32),
+            )
+            .err()
+            .expect("f32 from a converted folder")
+            .to_string();
+            assert!(
+                err.contains(&format!("holds {dtype} weights")) && err.contains("as f32"),
+                "{err}"
+            );
+        }
+    }
+}
+
+/// Rewrites `model.safetensors` of `dir` with `edit` applied to its tensors.
+fn rewrite(dir: &Path, edit: impl FnOnce(&mut Vec<(String, Dtype, Vec<usize>, Vec<u8>)>)) {
+    let path = dir.join("model.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut tensors: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = st
+        .tensors()
+        .into_iter()
+        .map(|(k, v)| (k, v.dtype(), v.shape().to_vec(), v.data().to_vec()))
+        .collect();
+    edit(&mut tensors);
+    let views: Vec<(String, TensorView)> = tensors
+        .iter()
+        .map(|(k, d, s, b)| (k.clone(), TensorView::new(*d, s.clone(), b).unwrap()))
+        .collect();
+    let out = safetensors::serialize(views, None).unwrap();
+    std::fs::write(&path, out).unwrap();
+}
+
+fn load_error(dir: &Path) -> String {
+    read_model_dir(dir, TokenizerPreference::Auto)
+        .and_then(|files| Ranker::from_files_as(files, &device::cpu(), Engine::FusedCpu, None))
+        .err()
+        .expect("a damaged q8 folder must not load")
+        .to_string()
+}
+
+#[test]
+fn damaged_int8_files_are_refused_naming_the_tensor() {
+    let (dir, _) = fixtures().into_iter().next().unwrap();
+    let q8 = TempDir::new("q8-damaged");
+    convert_model_dir(&dir, &q8.0, WeightDtype::Q8).unwrap();
+    let pristine = std::fs::read(q8.0.join("model.safetensors")).unwrap();
+    let key = "pretrained_model.encoder.layer.1.intermediate.dense.weight";
+    let scale = format!("{key}_scale");
+    let reset = || std::fs::write(q8.0.join("model.safetensors"), &pristine).unwrap();
+
+    rewrite(&q8.0, |t| t.retain(|(k, ..)| *k != scale));
+    let err = load_error(&q8.0);
+    assert!(
+        err.contains(key) && err.contains("scales") && err.contains("missing"),
+        "{err}"
+    );
+
+    reset();
+    rewrite(&q8.0, |t| {
+        let s = t.iter_mut().find(|(k, ..)| *k == scale).unwrap();
+        s.2[0] -= 1;
+        s.3.truncate(s.3.len() - 4);
+    });
+    let err = load_error(&q8.0);
+    assert!(err.contains(&scale) && err.contains("shape"), "{err}");
+
+    // int8 where the key table keeps f32 (a LayerNorm).
+    reset();
+    let norm = "pretrained_model.encoder.layer.0.output.LayerNorm.weight";
+    rewrite(&q8.0, |t| {
+        let n = t.iter_mut().find(|(k, ..)| *k == norm).unwrap();
+        let len = n.2[0];
+        *n = (norm.to_string(), Dtype::I8, vec![len], vec![1u8; len]);
+    });
+    let err = load_error(&q8.0);
+    assert!(err.contains(norm) && err.contains("I8"), "{err}");
+
+    // A quantization_config that describes something else.
+    reset();
+    let cfg_path = q8.0.join("config.json");
+    let mut cfg: Value =
+        serde_json::from_str(&std::fs::read_to_string(&cfg_path).unwrap()).unwrap();
+    cfg["quantization_config"]["config_groups"]["group_0"]["weights"]["num_bits"] = 4.into();
+    std::fs::write(&cfg_path, cfg.to_string()).unwrap();
+    let err = load_error(&q8.0);
+    assert!(
+        err.contains("quantization_config") && err.contains("num_bits"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_cli_converts_and_loads_every_dtype_and_names_a_bad_one() {
+    let (dir, expected) = fixtures().into_iter().next().unwrap();
+    let c = &cases(&expected, "forward")[0];
+    let line = jsonl(std::iter::once(
+        serde_json::json!({"instruction": c["instruction"], "input": c["input"], "a": c["a"], "b": c["b"]}),
+    ));
+    let model = dir.to_str().unwrap();
+    let out = TempDir::new("cli-convert");
+    let (status, report, stderr) = run(
+        &[
+            "convert",
+            "--model",
+            model,
+            "--out",
+            out.0.to_str().unwrap(),
+            "--dtype",
+            "q8",
+        ],
+        "",
+    );
+    assert_eq!(status, 0, "{stderr}");
+    assert_eq!(report[0]["dtype"], "q8");
+    assert!(report[0]["bytes"].as_u64().unwrap() < report[0]["source_bytes"].as_u64().unwrap() / 2);
+    for args in [
+        vec!["compare", "--model", model, "--mode", "ab", "--dtype", "q8"],
+        vec![
+            "compare",
+            "--model",
+            out.0.to_str().unwrap(),
+            "--mode",
+            "ab",
+        ],
+    ] {
+        let (status, lines, stderr) = run(&args, &line);
+        assert_eq!(status, 0, "{args:?}: {stderr}");
+        let d = (f(&lines[0]["value"]) - f(&c["logit"])).abs();
+        assert!(
+            d <= bound(WeightDtype::Q8, &expected) && d > 0.0,
+            "{args:?}: moved by {d}"
+        );
+    }
+    let (status, _, stderr) = run(&["compare", "--model", model, "--dtype", "int4"], &line);
+    assert_ne!(status, 0);
+    assert!(
+        stderr.contains("int4") && stderr.contains("f32, f16 or q8"),
+        "{stderr}"
+    );
+    let (status, _, stderr) = run(
+        &[
+            "compare",
+            "--model",
+            out.0.to_str().unwrap(),
+            "--dtype",
+            "f32",
+        ],
+        &line,
+    );
+    assert_ne!(status, 0);
+    assert!(stderr.contains("holds q8 weights"), "{stderr}");
+}
