@@ -72,10 +72,7 @@ fn forward_logits(ranker: &Ranker, expected: &Value) -> (Vec<f64>, Vec<f64>) {
         })
         .collect();
     let got = block_on(ranker.logits(&pairs)).unwrap();
-    (
-        got,
-        forward.iter().map(|c| f(&c["logit"])).collect(),
-    )
+    (got, forward.iter().map(|c| f(&c["logit"])).collect())
 }
 
 fn max_change(got: &[f64], want: &[f64]) -> f64 {
@@ -361,4 +358,90 @@ fn the_cli_converts_and_loads_every_dtype_and_names_a_bad_one() {
     );
     assert_ne!(status, 0);
     assert!(stderr.contains("holds q8 weights"), "{stderr}");
+}
+
+/// At PairRM's real size (the large stand-in, whose reference logits are
+/// 0.24–0.34): f16 and int8 within the absolute bounds on all 10
+/// recorded comparisons, and the q8 folder's size and the engine's weight
+/// memory. Not in CI (minutes; writes 1.74 GB to a temp dir it deletes):
+/// `cargo test --release --test dtypes -- --ignored --nocapture large`.
+#[test]
+#[ignore]
+fn large_stand_in_per_dtype() {
+    let path = fixtures_dir().join("large").join("reference.json");
+    let reference: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("reference.json")).unwrap();
+    let seed = reference["stand_in"]["seed"].as_u64().unwrap();
+    let layers = reference["stand_in"]["layers"].as_u64().unwrap() as usize;
+    let dir = TempDir::new("large-dtypes");
+    pairrm_web::weights::write_stand_in_model(
+        &fixtures_dir().join("tiny-hf"),
+        &dir.0,
+        layers,
+        seed,
+    )
+    .expect("write the stand-in");
+    let q8 = TempDir::new("large-dtypes-q8");
+    convert_model_dir(&dir.0, &q8.0, WeightDtype::Q8).unwrap();
+    let size = |d: &Path| {
+        std::fs::metadata(d.join("model.safetensors"))
+            .unwrap()
+            .len()
+    };
+    eprintln!(
+        "model.safetensors: f32 {} bytes, q8 {} bytes",
+        size(&dir.0),
+        size(&q8.0)
+    );
+    for (folder, dtype) in [
+        (&dir.0, Some(WeightDtype::F16)),
+        (&dir.0, Some(WeightDtype::Q8)),
+        (&q8.0, None),
+    ] {
+        let ranker = load(folder, &device::cpu(), Engine::FusedCpu, dtype);
+        let computed = ranker.dtype();
+        eprintln!(
+            "{computed} ({}): weights in memory {} bytes",
+            if dtype.is_some() {
+                "on the fly"
+            } else {
+                "folder"
+            },
+            ranker.weight_bytes().unwrap()
+        );
+        let (got, want) = forward_logits_one_by_one(&ranker, &reference);
+        let change = max_change(&got, &want);
+        let tol = bound(computed, &reference);
+        eprintln!(
+            "{computed}: max |change of a logit| {change:.2e} over {} comparisons (bound {tol})",
+            got.len()
+        );
+        assert!(
+            change <= tol && change > 0.0,
+            "{computed}: a logit moved by {change} > {tol}"
+        );
+    }
+}
+
+/// As [`forward_logits`], one comparison per forward pass (the long ones are 2,048 tokens).
+fn forward_logits_one_by_one(ranker: &Ranker, expected: &Value) -> (Vec<f64>, Vec<f64>) {
+    let mut got = Vec::new();
+    for c in cases(expected, "forward") {
+        let pair = ranker
+            .pair_input(
+                &s(&c["instruction"]),
+                &s(&c["input"]),
+                &s(&c["a"]),
+                &s(&c["b"]),
+            )
+            .unwrap();
+        let ids: Vec<u64> = pair.ids.iter().map(|&i| i as u64).collect();
+        assert_eq!(ids, ints(&c["ids"]), "token ids");
+        got.extend(block_on(ranker.logits(&[pair])).unwrap());
+    }
+    let want = cases(expected, "forward")
+        .iter()
+        .map(|c| f(&c["logit"]))
+        .collect();
+    (got, want)
 }

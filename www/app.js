@@ -4,6 +4,8 @@ import { setupDatasetView } from "./dataset.js";
 const params = new URLSearchParams(location.search);
 const DEFAULT_MODEL = "https://huggingface.co/llm-blender/PairRM/resolve/main/";
 const device = params.get("device") || "auto";
+// Weights as stored (the default model: f32), or converted while loading: "q8" (int8) or "f16".
+const dtype = params.get("dtype") || "";
 
 const $ = (id) => document.getElementById(id);
 let worker = null;
@@ -177,8 +179,9 @@ function onWorkerMessage(event) {
     loaded = true;
     $("progress").hidden = true;
     $("cancel").hidden = true;
-    $("device-badge").textContent =
-      msg.device === "webgpu" ? "WebGPU" : msg.threads > 1 ? `CPU · ${msg.threads} threads` : "CPU";
+    const where = msg.device === "webgpu" ? "WebGPU" : msg.threads > 1 ? `CPU · ${msg.threads} threads` : "CPU";
+    $("device-badge").textContent = msg.dtype ? `${where} · ${msg.dtype}` : where;
+    $("device-badge").dataset.dtype = msg.dtype || "";
     $("device-badge").dataset.threads = String(msg.threads || 1);
     $("device-badge").dataset.device = msg.device;
     $("rank").disabled = false;
@@ -249,7 +252,7 @@ function startWorker() {
 
 function load(url) {
   $("device-badge").textContent = "loading…";
-  worker.postMessage({ type: "load", url, device });
+  worker.postMessage({ type: "load", url, device, dtype });
 }
 
 function start() {

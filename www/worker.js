@@ -38,10 +38,11 @@ onmessage = async (event) => {
       job = new AbortController();
       model = await PairRM.load(msg.url, {
         device: msg.device || "auto",
+        ...(msg.dtype ? { dtype: msg.dtype } : {}),
         signal: job.signal,
         onProgress: (p) => postMessage({ type: "progress", ...p }),
       });
-      postMessage({ type: "loaded", device: model.device, threads, warnings: model.warnings, cache: await cacheInfo() });
+      postMessage({ type: "loaded", device: model.device, dtype: model.dtype, threads, warnings: model.warnings, cache: await cacheInfo() });
     } else if (msg.type === "probe") {
       // Is this model cached, and how big is it? (Asked before downloading it.)
       await initOnce(msg.device);

@@ -114,6 +114,12 @@ impl Ranker {
         self
     }
 
+    /// Bytes of weights held in memory by the fused CPU engine (None on a
+    /// burn device).
+    pub fn weight_bytes(&self) -> Option<usize> {
+        self.model.host_weight_bytes()
+    }
+
     /// The precision of the weights this ranker computes with.
     pub fn dtype(&self) -> WeightDtype {
         self.dtype

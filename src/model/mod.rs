@@ -294,6 +294,15 @@ impl PairRmModel {
         }
     }
 
+    /// Bytes of weights the fused CPU engine holds (None on burn's engine,
+    /// whose tensors live on the device).
+    pub fn host_weight_bytes(&self) -> Option<usize> {
+        match &self.network {
+            Network::FusedCpu(m) => Some(m.weight_bytes()),
+            Network::Tensors { .. } => None,
+        }
+    }
+
     pub fn vocab_size(&self) -> usize {
         match &self.network {
             Network::Tensors { model, .. } => model.pretrained_model.embeddings.vocab_size(),

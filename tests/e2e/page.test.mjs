@@ -183,13 +183,38 @@ test("the CPU fallback computes with a thread per core on a cross-origin-isolate
     await waitLoaded(other);
     assert.equal(await other.evaluate(() => crossOriginIsolated), false);
     assert.equal(await other.getAttribute("#device-badge", "data-threads"), "1");
-    assert.equal(await other.textContent("#device-badge"), "CPU");
+    assert.equal(await other.textContent("#device-badge"), "CPU · f32");
     await rank(other, CASE.instruction, CASE.candidates);
     checkAgainstReference(await shownResults(other));
     await other.close();
   } finally {
     plain.kill();
   }
+});
+
+test("?dtype=q8 converts the weights while loading: the badge says so and the logits stay within int8's bound", async () => {
+  const page = await context.newPage();
+  await page.goto(`${ORIGIN}/?model=/models/${FIXTURE}/&device=cpu&dtype=q8`);
+  await waitLoaded(page);
+  assert.equal(await page.getAttribute("#device-badge", "data-dtype"), "q8");
+  assert.match(await page.textContent("#device-badge"), / · q8$/);
+  await rank(page, CASE.instruction, CASE.candidates);
+  const { logits } = await shownResults(page);
+  // tests/tolerance.json's `dtypes`: the bound grows with the model's logits.
+  const t = JSON.parse(readFileSync(join(ROOT, "tests", "tolerance.json"), "utf8")).dtypes;
+  const largest = Math.max(...expected.forward.map((c) => Math.abs(c.logit)));
+  const bound = t.q8 * Math.max(1, largest / t.logit_scale);
+  let moved = 0;
+  for (let i = 0; i < 3; i++) {
+    for (let j = 0; j < 3; j++) {
+      if (i === j) continue;
+      const d = Math.abs(logits[i][j] - CASE.logits[i][j]);
+      assert.ok(d <= bound, `logit[${i}][${j}] = ${logits[i][j]}, reference ${CASE.logits[i][j]}, bound ${bound}`);
+      moved = Math.max(moved, d);
+    }
+  }
+  assert.ok(moved > 1e-6, "the logits equal f32's: nothing was converted");
+  await page.close();
 });
 
 // Last: it stops the server.
