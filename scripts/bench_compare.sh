@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Side-by-side forward-pass benchmark at PairRM-large dims, one run:
-# pairrm-web (burn Flex on the CPU; plus burn wgpu with --gpu), the PyTorch
-# reference (LLM-Blender on transformers 4.35.2, f32, CPU) and ONNX Runtime
-# (CPUExecutionProvider, f32) on the same thread count and inputs. Needs the
-# reference venv (scripts/reference/setup.sh) and a release build of the CLI;
-# exports target/onnx/pairrm-large.onnx first if it is missing (~1 min).
+# pairrm-web (the fused CPU engine with f32, f16 and int8 weights; plus burn
+# wgpu with --gpu), the PyTorch reference (LLM-Blender on transformers 4.35.2,
+# f32, CPU) and ONNX Runtime (CPUExecutionProvider) on the f32 export and on its
+# int8 quantization as transformers.js makes it, on the same thread count and
+# inputs. Needs the reference venv (scripts/reference/setup.sh) and a release
+# build of the CLI; exports target/onnx/pairrm-large.onnx and quantizes it to
+# target/onnx/pairrm-large-int8.onnx first if they are missing (~3 min).
 #   scripts/bench_compare.sh [--tokens 256] [--batch-size 4] [--iters 3] [--threads 2] [--gpu] [--before BIN]
 # --before BIN also times another build of the CLI (e.g. the previous commit's) in the same run.
 # Ratios are pairs/s over pairs/s: > 1 means pairrm-web is faster.
@@ -23,11 +25,21 @@ while [ $# -gt 0 ]; do
   esac
 done
 onnx=target/onnx/pairrm-large.onnx
+int8=target/onnx/pairrm-large-int8.onnx
 if [ ! -f "$onnx" ] || [ ! -f "$onnx.data" ]; then
   scripts/reference/run.sh scripts/reference/export_onnx.py --out "$onnx"
 fi
+if [ ! -f "$int8" ] || [ ! -f "$int8.data" ]; then
+  scripts/reference/run.sh scripts/reference/quantize_onnx.py --model "$onnx" --out "$int8"
+fi
 ours=$(RAYON_NUM_THREADS=$threads target/release/pairrm bench --device "$device" --tokens "$tokens" --batch-size "$batch" --iters "$iters")
 echo "$ours"
+declare -A lowp
+for dt in f16 q8; do
+  out=$(RAYON_NUM_THREADS=$threads target/release/pairrm bench --device cpu --dtype "$dt" --tokens "$tokens" --batch-size "$batch" --iters "$iters")
+  echo "== pairrm-web $dt"; echo "$out"
+  lowp[$dt]=$(echo "$out" | awk '$1 == "cpu:" {print $2}')
+done
 if [ -n "$before" ]; then
   echo "== $before"
   old=$(RAYON_NUM_THREADS=$threads "$before" bench --device cpu --tokens "$tokens" --batch-size "$batch" --iters "$iters")
@@ -39,15 +51,23 @@ echo "$ref"
 echo "== ONNX Runtime"
 ortout=$(scripts/reference/run.sh scripts/reference/bench_onnx.py --model "$onnx" --threads "$threads" --batch-size "$batch" --seq-len "$tokens" --iters "$iters")
 echo "$ortout"
+echo "== ONNX Runtime int8"
+ort8out=$(scripts/reference/run.sh scripts/reference/bench_onnx.py --model "$int8" --threads "$threads" --batch-size "$batch" --seq-len "$tokens" --iters "$iters")
+echo "$ort8out"
 cpu=$(echo "$ours" | awk '$1 == "cpu:" {print $2}')
 gpu=$(echo "$ours" | awk '$1 == "wgpu:" {print $2}')
 pairs() { grep -oE 'pairs/s: [0-9.]+' | head -1 | awk '{print $2}'; }
 refps=$(echo "$ref" | pairs)
 ortps=$(echo "$ortout" | pairs)
+ort8ps=$(echo "$ort8out" | pairs)
 oldps=$( [ -n "$before" ] && echo "$old" | awk '$1 == "cpu:" {print $2}' || true)
-awk -v c="$cpu" -v g="$gpu" -v r="$refps" -v o="$ortps" -v b="$oldps" 'BEGIN {
+awk -v c="$cpu" -v g="$gpu" -v r="$refps" -v o="$ortps" -v b="$oldps" -v o8="$ort8ps" \
+    -v h="${lowp[f16]}" -v q="${lowp[q8]}" 'BEGIN {
   printf "ratio pairrm-web cpu / PyTorch: %.2fx\n", c / r;
   printf "ratio pairrm-web cpu / ONNX Runtime: %.2fx\n", c / o;
+  printf "ratio pairrm-web cpu f16 / ONNX Runtime f32: %.2fx\n", h / o;
+  printf "ratio pairrm-web cpu q8 / ONNX Runtime int8: %.2fx\n", q / o8;
+  printf "ratio pairrm-web cpu q8 / pairrm-web cpu f32: %.2fx\n", q / c;
   if (b != "") printf "ratio pairrm-web cpu / --before build: %.2fx\n", c / b;
   if (g != "") {
     printf "ratio pairrm-web wgpu / PyTorch: %.2fx\n", g / r;

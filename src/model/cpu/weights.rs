@@ -94,10 +94,21 @@ impl Dense {
                 let w = View::new(w, 0, self.inp, self.out, self.out);
                 matmul(dst, self.out, x, w, accumulate, Threads::All);
             }
-            Matrix::Q8(w) => QUANTIZED.with(|q| {
-                let q = &mut *q.borrow_mut();
-                q.quantize(&x[..rows * self.inp], rows, self.inp);
-                w.product(q, rows, dst, accumulate);
+            Matrix::Q8(w) => QUANTIZED.with(|cell| {
+                let x = &x[..rows * self.inp];
+                // Taken already only if this thread re-entered a product while
+                // waiting in one (rayon work-stealing): then a buffer of its own.
+                match cell.try_borrow_mut() {
+                    Ok(mut q) => {
+                        q.quantize(x, rows, self.inp);
+                        w.product(&q, rows, dst, accumulate);
+                    }
+                    Err(_) => {
+                        let mut q = QuantizedRows::default();
+                        q.quantize(x, rows, self.inp);
+                        w.product(&q, rows, dst, accumulate);
+                    }
+                }
             }),
         }
     }

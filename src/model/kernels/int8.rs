@@ -34,7 +34,9 @@ pub struct PackedQ8 {
     data: Vec<i8>,
     /// One per output (zero for the padding outputs of the last panel).
     scales: Vec<f32>,
-    /// `Σₖ w[o, k]` per output: the correction for the unsigned-input product.
+    /// `Σₖ w[o, k]` per output: the correction for the unsigned-input product
+    /// (only the AVX-512 VNNI kernel takes unsigned inputs).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     sums: Vec<i32>,
 }
 
@@ -140,9 +142,16 @@ impl Kernel {
         {
             return Kernel::Vnni512;
         }
-        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        return Kernel::Simd128;
-        #[allow(unreachable_code)]
+        Self::fallback()
+    }
+
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    fn fallback() -> Self {
+        Kernel::Simd128
+    }
+
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    fn fallback() -> Self {
         Kernel::Portable
     }
 
