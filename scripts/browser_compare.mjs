@@ -3,6 +3,7 @@
 // (instruction + two candidates, ~--tokens 256 tokens in all) on the same model dims.
 //   node scripts/browser_compare.mjs MODEL_DIR ONNX_FILE [--iters 3] [--tokens 256]
 //        [--threads 2] [--skip-webgpu] [--timeout-min 30] [--pkg dist/pkg]
+//        [--dtype q8 --onnx-int8 ONNX_INT8_FILE]
 // MODEL_DIR: a pairrm model folder (tests/fixtures/tiny-hf, or the 1.74 GB stand-in of
 // `pairrm make-random-model --model tests/fixtures/tiny-hf --out /tmp/pairrm-large`);
 // ONNX_FILE: its export by scripts/reference/export_onnx.py, with ONNX_FILE.data next to it.
@@ -18,6 +19,9 @@
 // one warm-up run, then --iters timed runs; median ms. pairrm-web times compare({mode:
 // "ab"}) end to end (tokenizing included); ORT times session.run on the identical ids
 // [CLS] <|source|> s [SEP] [CLS] <|candidate1|> a [SEP] [CLS] <|candidate2|> b [SEP].
+// With --dtype q8 (or f16) our CPU engines load with that dtype (converted while
+// loading) beside the f32 ones, and --onnx-int8 adds ORT Web on that model
+// (scripts/reference/quantize_onnx.py: transformers.js's q8 recipe) as ort8-1 / ort8-N.
 // Ratios are ORT ms / pairrm-web ms (> 1: pairrm-web is faster).
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -27,7 +31,7 @@ import { ROOT, serve, launchContext } from "./browser.mjs";
 
 const args = process.argv.slice(2);
 const opt = (n, d) => (args.includes(n) ? args[args.indexOf(n) + 1] : d);
-const VALUED = ["--iters", "--tokens", "--threads", "--timeout-min", "--pkg"];
+const VALUED = ["--iters", "--tokens", "--threads", "--timeout-min", "--pkg", "--dtype", "--onnx-int8"];
 const [modelArg, onnxArg] = args.filter((a, i) => !a.startsWith("--") && !VALUED.includes(args[i - 1]));
 if (!modelArg || !onnxArg) {
   console.error("usage: node scripts/browser_compare.mjs MODEL_DIR ONNX_FILE [--iters 3] [--tokens 256] [--threads 2] [--skip-webgpu] [--timeout-min 30] [--pkg dist/pkg]");
@@ -90,16 +94,17 @@ async function run(job) {
       adapter = a ? [info.vendor, info.architecture, info.description].filter(Boolean).join(" ") + ((info.isFallbackAdapter ?? a.isFallbackAdapter) ? " (fallback adapter)" : "") : "none";
     }
     const t0 = performance.now();
-    const m = await pkg.PairRM.load(job.model, { device: job.device });
+    const m = await pkg.PairRM.load(job.model, { device: job.device, ...(job.dtype ? { dtype: job.dtype } : {}) });
     const loadS = (performance.now() - t0) / 1000;
     const r = await timed(job.iters, async () => (await m.compare(job.request)).value);
-    return { ...env, ...r, loadS, threads: pkg.threads, device: m.device, adapter, warnings: m.warnings };
+    return { ...env, ...r, loadS, threads: pkg.threads, device: m.device, dtype: m.dtype, adapter, warnings: m.warnings };
   }
   const ort = await import("/ort/ort.wasm.min.mjs");
   ort.env.wasm.wasmPaths = location.origin + "/ort/";
   ort.env.wasm.numThreads = job.threads;
   const t0 = performance.now();
-  const s = await ort.InferenceSession.create(job.onnx, { executionProviders: ["wasm"], externalData: [{ path: job.dataName, data: job.data }] });
+  const onnx = job.int8 ? job.int8 : { file: job.onnx, dataName: job.dataName, data: job.data };
+  const s = await ort.InferenceSession.create(onnx.file, { executionProviders: ["wasm"], externalData: [{ path: onnx.dataName, data: onnx.data }] });
   const loadS = (performance.now() - t0) / 1000;
   // The graph finds the markers by id: try the model dir's ids, then PairRM's (128001..3).
   for (const set of [job.markers, [128001, 128002, 128003]]) {
@@ -119,12 +124,16 @@ onmessage = async ({ data }) => {
 `);
 
 const port = 18000 + Math.floor(Math.random() * 1000);
+const int8File = opt("--onnx-int8", "") && resolve(opt("--onnx-int8", ""));
+const dtype = opt("--dtype", "");
 const server = await serve(["--root", benchDir, "--port", String(port), "--mount", `/bench=${benchDir}`, "--mount", `/pkg=${pkgDir}`,
-  "--mount", `/ort=${join(ROOT, "node_modules/onnxruntime-web/dist")}`, "--mount", `/model=${modelDir}`, "--mount", `/onnx=${dirname(onnxFile)}`]);
+  "--mount", `/ort=${join(ROOT, "node_modules/onnxruntime-web/dist")}`, "--mount", `/model=${modelDir}`, "--mount", `/onnx=${dirname(onnxFile)}`,
+  ...(int8File ? ["--mount", `/onnx8=${dirname(int8File)}`] : [])]);
 process.on("exit", () => server.kill());
 const base = `http://127.0.0.1:${port}`;
 const common = { iters, request, ids, markers, model: `${base}/model/`, onnx: `${base}/onnx/${basename(onnxFile)}`,
   dataName: basename(onnxFile) + ".data", data: `${base}/onnx/${basename(onnxFile)}.data` };
+const int8 = int8File ? { file: `${base}/onnx8/${basename(int8File)}`, dataName: basename(int8File) + ".data", data: `${base}/onnx8/${basename(int8File)}.data` } : null;
 if (!havePkg) console.log(`${pkgDir}/index.js is missing (./build.sh): only the ORT engines run`);
 const engines = [
   { name: "pairrm-cpu1", kind: "pairrm", device: "cpu", threads: 1 },
@@ -132,6 +141,14 @@ const engines = [
   ...(args.includes("--skip-webgpu") ? [] : [{ name: "pairrm-webgpu", kind: "pairrm", device: "webgpu", threads: 1 }]),
   { name: "ort-1", kind: "ort", threads: 1 },
   { name: `ort-${nThreads}`, kind: "ort", threads: nThreads },
+  ...(dtype ? [
+    { name: `pairrm-cpu1-${dtype}`, kind: "pairrm", device: "cpu", threads: 1, dtype },
+    { name: `pairrm-cpu${nThreads}-${dtype}`, kind: "pairrm", device: "cpu", threads: nThreads, dtype },
+  ] : []),
+  ...(int8 ? [
+    { name: "ort8-1", kind: "ort", threads: 1, int8 },
+    { name: `ort8-${nThreads}`, kind: "ort", threads: nThreads, int8 },
+  ] : []),
 ].filter((e) => havePkg || e.kind === "ort");
 
 async function runEngine(e) {
@@ -193,8 +210,10 @@ for (const e of engines) {
   console.log(r.ok ? `${e.name.padEnd(16)}${String(r.threads).padStart(8)}${r.loadS.toFixed(2).padStart(9)}${r.median.toFixed(1).padStart(11)}  ${Number(r.value).toFixed(5)}${tag}`
     : `${e.name.padEnd(16)}  failed: ${r.error.split("\n")[0]}`);
 }
-for (const n of [1, nThreads]) {
-  const ours = results[n === 1 ? "pairrm-cpu1" : `pairrm-cpu${n}`];
-  const ort = results[`ort-${n}`];
-  if (ours?.ok && ort?.ok) console.log(`pairrm-web cpu (${ours.threads} thread${ours.threads > 1 ? "s" : ""}) / ORT Web (${ort.threads} thread${ort.threads > 1 ? "s" : ""}): ${(ort.median / ours.median).toFixed(2)}x (ORT ms / ours; > 1 = pairrm-web faster)`);
+for (const [suffix, ortName] of [["", "ort"], ...(dtype ? [[`-${dtype}`, int8 ? "ort8" : "ort"]] : [])]) {
+  for (const n of [1, nThreads]) {
+    const ours = results[`pairrm-cpu${n}${suffix}`];
+    const ort = results[`${ortName}-${n}`];
+    if (ours?.ok && ort?.ok) console.log(`pairrm-web cpu ${ours.dtype} (${ours.threads} thread${ours.threads > 1 ? "s" : ""}) / ORT Web ${ortName === "ort8" ? "int8" : "f32"} (${ort.threads} thread${ort.threads > 1 ? "s" : ""}): ${(ort.median / ours.median).toFixed(2)}x (ORT ms / ours; > 1 = pairrm-web faster)`);
+  }
 }

@@ -7,7 +7,9 @@
 // and every comparison of tests/fixtures/large/reference.json (LLM-Blender's
 // logits on those weights, 26 to 2,048 tokens) is run through the package and
 // checked within tests/tolerance.json; the script exits 1 on a mismatch.
-//   node scripts/large_model_check.mjs DIR [--device cpu|webgpu] [--reference]
+// --dtype q8|f16 converts the weights while loading; the check then uses that
+// dtype's bound (tests/tolerance.json `dtypes`).
+//   node scripts/large_model_check.mjs DIR [--device cpu|webgpu] [--dtype q8|f16] [--reference]
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { ROOT, serve, launchContext } from "./browser.mjs";
@@ -15,7 +17,10 @@ import { ROOT, serve, launchContext } from "./browser.mjs";
 const reference = process.argv.includes("--reference")
   ? JSON.parse(readFileSync(join(ROOT, "tests/fixtures/large/reference.json"), "utf8")).forward
   : null;
-const tolerance = JSON.parse(readFileSync(join(ROOT, "tests/tolerance.json"), "utf8")).logit;
+const tolerances = JSON.parse(readFileSync(join(ROOT, "tests/tolerance.json"), "utf8"));
+const dtype = process.argv.includes("--dtype") ? process.argv[process.argv.indexOf("--dtype") + 1] : undefined;
+// The stand-in's logits are at the bounds' own scale (0.24-0.34): no growth.
+const tolerance = dtype && dtype !== "f32" ? tolerances.dtypes[dtype] : tolerances.logit;
 
 const dir = resolve(process.argv[2] || "/tmp/pairrm-large");
 const device = process.argv.includes("--device") ? process.argv[process.argv.indexOf("--device") + 1] : "cpu";
@@ -26,7 +31,7 @@ const page = await ctx.newPage();
 page.on("console", (m) => { if (m.type() === "error") console.error("console:", m.text()); });
 const blank = `http://127.0.0.1:${port}/pkg/package.json`;
 await page.goto(blank);
-const report = await page.evaluate(async ([device, reference]) => {
+const report = await page.evaluate(async ([device, reference, dtype]) => {
   const mod = await import("/pkg/pairrm_web.js");
   const wasm = await mod.default();
   const mem = () => wasm.memory.buffer.byteLength;
@@ -34,7 +39,7 @@ const report = await page.evaluate(async ([device, reference]) => {
   const t0 = performance.now();
   let m;
   try {
-    m = await mod.PairRM.load("/large/", { device, onProgress: (p) => { phases[p.phase] = p.total; } });
+    m = await mod.PairRM.load("/large/", { device, dtype, onProgress: (p) => { phases[p.phase] = p.total; } });
   } catch (e) {
     return { error: String(e.message || e), memory: mem() };
   }
@@ -49,17 +54,17 @@ const report = await page.evaluate(async ([device, reference]) => {
     const { value } = await m.compare({ instruction: c.instruction, input: c.input, a: c.a, b: c.b, mode: "ab" });
     checked.push({ tokens: c.tokens, value, reference: c.logit, ms: Math.round(performance.now() - t) });
   }
-  return { device: m.device, coldLoadMs: loadMs, compareMs, value: r.value, memoryAfterLoad, memoryAfterCompare: mem(), phases, warnings: m.warnings, checked };
-}, [device, reference]);
+  return { device: m.device, dtype: m.dtype, coldLoadMs: loadMs, compareMs, value: r.value, memoryAfterLoad, memoryAfterCompare: mem(), phases, warnings: m.warnings, checked };
+}, [device, reference, dtype]);
 // Warm: a fresh page, weights from IndexedDB.
 await page.goto(blank);
-Object.assign(report, await page.evaluate(async (device) => {
+Object.assign(report, await page.evaluate(async ([device, dtype]) => {
   const mod = await import("/pkg/pairrm_web.js");
   const wasm = await mod.default();
   const t0 = performance.now();
-  const m = await mod.PairRM.load("/large/", { device });
+  const m = await mod.PairRM.load("/large/", { device, dtype });
   return { warmLoadMs: performance.now() - t0, warmMemory: wasm.memory.buffer.byteLength, warmDevice: m.device };
-}, device));
+}, [device, dtype]));
 console.log(JSON.stringify(report, null, 2));
 await ctx.close();
 server.kill();

@@ -445,3 +445,56 @@ fn forward_logits_one_by_one(ranker: &Ranker, expected: &Value) -> (Vec<f64>, Ve
         .collect();
     (got, want)
 }
+
+/// The 32-row dataset's win rate per dtype (`pairrm winrate --dtype`): every
+/// row's value within twice the bound of the reference's, the same winner
+/// unless the reference's value is within that of a tie, and the win rate
+/// off by at most those rows.
+#[test]
+fn winrate_per_dtype_follows_the_reference() {
+    let pairs =
+        std::fs::read_to_string(fixtures_dir().join("datasets").join("pairs.jsonl")).unwrap();
+    for (dir, expected) in fixtures() {
+        let reference: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("dataset.json")).unwrap())
+                .unwrap();
+        let want_rows = reference["pairs"].as_array().unwrap();
+        for dtype in [WeightDtype::F16, WeightDtype::Q8] {
+            let what = format!("{}/{dtype}", dir.display());
+            let tol = 2.0 * bound(dtype, &expected);
+            let (status, lines, stderr) = run(
+                &[
+                    "winrate",
+                    "--model",
+                    dir.to_str().unwrap(),
+                    "--dtype",
+                    dtype.name(),
+                ],
+                &pairs,
+            );
+            assert_eq!(status, 0, "{what}: {stderr}");
+            let rows: Vec<&Value> = lines.iter().filter(|l| l.get("value").is_some()).collect();
+            assert_eq!(rows.len(), want_rows.len(), "{what}");
+            let mut near_ties = 0;
+            for (k, (got, want)) in rows.iter().zip(want_rows).enumerate() {
+                let (g, w) = (f(&got["value"]), f(&want["value"]));
+                assert!((g - w).abs() <= tol, "{what} row {k}: {g} vs {w}");
+                if w.abs() <= tol {
+                    near_ties += 1;
+                } else {
+                    assert_eq!(
+                        g > 0.0,
+                        w > 0.0,
+                        "{what} row {k}: the winner flipped ({g} vs {w})"
+                    );
+                }
+            }
+            let summary = &lines.last().unwrap()["summary"];
+            let d = (f(&summary["win_rate"]) - f(&reference["summary"]["win_rate"])).abs();
+            assert!(
+                d <= near_ties as f64 / rows.len() as f64 + 1e-9,
+                "{what}: win rate moved by {d}"
+            );
+        }
+    }
+}
