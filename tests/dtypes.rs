@@ -58,19 +58,7 @@ fn load(dir: &Path, dev: &Device, engine: Engine, dtype: Option<WeightDtype>) ->
 /// The forward logits of the fixture's recorded cases.
 fn forward_logits(ranker: &Ranker, expected: &Value) -> (Vec<f64>, Vec<f64>) {
     let forward = cases(expected, "forward");
-    let pairs: Vec<_> = forward
-        .iter()
-        .map(|c| {
-            ranker
-                .pair_input(
-                    &s(&c["instruction"]),
-                    &s(&c["input"]),
-                    &s(&c["a"]),
-                    &s(&c["b"]),
-                )
-                .unwrap()
-        })
-        .collect();
+    let pairs: Vec<_> = forward.iter().map(|c| pair_input(ranker, c)).collect();
     let got = block_on(ranker.logits(&pairs)).unwrap();
     (got, forward.iter().map(|c| f(&c["logit"])).collect())
 }
@@ -427,14 +415,7 @@ fn large_stand_in_per_dtype() {
 fn forward_logits_one_by_one(ranker: &Ranker, expected: &Value) -> (Vec<f64>, Vec<f64>) {
     let mut got = Vec::new();
     for c in cases(expected, "forward") {
-        let pair = ranker
-            .pair_input(
-                &s(&c["instruction"]),
-                &s(&c["input"]),
-                &s(&c["a"]),
-                &s(&c["b"]),
-            )
-            .unwrap();
+        let pair = pair_input(ranker, c);
         let ids: Vec<u64> = pair.ids.iter().map(|&i| i as u64).collect();
         assert_eq!(ids, ints(&c["ids"]), "token ids");
         got.extend(block_on(ranker.logits(&[pair])).unwrap());

@@ -16,18 +16,6 @@ fn mode(v: &Value) -> CompareMode {
     s(v).parse().expect("mode")
 }
 
-/// The assembled input of a recorded `forward` case.
-fn pair_input(ranker: &Ranker, c: &Value) -> pairrm_web::segments::PairInput {
-    ranker
-        .pair_input(
-            &s(&c["instruction"]),
-            &s(&c["input"]),
-            &s(&c["a"]),
-            &s(&c["b"]),
-        )
-        .unwrap()
-}
-
 fn check_fixture(dir: &std::path::Path, expected: &Value, dev: &Device, label: &str) {
     check_fixture_with(dir, expected, dev, Engine::for_device(dev), label)
 }

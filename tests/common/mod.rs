@@ -137,3 +137,15 @@ pub fn run_bytes(args: &[&str], stdin: &[u8]) -> (i32, Vec<Value>, String) {
 pub fn jsonl(items: impl Iterator<Item = Value>) -> String {
     items.map(|v| v.to_string() + "\n").collect()
 }
+
+/// The assembled input of a recorded `forward` case.
+pub fn pair_input(ranker: &pairrm_web::Ranker, c: &Value) -> pairrm_web::segments::PairInput {
+    ranker
+        .pair_input(
+            &s(&c["instruction"]),
+            &s(&c["input"]),
+            &s(&c["a"]),
+            &s(&c["b"]),
+        )
+        .unwrap()
+}
