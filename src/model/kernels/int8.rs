@@ -38,6 +38,22 @@ pub struct PackedQ8 {
     /// (only the AVX-512 VNNI kernel takes unsigned inputs).
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     sums: Vec<i32>,
+    /// The kernel the bytes are laid out for.
+    kernel: Kernel,
+}
+
+/// Where input `t` (0..4) of output `j` (0..16) sits in a `(panel, step)`'s
+/// 64 bytes. AVX-512 VNNI (and the portable loop) take an output's 4 inputs
+/// together (`j·4 + t`), one `vpdpbusd` lane each. wasm takes inputs in
+/// pairs, each pair for all 16 outputs (`(t/2)·32 + j·2 + t%2`): a 16-byte
+/// load is 8 outputs × 2 inputs, and `i32x4.dot_i16x8_s` of its halves with
+/// a broadcast input pair gives 4 outputs' sums directly.
+fn byte_at(kernel: Kernel, j: usize, t: usize) -> usize {
+    match kernel {
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        Kernel::Simd128 => (t / 2) * 2 * PANEL + j * 2 + t % 2,
+        _ => j * STEP + t,
+    }
 }
 
 /// Rows of activations quantized for one product: `steps · STEP` bytes a row.
@@ -45,6 +61,9 @@ pub struct PackedQ8 {
 pub struct QuantizedRows {
     values: Vec<i8>,
     scales: Vec<f32>,
+    /// The values as i16 (wasm: an input pair is then one 32-bit broadcast).
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    wide: Vec<i16>,
 }
 
 impl QuantizedRows {
@@ -76,6 +95,11 @@ impl QuantizedRows {
         }
         #[cfg(not(any(not(target_arch = "wasm32"), feature = "threads")))]
         chunks.for_each(work);
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        {
+            self.wide.clear();
+            self.wide.extend(self.values.iter().map(|&v| v as i16));
+        }
     }
 }
 
@@ -172,8 +196,14 @@ fn kernel() -> Kernel {
 }
 
 impl PackedQ8 {
-    /// Pack `w` (`[out, in]`, a scale per output row).
+    /// Pack `w` (`[out, in]`, a scale per output row) for this machine's kernel.
     pub fn pack(w: &Q8Matrix) -> Self {
+        Self::pack_for(kernel(), w)
+    }
+
+    /// Pack `w` for `kernel`: each `(panel, step)` is 64 bytes, laid out as
+    /// [`byte_at`] says for that kernel.
+    pub fn pack_for(kernel: Kernel, w: &Q8Matrix) -> Self {
         let (out, inp) = (w.rows, w.cols);
         let steps = inp.div_ceil(STEP);
         let panels = out.div_ceil(PANEL);
@@ -184,7 +214,7 @@ impl PackedQ8 {
             let (p, j) = (o / PANEL, o % PANEL);
             let row = &w.values[o * inp..(o + 1) * inp];
             for (k, &q) in row.iter().enumerate() {
-                data[((p * steps + k / STEP) * PANEL + j) * STEP + k % STEP] = q;
+                data[(p * steps + k / STEP) * PANEL * STEP + byte_at(kernel, j, k % STEP)] = q;
             }
             sums[o] = row.iter().map(|&q| q as i32).sum();
             scales[o] = w.scales[o];
@@ -196,6 +226,7 @@ impl PackedQ8 {
             data,
             scales,
             sums,
+            kernel,
         }
     }
 
@@ -209,19 +240,9 @@ impl PackedQ8 {
     }
 
     /// `dst (+)= x · Wᵀ` for `rows` rows of `x` (`[rows, inp]`), `dst` `[rows, out]`.
+    /// The kernel is the one the weights were packed for ([`Self::pack_for`]).
     pub fn product(&self, x: &QuantizedRows, rows: usize, dst: &mut [f32], accumulate: bool) {
-        self.product_with(kernel(), x, rows, dst, accumulate)
-    }
-
-    /// As [`Self::product`] on a given kernel (tests compare kernels).
-    pub fn product_with(
-        &self,
-        kernel: Kernel,
-        x: &QuantizedRows,
-        rows: usize,
-        dst: &mut [f32],
-        accumulate: bool,
-    ) {
+        let kernel = self.kernel;
         assert!(x.scales.len() >= rows && x.values.len() >= rows * self.steps * STEP);
         assert!(dst.len() >= rows * self.out, "destination too small");
         let blocks = self.panels().div_ceil(TILE_PANELS);
@@ -273,7 +294,10 @@ impl PackedQ8 {
                 }
             }
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-            Kernel::Simd128 => simd128::tile(xs, width, w, self.steps, rows, panels, acc),
+            Kernel::Simd128 => {
+                let wide = &x.wide[r0 * width..(r0 + rows) * width];
+                simd128::tile(wide, width, w, self.steps, rows, panels, acc)
+            }
             Kernel::Portable => portable_tile(xs, width, w, self.steps, rows, panels, acc),
         }
     }
@@ -314,7 +338,7 @@ impl PackedQ8 {
 
 /// The destination shared by the tasks of one product, each writing its own columns.
 struct SharedMut(*mut f32);
-// SAFETY: tasks write disjoint elements (see `product_with`).
+// SAFETY: tasks write disjoint elements (see `product`).
 unsafe impl Sync for SharedMut {}
 unsafe impl Send for SharedMut {}
 
@@ -423,12 +447,12 @@ mod simd128 {
     use super::{PANEL, STEP};
     use std::arch::wasm32::*;
 
-    /// Per row, per panel: four groups of four outputs. A 16-byte load is 4
-    /// outputs × 4 inputs; sign-extended halves are 2 outputs × 4 inputs as
-    /// i16, and `i32x4.dot_i16x8_s` against the row's 4 inputs (twice) gives
-    /// `[o0 k0..1, o0 k2..3, o1 k0..1, o1 k2..3]`: lane pairs are summed at the end.
+    /// Tiles of up to 4 rows × 8 outputs (8 accumulators in registers). Per
+    /// input pair: one 16-byte load of 8 outputs × 2 inputs, sign-extended into
+    /// two halves of 4 outputs; per row a 32-bit broadcast of its input pair
+    /// (i16) and `i32x4.dot_i16x8_s` against each half: 4 outputs' sums.
     pub(super) fn tile(
-        x: &[i8],
+        x: &[i16],
         width: usize,
         w: &[i8],
         steps: usize,
@@ -440,47 +464,60 @@ mod simd128 {
         assert!(w.len() >= panels * steps * PANEL * STEP && acc.len() >= rows * panels * PANEL);
         let mut r = 0;
         while r < rows {
-            let two = rows - r >= 2;
+            let n = (rows - r).min(4);
             for p in 0..panels {
-                for g in 0..PANEL / 4 {
-                    let mut a = [i32x4_splat(0); 4];
-                    for s in 0..steps {
-                        let at = ((p * steps + s) * PANEL + g * 4) * STEP;
-                        // SAFETY: `at + 16 ≤ w.len()` and the x reads are within
-                        // `rows · width`, asserted above.
-                        unsafe {
-                            let wv = v128_load(w.as_ptr().add(at) as *const v128);
-                            let (lo, hi) =
-                                (i16x8_extend_low_i8x16(wv), i16x8_extend_high_i8x16(wv));
-                            let x0 = i16x8_extend_low_i8x16(v128_load32_splat(
-                                x.as_ptr().add(r * width + s * STEP) as *const u32,
-                            ));
-                            a[0] = i32x4_add(a[0], i32x4_dot_i16x8(lo, x0));
-                            a[1] = i32x4_add(a[1], i32x4_dot_i16x8(hi, x0));
-                            if two {
-                                let x1 = i16x8_extend_low_i8x16(v128_load32_splat(
-                                    x.as_ptr().add((r + 1) * width + s * STEP) as *const u32,
-                                ));
-                                a[2] = i32x4_add(a[2], i32x4_dot_i16x8(lo, x1));
-                                a[3] = i32x4_add(a[3], i32x4_dot_i16x8(hi, x1));
-                            }
+                for half in 0..2 {
+                    // SAFETY: bounds asserted above.
+                    unsafe {
+                        match n {
+                            4 => block::<4>(x, width, w, steps, r, p, half, panels, acc),
+                            3 => block::<3>(x, width, w, steps, r, p, half, panels, acc),
+                            2 => block::<2>(x, width, w, steps, r, p, half, panels, acc),
+                            _ => block::<1>(x, width, w, steps, r, p, half, panels, acc),
                         }
-                    }
-                    for (k, row) in [(0usize, r), (2, r + 1)] {
-                        if k == 2 && !two {
-                            continue;
-                        }
-                        let out = &mut acc[(row * panels + p) * PANEL + g * 4..][..4];
-                        out[0] = i32x4_extract_lane::<0>(a[k]) + i32x4_extract_lane::<1>(a[k]);
-                        out[1] = i32x4_extract_lane::<2>(a[k]) + i32x4_extract_lane::<3>(a[k]);
-                        out[2] =
-                            i32x4_extract_lane::<0>(a[k + 1]) + i32x4_extract_lane::<1>(a[k + 1]);
-                        out[3] =
-                            i32x4_extract_lane::<2>(a[k + 1]) + i32x4_extract_lane::<3>(a[k + 1]);
                     }
                 }
             }
-            r += if two { 2 } else { 1 };
+            r += n;
+        }
+    }
+
+    /// Rows `r0..r0+R`, outputs `half·8..half·8+8` of panel `p`.
+    ///
+    /// # Safety
+    /// `x`, `w` and `acc` hold what [`tile`] asserts.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    unsafe fn block<const R: usize>(
+        x: &[i16],
+        width: usize,
+        w: &[i8],
+        steps: usize,
+        r0: usize,
+        p: usize,
+        half: usize,
+        panels: usize,
+        acc: &mut [i32],
+    ) {
+        let mut sums = [[i32x4_splat(0); 2]; R];
+        let xp = x.as_ptr().add(r0 * width);
+        let wp = w.as_ptr().add(p * steps * PANEL * STEP + half * 16);
+        for s in 0..steps {
+            for pair in 0..2 {
+                let wv = v128_load(wp.add(s * PANEL * STEP + pair * 2 * PANEL) as *const v128);
+                let (lo, hi) = (i16x8_extend_low_i8x16(wv), i16x8_extend_high_i8x16(wv));
+                for (r, row) in sums.iter_mut().enumerate() {
+                    let xv =
+                        v128_load32_splat(xp.add(r * width + s * STEP + pair * 2) as *const u32);
+                    row[0] = i32x4_add(row[0], i32x4_dot_i16x8(lo, xv));
+                    row[1] = i32x4_add(row[1], i32x4_dot_i16x8(hi, xv));
+                }
+            }
+        }
+        for (r, row) in sums.iter().enumerate() {
+            let at = ((r0 + r) * panels + p) * PANEL + half * 8;
+            v128_store(acc.as_mut_ptr().add(at) as *mut v128, row[0]);
+            v128_store(acc.as_mut_ptr().add(at + 4) as *mut v128, row[1]);
         }
     }
 }
@@ -509,7 +546,7 @@ mod tests {
             let x = random(rows * inp, 1 + rows as u64);
             let wf = random(out * inp, 2 + out as u64);
             let w = Q8Matrix::quantize(out, inp, &wf);
-            let packed = PackedQ8::pack(&w);
+
             let mut qx = QuantizedRows::default();
             qx.quantize(&x, rows, inp);
             let mut want = vec![0.0f32; rows * out];
@@ -526,8 +563,9 @@ mod tests {
             let mut kernels = vec![Kernel::Portable, Kernel::detect()];
             kernels.dedup();
             for k in kernels {
+                let packed = PackedQ8::pack_for(k, &w);
                 let mut got = vec![0.5f32; rows * out];
-                packed.product_with(k, &qx, rows, &mut got, true);
+                packed.product(&qx, rows, &mut got, true);
                 for (g, w) in got.iter().zip(&want) {
                     assert!(
                         (g - w).abs() <= 1e-5 * w.abs().max(1.0),
