@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::tensor::Device;
 use common::*;
@@ -32,21 +32,6 @@ fn bound(dtype: WeightDtype, expected: &Value) -> f64 {
         .map(|c| f(&c["logit"]).abs())
         .fold(0.0, f64::max);
     base * (largest / scale).max(1.0)
-}
-
-/// A temporary folder, deleted however the test ends.
-struct TempDir(PathBuf);
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("pairrm-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        Self(dir)
-    }
-}
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 fn load(dir: &Path, dev: &Device, engine: Engine, dtype: Option<WeightDtype>) -> Ranker {
@@ -356,19 +341,7 @@ fn the_cli_converts_and_loads_every_dtype_and_names_a_bad_one() {
 #[test]
 #[ignore]
 fn large_stand_in_per_dtype() {
-    let path = fixtures_dir().join("large").join("reference.json");
-    let reference: Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).expect("reference.json")).unwrap();
-    let seed = reference["stand_in"]["seed"].as_u64().unwrap();
-    let layers = reference["stand_in"]["layers"].as_u64().unwrap() as usize;
-    let dir = TempDir::new("large-dtypes");
-    pairrm_web::weights::write_stand_in_model(
-        &fixtures_dir().join("tiny-hf"),
-        &dir.0,
-        layers,
-        seed,
-    )
-    .expect("write the stand-in");
+    let (dir, reference) = large_stand_in("large-dtypes");
     let q8 = TempDir::new("large-dtypes-q8");
     convert_model_dir(&dir.0, &q8.0, WeightDtype::Q8).unwrap();
     let size = |d: &Path| {

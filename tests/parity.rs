@@ -272,27 +272,7 @@ fn typed_markers_are_text_not_control_tokens() {
 #[test]
 #[ignore]
 fn large_stand_in_matches_the_reference() {
-    let path = fixtures_dir().join("large").join("reference.json");
-    let reference: Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).expect("reference.json")).unwrap();
-    let seed = reference["stand_in"]["seed"].as_u64().unwrap();
-    let layers = reference["stand_in"]["layers"].as_u64().unwrap() as usize;
-    /// Deletes the stand-in however the test ends.
-    struct TempDir(std::path::PathBuf);
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-    let dir =
-        TempDir(std::env::temp_dir().join(format!("pairrm-large-test-{}", std::process::id())));
-    pairrm_web::weights::write_stand_in_model(
-        &fixtures_dir().join("tiny-hf"),
-        &dir.0,
-        layers,
-        seed,
-    )
-    .expect("write the stand-in");
+    let (dir, reference) = large_stand_in("large-test");
     let dir = &dir.0;
     let forward = cases(&reference, "forward");
     let want_ids =

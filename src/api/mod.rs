@@ -85,7 +85,7 @@ impl Ranker {
         let tokenizer = files.tokenizer.load()?;
         let plan = crate::weights::plan_from_header(&files.safetensors, &config.backbone)?;
         let computed = plan.check_target(dtype)?;
-        let weights = PairRmWeights::from_bytes_as(&files.safetensors, &config.backbone, dtype)?;
+        let weights = PairRmWeights::from_plan(&plan, &files.safetensors, dtype)?;
         drop(files.safetensors); // the decoded copy is all we keep
         check_vocab(&tokenizer, weights.vocab_size)?;
         let model =

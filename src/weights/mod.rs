@@ -457,7 +457,16 @@ impl PairRmWeights {
         config: &BackboneConfig,
         target: Option<WeightDtype>,
     ) -> Result<Self> {
-        let plan = plan_from_header(bytes, config)?;
+        Self::from_plan(&plan_from_header(bytes, config)?, bytes, target)
+    }
+
+    /// The tensors of a whole file held in memory whose header `plan` was read
+    /// from, converted to `target` (see [`WeightsPlan::check_target`]).
+    pub fn from_plan(
+        plan: &WeightsPlan,
+        bytes: &[u8],
+        target: Option<WeightDtype>,
+    ) -> Result<Self> {
         plan.check_target(target)?;
         if bytes.len() != plan.file_len() {
             return Err(Error::Weights(format!(

@@ -16,7 +16,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use super::{decode, header_len, plan_from_header, Weight, MAX_HEADER_BYTES};
+use super::{header_len, plan_from_header, Weight, MAX_HEADER_BYTES};
 use crate::config::{parse_model_config, resolve_config, ConfigSource};
 use crate::error::{Error, Result};
 use crate::quant::WeightDtype;
@@ -184,13 +184,20 @@ pub fn convert_model_dir(input: &Path, output: &Path, dtype: WeightDtype) -> Res
             raw.push(bytes);
         }
         let parts: Vec<&[u8]> = raw.iter().map(|r| r.as_slice()).collect();
-        if e.scale.is_none() && decode(e.dtype, parts[0]).iter().any(|v| !v.is_finite()) {
+        // A non-finite value stays non-finite in f32 and f16, and gives its
+        // row a NaN scale in q8 (`quant::quantize_row`).
+        let converted = e.decode(&parts, Some(dtype));
+        let finite = match &converted {
+            Weight::F32(t) => t.data.iter().all(|v| v.is_finite()),
+            Weight::Q8(q) => q.scales.iter().all(|s| s.is_finite()),
+        };
+        if !finite {
             return Err(Error::Weights(format!(
                 "tensor {} holds NaN or infinite values: not converted",
                 e.key
             )));
         }
-        match e.decode(&parts, Some(dtype)) {
+        match converted {
             Weight::Q8(q) => {
                 let values: Vec<u8> = q.values.iter().map(|&v| v as u8).collect();
                 w(&mut out, &values)?;

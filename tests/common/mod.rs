@@ -149,3 +149,40 @@ pub fn pair_input(ranker: &pairrm_web::Ranker, c: &Value) -> pairrm_web::segment
         )
         .unwrap()
 }
+
+/// A temporary folder, deleted however the test ends.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("pairrm-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The large stand-in (1.74 GB, `make-random-model` with the seed and layer
+/// count `tests/fixtures/large/reference.json` records) in a temp dir of its
+/// own, and that reference.
+pub fn large_stand_in(name: &str) -> (TempDir, Value) {
+    let path = fixtures_dir().join("large").join("reference.json");
+    let reference: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("reference.json")).unwrap();
+    let seed = reference["stand_in"]["seed"].as_u64().unwrap();
+    let layers = reference["stand_in"]["layers"].as_u64().unwrap() as usize;
+    let dir = TempDir::new(name);
+    pairrm_web::weights::write_stand_in_model(
+        &fixtures_dir().join("tiny-hf"),
+        &dir.0,
+        layers,
+        seed,
+    )
+    .expect("write the stand-in");
+    (dir, reference)
+}
