@@ -189,6 +189,35 @@ fn convert_writes_folders_that_load_as_converted_on_the_fly() {
                 err.contains(&format!("holds {dtype} weights")) && err.contains("as f32"),
                 "{err}"
             );
+            // Converting again: f16 → q8 gives what loading the f16 folder
+            // as q8 gives; q8 → q8 has nothing to do and says so.
+            let again = TempDir::new(&format!("convert-again-{}", dtype.name()));
+            match dtype {
+                WeightDtype::F16 => {
+                    convert_model_dir(&out.0, &again.0, WeightDtype::Q8).unwrap();
+                    let twice = load(&again.0, &device::cpu(), Engine::FusedCpu, None);
+                    let fly = load(
+                        &out.0,
+                        &device::cpu(),
+                        Engine::FusedCpu,
+                        Some(WeightDtype::Q8),
+                    );
+                    assert_eq!(twice.dtype(), WeightDtype::Q8);
+                    let (a, _) = forward_logits(&twice, &expected);
+                    let (b, _) = forward_logits(&fly, &expected);
+                    assert!(
+                        max_change(&a, &b) <= 1e-6,
+                        "f16 → q8: folder and on-the-fly differ"
+                    );
+                }
+                _ => {
+                    let err = convert_model_dir(&out.0, &again.0, WeightDtype::Q8)
+                        .err()
+                        .expect("q8 from q8")
+                        .to_string();
+                    assert!(err.contains("already holds q8 weights"), "{err}");
+                }
+            }
         }
     }
 }

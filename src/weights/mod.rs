@@ -11,11 +11,13 @@ use crate::config::BackboneConfig;
 use crate::error::{Error, Result};
 use crate::quant::{quantize_row, round_to_f16, Q8Matrix, WeightDtype};
 
+mod convert;
 mod keys;
 mod random;
 #[cfg(not(target_arch = "wasm32"))]
 mod write;
 
+pub use convert::{Conversion, TensorEncoder};
 pub(crate) use keys::expected_tensors;
 pub(crate) use keys::tensor_names;
 use keys::BACKBONE_PREFIXES;

@@ -16,7 +16,8 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use super::{header_len, plan_from_header, Weight, MAX_HEADER_BYTES};
+use super::convert::{Conversion, TensorEncoder};
+use super::{header_len, plan_from_header, MAX_HEADER_BYTES};
 use crate::config::{parse_model_config, resolve_config, ConfigSource};
 use crate::error::{Error, Result};
 use crate::quant::WeightDtype;
@@ -45,6 +46,9 @@ pub fn quantization_config() -> Value {
         "ignore": ["head_layer.1", "head_layer.4"]
     })
 }
+
+/// Source bytes converted at a time.
+const PIECE_BYTES: usize = 4 << 20;
 
 /// Files copied as they are, when present.
 const COPIED: [&str; 5] = [
@@ -89,6 +93,12 @@ pub fn convert_model_dir(input: &Path, output: &Path, dtype: WeightDtype) -> Res
         )));
     }
     plan.check_target(Some(dtype))?;
+    if plan.entries.iter().any(|e| e.scale.is_some()) {
+        return Err(Error::Input(format!(
+            "{} already holds q8 weights: it loads as q8 as it is",
+            source.display()
+        )));
+    }
 
     std::fs::create_dir_all(output).map_err(|e| io(output, e))?;
     if input.canonicalize().ok() == output.canonicalize().ok() {
@@ -128,95 +138,34 @@ pub fn convert_model_dir(input: &Path, output: &Path, dtype: WeightDtype) -> Res
         }
     }
 
-    // The header first: every tensor's size is known from its shape and dtype.
-    let mut tensors = Vec::new(); // (key, dtype, shape, bytes)
-    for e in &plan.entries {
-        let elements: usize = e.shape.iter().product();
-        let int8 = dtype == WeightDtype::Q8 && e.int8_allowed;
-        match (dtype, int8) {
-            (WeightDtype::Q8, true) => {
-                tensors.push((e.key.clone(), "I8", e.shape.clone(), elements));
-                tensors.push((
-                    format!("{}_scale", e.key),
-                    "F32",
-                    vec![e.shape[0], 1],
-                    4 * e.shape[0],
-                ));
-            }
-            (WeightDtype::F16, _) => {
-                tensors.push((e.key.clone(), "F16", e.shape.clone(), 2 * elements))
-            }
-            _ => tensors.push((e.key.clone(), "F32", e.shape.clone(), 4 * elements)),
-        }
-    }
-    let mut header = serde_json::Map::new();
-    header.insert(
-        "__metadata__".into(),
-        json!({"format": "pt", "pairrm_dtype": dtype.name()}),
-    );
-    let mut offset = 0usize;
-    for (key, dt, shape, bytes) in &tensors {
-        header.insert(
-            key.clone(),
-            json!({"dtype": dt, "shape": shape, "data_offsets": [offset, offset + bytes]}),
-        );
-        offset += bytes;
-    }
-    let mut text = serde_json::to_vec(&header).expect("a JSON map");
-    while !(8 + text.len()).is_multiple_of(8) {
-        text.push(b' ');
-    }
+    let conversion = Conversion::new(&plan, dtype);
     let target = output.join("model.safetensors");
     // Written under another name and renamed at the end: an interrupted
     // conversion never leaves a model.safetensors that looks complete.
     let partial = output.join("model.safetensors.partial");
     let mut out = BufWriter::new(File::create(&partial).map_err(|e| io(&partial, e))?);
     let w = |out: &mut BufWriter<File>, b: &[u8]| out.write_all(b).map_err(|e| io(&partial, e));
-    w(&mut out, &(text.len() as u64).to_le_bytes())?;
-    w(&mut out, &text)?;
-    for e in &plan.entries {
-        let mut raw = Vec::new();
-        for (a, b) in e.ranges() {
-            let mut bytes = vec![0u8; b - a];
-            file.seek(SeekFrom::Start((plan.data_start + a) as u64))
-                .and_then(|_| file.read_exact(&mut bytes))
+    w(&mut out, &conversion.header)?;
+    let mut converted = Vec::new();
+    for e in &conversion.entries {
+        let mut encoder = TensorEncoder::new(e, dtype);
+        let step = encoder.rows_per_piece(PIECE_BYTES) * encoder.row_bytes();
+        let (start, end) = e.offsets;
+        file.seek(SeekFrom::Start((plan.data_start + start) as u64))
+            .map_err(|err| io(&source, err))?;
+        let mut at = start;
+        while at < end {
+            let mut bytes = vec![0u8; step.min(end - at)];
+            file.read_exact(&mut bytes)
                 .map_err(|err| io(&source, err))?;
-            raw.push(bytes);
+            encoder.push(&bytes, &mut converted)?;
+            w(&mut out, &converted)?;
+            converted.clear();
+            at += bytes.len();
         }
-        let parts: Vec<&[u8]> = raw.iter().map(|r| r.as_slice()).collect();
-        // A non-finite value stays non-finite in f32 and f16, and gives its
-        // row a NaN scale in q8 (`quant::quantize_row`).
-        let converted = e.decode(&parts, Some(dtype));
-        let finite = match &converted {
-            Weight::F32(t) => t.data.iter().all(|v| v.is_finite()),
-            Weight::Q8(q) => q.scales.iter().all(|s| s.is_finite()),
-        };
-        if !finite {
-            return Err(Error::Weights(format!(
-                "tensor {} holds NaN or infinite values: not converted",
-                e.key
-            )));
-        }
-        match converted {
-            Weight::Q8(q) => {
-                let values: Vec<u8> = q.values.iter().map(|&v| v as u8).collect();
-                w(&mut out, &values)?;
-                let scales: Vec<u8> = q.scales.iter().flat_map(|s| s.to_le_bytes()).collect();
-                w(&mut out, &scales)?;
-            }
-            Weight::F32(t) if dtype == WeightDtype::F16 => {
-                let bytes: Vec<u8> = t
-                    .data
-                    .iter()
-                    .flat_map(|&v| half::f16::from_f32(v).to_le_bytes())
-                    .collect();
-                w(&mut out, &bytes)?;
-            }
-            Weight::F32(t) => {
-                let bytes: Vec<u8> = t.data.iter().flat_map(|v| v.to_le_bytes()).collect();
-                w(&mut out, &bytes)?;
-            }
-        }
+        encoder.finish(&mut converted);
+        w(&mut out, &converted)?;
+        converted.clear();
     }
     out.flush().map_err(|e| io(&partial, e))?;
     drop(out);
