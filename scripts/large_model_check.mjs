@@ -7,9 +7,11 @@
 // and every comparison of tests/fixtures/large/reference.json (LLM-Blender's
 // logits on those weights, 26 to 2,048 tokens) is run through the package and
 // checked within tests/tolerance.json; the script exits 1 on a mismatch.
-// --dtype q8|f16 converts the weights while loading; the check then uses that
-// dtype's bound (tests/tolerance.json `dtypes`).
-//   node scripts/large_model_check.mjs DIR [--device cpu|webgpu] [--dtype q8|f16] [--reference]
+// --dtype q8|f16|f32 (default q8, as the package) says how the weights load; the
+// check uses that dtype's bound (tests/tolerance.json `dtypes`). Also reported:
+// browser storage used after the cold load (the cache keeps the converted
+// weights only) and the JS heap.
+//   node scripts/large_model_check.mjs DIR [--device cpu|webgpu] [--dtype q8|f16|f32] [--reference]
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { ROOT, serve, launchContext } from "./browser.mjs";
@@ -18,9 +20,9 @@ const reference = process.argv.includes("--reference")
   ? JSON.parse(readFileSync(join(ROOT, "tests/fixtures/large/reference.json"), "utf8")).forward
   : null;
 const tolerances = JSON.parse(readFileSync(join(ROOT, "tests/tolerance.json"), "utf8"));
-const dtype = process.argv.includes("--dtype") ? process.argv[process.argv.indexOf("--dtype") + 1] : undefined;
+const dtype = process.argv.includes("--dtype") ? process.argv[process.argv.indexOf("--dtype") + 1] : "q8";
 // The stand-in's logits are at the bounds' own scale (0.24-0.34): no growth.
-const tolerance = dtype && dtype !== "f32" ? tolerances.dtypes[dtype] : tolerances.logit;
+const tolerance = dtype !== "f32" ? tolerances.dtypes[dtype] : tolerances.logit;
 
 const dir = resolve(process.argv[2] || "/tmp/pairrm-large");
 const device = process.argv.includes("--device") ? process.argv[process.argv.indexOf("--device") + 1] : "cpu";
@@ -54,7 +56,9 @@ const report = await page.evaluate(async ([device, reference, dtype]) => {
     const { value } = await m.compare({ instruction: c.instruction, input: c.input, a: c.a, b: c.b, mode: "ab" });
     checked.push({ tokens: c.tokens, value, reference: c.logit, ms: Math.round(performance.now() - t) });
   }
-  return { device: m.device, dtype: m.dtype, coldLoadMs: loadMs, compareMs, value: r.value, memoryAfterLoad, memoryAfterCompare: mem(), phases, warnings: m.warnings, checked };
+  const storage = (await navigator.storage.estimate()).usage;
+  const jsHeap = performance.memory?.usedJSHeapSize;
+  return { device: m.device, dtype: m.dtype, coldLoadMs: loadMs, compareMs, value: r.value, memoryAfterLoad, memoryAfterCompare: mem(), storage, jsHeap, phases, warnings: m.warnings, checked };
 }, [device, reference, dtype]);
 // Warm: a fresh page, weights from IndexedDB.
 await page.goto(blank);
@@ -63,7 +67,8 @@ Object.assign(report, await page.evaluate(async ([device, dtype]) => {
   const wasm = await mod.default();
   const t0 = performance.now();
   const m = await mod.PairRM.load("/large/", { device, dtype });
-  return { warmLoadMs: performance.now() - t0, warmMemory: wasm.memory.buffer.byteLength, warmDevice: m.device };
+  const warmLoadMs = performance.now() - t0;
+  return { warmLoadMs, warmMemory: wasm.memory.buffer.byteLength, warmDevice: m.device, warmStorage: (await navigator.storage.estimate()).usage, warmJsHeap: performance.memory?.usedJSHeapSize };
 }, [device, dtype]));
 console.log(JSON.stringify(report, null, 2));
 await ctx.close();

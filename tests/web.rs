@@ -43,13 +43,23 @@ fn model_url() -> String {
     format!("{SERVER}/models/tiny-hf/")
 }
 
+/// Load options for `device`, in full precision (f32: the reference's own
+/// numbers; loads default to q8).
 fn options(device: &str, chunk: Option<u32>) -> JsValue {
     let o = js_sys::Object::new();
     js_sys::Reflect::set(&o, &"device".into(), &device.into()).unwrap();
+    js_sys::Reflect::set(&o, &"dtype".into(), &"f32".into()).unwrap();
     if let Some(c) = chunk {
         js_sys::Reflect::set(&o, &"chunkSize".into(), &c.into()).unwrap();
     }
     o.into()
+}
+
+/// Load options for `device` with the default dtype (q8).
+fn default_options(device: &str, chunk: Option<u32>) -> JsValue {
+    let o = options(device, chunk);
+    js_sys::Reflect::delete_property(o.unchecked_ref::<js_sys::Object>(), &"dtype".into()).unwrap();
+    o
 }
 
 #[wasm_bindgen]
@@ -96,10 +106,20 @@ export function abortAfter(n) {
   if (n === 0) c.abort();
   return { signal: c.signal, onProgress: (done, total) => { seen += 1; if (seen >= n) c.abort(); } };
 }
-export async function damageFirstChunk() {
-  const db = await new Promise((ok, err) => { const r = indexedDB.open('pairrm-web', 1); r.onsuccess = () => ok(r.result); r.onerror = () => err(r.error); });
+async function openDb() {
+  return new Promise((ok, err) => { const r = indexedDB.open('pairrm-web', 1); r.onsuccess = () => ok(r.result); r.onerror = () => err(r.error); });
+}
+export async function cachedPieces() {
+  const db = await openDb();
+  const store = db.transaction('pieces').objectStore('pieces');
+  const keys = await new Promise((ok) => { const r = store.getAllKeys(); r.onsuccess = () => ok(r.result); });
+  const records = await new Promise((ok) => { const r = store.getAll(); r.onsuccess = () => ok(r.result); });
+  return keys.map((k, i) => [String(k), records[i].bytes.length]);
+}
+export async function damageFirstChunk(containing) {
+  const db = await openDb();
   const keys = await new Promise((ok) => { const r = db.transaction('pieces').objectStore('pieces').getAllKeys(); r.onsuccess = () => ok(r.result); });
-  const key = keys.find((k) => String(k).startsWith('chunk:') && String(k).endsWith(':0'));
+  const key = keys.find((k) => String(k).startsWith('chunk:') && String(k).endsWith(':0') && String(k).includes(containing || ''));
   if (!key) return false;
   const store = db.transaction('pieces', 'readwrite').objectStore('pieces');
   const rec = await new Promise((ok) => { const r = store.get(key); r.onsuccess = () => ok(r.result); });
@@ -115,7 +135,10 @@ extern "C" {
     #[wasm_bindgen(js_name = abortAfter)]
     fn abort_after(reports: u32) -> JsValue;
     #[wasm_bindgen(js_name = damageFirstChunk)]
-    fn damage_first_chunk() -> Promise;
+    fn damage_first_chunk(containing: &str) -> Promise;
+    /// `[key, bytes]` of every cached record.
+    #[wasm_bindgen(js_name = cachedPieces)]
+    fn cached_pieces() -> Promise;
 }
 
 async fn call(p: Promise) -> Result<Value, String> {
@@ -422,7 +445,7 @@ async fn interrupted_download_resumes_and_damaged_entries_are_refetched() {
     assert_eq!(resumed, 9, "resumed with {resumed} requests");
     check_ranks(&model, 1).await;
 
-    assert!(JsFuture::from(damage_first_chunk())
+    assert!(JsFuture::from(damage_first_chunk(""))
         .await
         .unwrap()
         .as_bool()
@@ -858,7 +881,7 @@ async fn converted_weights_stay_within_their_bounds() {
         }
     }
     let folder = format!("{SERVER}/broken/tiny-hf-q8/");
-    let model = load_model(Some(folder.clone()), options("cpu", None))
+    let model = load_model(Some(folder.clone()), default_options("cpu", None))
         .await
         .unwrap();
     check_converted(&model, "q8", "q8 folder").await;
@@ -878,5 +901,91 @@ async fn converted_weights_stay_within_their_bounds() {
     assert!(
         msg.contains("int4") && msg.contains("f32, f16 or q8"),
         "{msg}"
+    );
+}
+
+/// Bytes of the cached weight chunks whose key contains `part`.
+async fn cached_chunk_bytes(part: &str) -> f64 {
+    let pieces: Vec<(String, f64)> =
+        serde_wasm_bindgen::from_value(JsFuture::from(cached_pieces()).await.unwrap()).unwrap();
+    pieces
+        .iter()
+        .filter(|(k, _)| k.starts_with("chunk:") && k.contains(part))
+        .map(|(_, n)| n)
+        .sum()
+}
+
+/// Loads default to q8. The f32 source is downloaded once and converted into
+/// the cache, which then keeps the converted file only; a second load reads
+/// nothing of the source and computes the same. A damaged converted piece
+/// makes the load start again from the source; a full quota converts while
+/// building, to the same weights; f32 afterwards is exact and keeps its own
+/// pieces only.
+#[wasm_bindgen_test]
+async fn q8_is_the_default_and_is_kept_converted_in_the_cache() {
+    let default = || default_options("cpu", Some(65536));
+    PairRM::clear_cache().await.unwrap();
+    fetch_json("/__reset").await;
+    let first = load_model(Some(model_url()), default()).await.unwrap();
+    check_converted(&first, "q8", "the default").await;
+    let want = first_rank_logits(&first).await;
+    let source = "model.safetensors:";
+    assert_eq!(
+        cached_chunk_bytes(source).await,
+        0.0,
+        "no source piece is kept"
+    );
+    let converted = cached_chunk_bytes("model.safetensors#q8:").await;
+    assert!(converted > 0.0, "the converted file is cached");
+
+    fetch_json("/__reset").await;
+    let again = load_model(Some(model_url()), default()).await.unwrap();
+    assert_eq!(
+        weight_requests().await,
+        0,
+        "nothing of the source is asked for"
+    );
+    assert_eq!(first_rank_logits(&again).await, want);
+
+    assert!(JsFuture::from(damage_first_chunk("#q8:"))
+        .await
+        .unwrap()
+        .as_bool()
+        .unwrap());
+    fetch_json("/__reset").await;
+    let repaired = load_model(Some(model_url()), default()).await.unwrap();
+    assert!(
+        weight_requests().await >= 2,
+        "the source is downloaded again"
+    );
+    assert_eq!(first_rank_logits(&repaired).await, want);
+    assert_eq!(cached_chunk_bytes(source).await, 0.0);
+
+    PairRM::clear_cache().await.unwrap();
+    set_quota_full(true);
+    let uncached = load_model(Some(model_url()), default()).await;
+    set_quota_full(false);
+    let uncached = uncached.unwrap();
+    assert_eq!(uncached.warnings().len(), 1, "{:?}", uncached.warnings());
+    assert_eq!(
+        first_rank_logits(&uncached).await,
+        want,
+        "converted while building"
+    );
+
+    let full = load_model(Some(model_url()), options("cpu", Some(65536)))
+        .await
+        .unwrap();
+    assert_eq!(full.dtype(), "f32");
+    check_ranks(&full, 1).await;
+    assert_eq!(
+        cached_chunk_bytes("#q8").await,
+        0.0,
+        "the q8 pieces are let go"
+    );
+    let f32_bytes = cached_chunk_bytes(source).await;
+    assert!(
+        converted < 0.45 * f32_bytes,
+        "q8 keeps {converted} bytes, f32 {f32_bytes}"
     );
 }

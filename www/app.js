@@ -4,8 +4,17 @@ import { setupDatasetView } from "./dataset.js";
 const params = new URLSearchParams(location.search);
 const DEFAULT_MODEL = "https://huggingface.co/llm-blender/PairRM/resolve/main/";
 const device = params.get("device") || "auto";
-// Weights as stored (the default model: f32), or converted while loading: "q8" (int8) or "f16".
-const dtype = params.get("dtype") || "";
+// The weights' precision: int8 ("q8") unless this browser chose "full precision
+// (f32)" (remembered), or `?dtype=` (q8, f16, f32) says otherwise for this visit.
+const PRECISION_KEY = "pairrm-web:full-precision";
+function rememberedFullPrecision() {
+  try {
+    return localStorage.getItem(PRECISION_KEY) === "1";
+  } catch {
+    return false; // storage blocked: the default
+  }
+}
+let dtype = params.get("dtype") || (rememberedFullPrecision() ? "f32" : "q8");
 
 const $ = (id) => document.getElementById(id);
 let worker = null;
@@ -173,14 +182,14 @@ function onWorkerMessage(event) {
     const total = msg.total || 0;
     $("progress-bar").max = total || 1;
     $("progress-bar").value = msg.loaded || 0;
-    const phase = { download: "Downloading", cache: "Reading cache", upload: "Preparing model" }[msg.phase] || msg.phase;
+    const phase = { download: "Downloading", cache: "Reading cache", convert: "Converting", upload: "Preparing model" }[msg.phase] || msg.phase;
     $("progress-text").textContent = `${phase}: ${formatBytes(msg.loaded)} / ${formatBytes(total)}`;
   } else if (msg.type === "loaded") {
     loaded = true;
     $("progress").hidden = true;
     $("cancel").hidden = true;
     const where = msg.device === "webgpu" ? "WebGPU" : msg.threads > 1 ? `CPU · ${msg.threads} threads` : "CPU";
-    $("device-badge").textContent = msg.dtype ? `${where} · ${msg.dtype}` : where;
+    $("device-badge").textContent = `${where} · ${msg.dtype}`;
     $("device-badge").dataset.dtype = msg.dtype || "";
     $("device-badge").dataset.threads = String(msg.threads || 1);
     $("device-badge").dataset.device = msg.device;
@@ -323,6 +332,24 @@ if (location.hash === "#dataset") showTab("dataset");
 $("add").addEventListener("click", () => addCandidate());
 $("retry").addEventListener("click", start);
 $("cancel").addEventListener("click", () => worker?.postMessage({ type: "cancel" }));
+$("full-precision").checked = dtype === "f32";
+$("full-precision").addEventListener("change", (event) => {
+  const full = event.target.checked;
+  try {
+    localStorage.setItem(PRECISION_KEY, full ? "1" : "0");
+  } catch {
+    // not remembered, but used for this visit
+  }
+  dtype = full ? "f32" : "q8";
+  if (params.has("dtype")) {
+    params.delete("dtype");
+    const query = params.toString();
+    history.replaceState(null, "", location.pathname + (query ? `?${query}` : "") + location.hash);
+  }
+  loaded = false;
+  $("rank").disabled = true;
+  start();
+});
 $("clear-cache").addEventListener("click", () => worker?.postMessage({ type: "clear-cache", device }));
 addCandidate();
 addCandidate();

@@ -34,7 +34,7 @@ after(async () => {
 async function open(page) {
   // The CPU fallback: SwiftShader's WebGPU does about 3 rows/s here (the
   // browser tests check evaluatePairs and rankMany on WebGPU).
-  await page.goto(`${ORIGIN}/?model=/models/tiny-hf/&device=cpu#dataset`);
+  await page.goto(`${ORIGIN}/?model=/models/tiny-hf/&device=cpu&dtype=f32#dataset`);
   await page.waitForFunction(() => !["loading…", "waiting"].includes(document.getElementById("device-badge").textContent),
     null, { timeout: 240_000 });
   assert.notEqual(await page.textContent("#device-badge"), "failed", await page.textContent("#error"));

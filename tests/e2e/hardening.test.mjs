@@ -74,7 +74,7 @@ async function crashAndRetry(context) {
   // A worker script that dies as it starts.
   const crashing = (route) => route.fulfill({ contentType: "text/javascript", headers: SCRIPT_HEADERS, body: "throw new Error('simulated crash');" });
   await context.route("**/worker.js", crashing);
-  await page.goto(`${ORIGIN}/?model=${MODEL}&device=cpu`);
+  await page.goto(`${ORIGIN}/?model=${MODEL}&device=cpu&dtype=f32`);
   await waitBadge(page, "failed");
   assert.match(await shownError(page), /stopped working/);
   assert.equal(await page.isVisible("#retry"), true);
@@ -180,7 +180,7 @@ test("the page may connect to its own origin only; the worker's scripts carry a 
 
 test("a long ranking can be cancelled from the page, and the page stays usable", async () => {
   const page = await context.newPage();
-  await page.goto(`${ORIGIN}/?model=${MODEL}&device=cpu`);
+  await page.goto(`${ORIGIN}/?model=${MODEL}&device=cpu&dtype=f32`);
   await page.waitForFunction(() => !document.getElementById("rank").disabled, null, { timeout: 240_000 });
   await page.fill("#instruction", CASE.instruction);
   const long = (i) => `Answer ${i}: ${"a rather long sentence that keeps the model busy for a while ".repeat(8)}`;

@@ -55,20 +55,23 @@ addEventListener("unhandledrejection", (e) => { window.__error = String(e.reason
 <script type="importmap">{"imports": {"pairrm-web": "./node_modules/pairrm-web/index.js"}}</script>
 <script type="module">
 ${example}
-// Beyond the example: every method of the packed package on fixture cases.
+// Beyond the example (int8 by default): every method of the packed package
+// on fixture cases, in full precision.
 const cases = ${JSON.stringify(FIXTURE_CASES)};
+const exact = await PairRM.load("http://127.0.0.1:${PORT}/models/tiny-hf/", { dtype: "f32" });
 window.__fixture = {
-  rank: await m.rank(cases.rank),
-  compare: await Promise.all(cases.compare.map((c) => m.compare(c))),
-  conversation: await m.compareConversations(cases.conversation),
-  bestOfN: await m.bestOfN(cases.bestOfN),
-  rankWithRef: await m.rankWithRef(cases.rankWithRef),
-  tokenize: m.tokenize(cases.tokenize),
+  dtypes: [m.dtype, exact.dtype],
+  rank: await exact.rank(cases.rank),
+  compare: await Promise.all(cases.compare.map((c) => exact.compare(c))),
+  conversation: await exact.compareConversations(cases.conversation),
+  bestOfN: await exact.bestOfN(cases.bestOfN),
+  rankWithRef: await exact.rankWithRef(cases.rankWithRef),
+  tokenize: exact.tokenize(cases.tokenize),
 };
 // The dataset methods on the CPU fallback (SwiftShader's WebGPU does about 3
 // rows/s; the browser tests check them on WebGPU).
 const { parseDataset } = await import("pairrm-web");
-const onCpu = await PairRM.load("http://127.0.0.1:${PORT}/models/tiny-hf/", { device: "cpu" });
+const onCpu = await PairRM.load("http://127.0.0.1:${PORT}/models/tiny-hf/", { device: "cpu", dtype: "f32" });
 window.__fixture.pairs = await onCpu.evaluatePairs(parseDataset(${inline(PAIRS_TEXT)}).rows, { seed: 5 });
 window.__fixture.rankings = await onCpu.rankMany(parseDataset(${inline(RANKINGS_TEXT)}).rows);
 window.__result = r;
@@ -100,6 +103,7 @@ test("the packed README example ranks in a page", async () => {
   // The packed package reproduces the reference on the fixture.
   const f = await page.evaluate(() => window.__fixture);
   const close = (got, want, what) => assert.ok(Math.abs(got - want) <= TOLERANCE, `${what}: ${got} vs reference ${want}`);
+  assert.deepEqual(f.dtypes, ["q8", "f32"], "int8 unless asked for f32");
   assert.deepEqual(f.rank.ranks, RANK.ranks);
   RANK.logits.forEach((row, i) => row.forEach((v, j) => close(f.rank.logits[i][j], v, `rank logit[${i}][${j}]`)));
   f.compare.forEach((c, k) => close(c.value, COMPARES[k].value, `compare ${COMPARES[k].mode}`));

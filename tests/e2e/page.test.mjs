@@ -68,19 +68,34 @@ async function shownResults(page) {
   return { items, cells, logits };
 }
 
-function checkAgainstReference({ items, cells, logits }) {
+/** How far a logit may be from the reference's for a dtype (tests/tolerance.json;
+ * int8's bound grows with the model's logits). */
+function bound(dtype) {
+  if (dtype === "f32") return TOLERANCE;
+  const t = JSON.parse(readFileSync(join(ROOT, "tests", "tolerance.json"), "utf8")).dtypes;
+  const largest = Math.max(...expected.forward.map((c) => Math.abs(c.logit)));
+  return t[dtype] * Math.max(1, largest / t.logit_scale);
+}
+
+/** The shown results against the reference: exact in f32 (ranks too), within
+ * the dtype's bound and visibly converted otherwise. */
+function checkAgainstReference({ items, cells, logits }, dtype = "f32") {
   const ranks = [];
   for (const it of items) ranks[it.index] = it.rank;
-  assert.deepEqual(ranks, CASE.ranks, "ranks shown equal the reference");
+  if (dtype === "f32") assert.deepEqual(ranks, CASE.ranks, "ranks shown equal the reference");
   const M = CASE.logits;
+  const tol = bound(dtype);
+  let moved = 0;
   for (let i = 0; i < 3; i++) {
     for (let j = 0; j < 3; j++) {
       if (i === j) continue;
-      assert.ok(Math.abs(logits[i][j] - M[i][j]) <= TOLERANCE, `logit[${i}][${j}] = ${logits[i][j]}, reference ${M[i][j]}`);
+      assert.ok(Math.abs(logits[i][j] - M[i][j]) <= tol, `${dtype} logit[${i}][${j}] = ${logits[i][j]}, reference ${M[i][j]}`);
       const want = sigmoid((M[i][j] - M[j][i]) / 2);
-      assert.ok(Math.abs(cells[i][j] - want) <= TOLERANCE, `P[${i}][${j}] = ${cells[i][j]}, reference ${want}`);
+      assert.ok(Math.abs(cells[i][j] - want) <= tol, `${dtype} P[${i}][${j}] = ${cells[i][j]}, reference ${want}`);
+      moved = Math.max(moved, Math.abs(logits[i][j] - M[i][j]));
     }
   }
+  if (dtype !== "f32") assert.ok(moved > 1e-6, "the logits equal f32's: nothing was converted");
 }
 
 test("ranks on the page equal the reference, offline after the first load, user text stays text", async () => {
@@ -101,8 +116,9 @@ test("ranks on the page equal the reference, offline after the first load, user 
 
   await page.goto(`${ORIGIN}/?model=/models/${FIXTURE}/`);
   await waitLoaded(page);
+  assert.equal(await page.getAttribute("#device-badge", "data-dtype"), "q8", "int8 by default");
   await rank(page, CASE.instruction, CASE.candidates);
-  checkAgainstReference(await shownResults(page));
+  checkAgainstReference(await shownResults(page), "q8");
   await page.screenshot({ path: join(ARTIFACTS, "results.png"), fullPage: true });
 
   // The model URL blocked: the model comes from IndexedDB. The one request tried
@@ -114,7 +130,7 @@ test("ranks on the page equal the reference, offline after the first load, user 
   await page.reload();
   await waitLoaded(page);
   await rank(page, CASE.instruction, CASE.candidates);
-  checkAgainstReference(await shownResults(page));
+  checkAgainstReference(await shownResults(page), "q8");
   const tried = requests.filter(isModel).slice(modelRequestsBefore).map((r) => new URL(r.url).pathname);
   assert.deepEqual(tried.filter((p) => !p.endsWith("/config.json")), [], "a cached model makes no request for its files");
   assert.ok(tried.length <= 1, `one freshness check at most: ${tried}`);
@@ -164,7 +180,7 @@ test("on a phone-sized screen nothing overflows the page", async () => {
 test("the CPU fallback computes with a thread per core on a cross-origin-isolated page, and on one thread elsewhere", async () => {
   // This server sends COOP/COEP (scripts/serve.mjs does by default): the threaded build runs.
   const page = await context.newPage();
-  await page.goto(`${ORIGIN}/?model=/models/${FIXTURE}/&device=cpu`);
+  await page.goto(`${ORIGIN}/?model=/models/${FIXTURE}/&device=cpu&dtype=f32`);
   await waitLoaded(page);
   assert.equal(await page.evaluate(() => crossOriginIsolated), true);
   const cores = await page.evaluate(() => navigator.hardwareConcurrency);
@@ -179,7 +195,7 @@ test("the CPU fallback computes with a thread per core on a cross-origin-isolate
     "--mount", `/models=${join(ROOT, "tests", "fixtures")}`]);
   try {
     const other = await context.newPage();
-    await other.goto(`http://127.0.0.1:${port}/?model=/models/${FIXTURE}/&device=cpu`);
+    await other.goto(`http://127.0.0.1:${port}/?model=/models/${FIXTURE}/&device=cpu&dtype=f32`);
     await waitLoaded(other);
     assert.equal(await other.evaluate(() => crossOriginIsolated), false);
     assert.equal(await other.getAttribute("#device-badge", "data-threads"), "1");
@@ -192,28 +208,44 @@ test("the CPU fallback computes with a thread per core on a cross-origin-isolate
   }
 });
 
-test("?dtype=q8 converts the weights while loading: the badge says so and the logits stay within int8's bound", async () => {
+test("int8 by default; full precision (f32) is one click away and remembered", async () => {
   const page = await context.newPage();
+  const dtypeShown = () => page.getAttribute("#device-badge", "data-dtype");
+  const reloaded = async (want) => {
+    await page.waitForFunction((d) => document.getElementById("device-badge").dataset.dtype === d
+      && !document.getElementById("rank").disabled, want, { timeout: 240_000 });
+  };
+  await page.goto(`${ORIGIN}/?model=/models/${FIXTURE}/&device=cpu`);
+  await waitLoaded(page);
+  assert.equal(await dtypeShown(), "q8");
+  assert.match(await page.textContent("#device-badge"), / · q8$/);
+  assert.equal(await page.isChecked("#full-precision"), false);
+  await rank(page, CASE.instruction, CASE.candidates);
+  checkAgainstReference(await shownResults(page), "q8");
+
+  await page.check("#full-precision");
+  await reloaded("f32");
+  await rank(page, CASE.instruction, CASE.candidates);
+  checkAgainstReference(await shownResults(page), "f32");
+
+  // Remembered by this browser; `?dtype=` still decides for one visit.
+  await page.reload();
+  await waitLoaded(page);
+  assert.equal(await dtypeShown(), "f32");
+  assert.equal(await page.isChecked("#full-precision"), true);
   await page.goto(`${ORIGIN}/?model=/models/${FIXTURE}/&device=cpu&dtype=q8`);
   await waitLoaded(page);
-  assert.equal(await page.getAttribute("#device-badge", "data-dtype"), "q8");
-  assert.match(await page.textContent("#device-badge"), / · q8$/);
-  await rank(page, CASE.instruction, CASE.candidates);
-  const { logits } = await shownResults(page);
-  // tests/tolerance.json's `dtypes`: the bound grows with the model's logits.
-  const t = JSON.parse(readFileSync(join(ROOT, "tests", "tolerance.json"), "utf8")).dtypes;
-  const largest = Math.max(...expected.forward.map((c) => Math.abs(c.logit)));
-  const bound = t.q8 * Math.max(1, largest / t.logit_scale);
-  let moved = 0;
-  for (let i = 0; i < 3; i++) {
-    for (let j = 0; j < 3; j++) {
-      if (i === j) continue;
-      const d = Math.abs(logits[i][j] - CASE.logits[i][j]);
-      assert.ok(d <= bound, `logit[${i}][${j}] = ${logits[i][j]}, reference ${CASE.logits[i][j]}, bound ${bound}`);
-      moved = Math.max(moved, d);
-    }
-  }
-  assert.ok(moved > 1e-6, "the logits equal f32's: nothing was converted");
+  assert.equal(await dtypeShown(), "q8");
+  assert.equal(await page.isChecked("#full-precision"), false);
+  // A click replaces the visit's `?dtype=`, and is remembered.
+  await page.check("#full-precision");
+  await reloaded("f32");
+  assert.ok(!page.url().includes("dtype="), page.url());
+  await page.uncheck("#full-precision");
+  await reloaded("q8");
+  await page.reload();
+  await waitLoaded(page);
+  assert.equal(await dtypeShown(), "q8");
   await page.close();
 });
 
@@ -234,6 +266,6 @@ test("with the server gone, the page opens from the service worker and ranks fro
   await page.goto(pageUrl);
   await waitLoaded(page);
   await rank(page, CASE.instruction, CASE.candidates);
-  checkAgainstReference(await shownResults(page));
+  checkAgainstReference(await shownResults(page), "q8");
   await page.close();
 });

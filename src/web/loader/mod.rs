@@ -3,6 +3,7 @@
 //! every verified piece cached in IndexedDB, then the model built group by
 //! group so that only one layer's host tensors exist at a time.
 
+mod convert;
 mod files;
 mod integrity;
 mod notes;
@@ -22,8 +23,10 @@ use crate::weights::PairRmWeights;
 /// Bytes per cached piece of `model.safetensors` (unless a load asks otherwise).
 pub const CHUNK: u64 = 8 * 1024 * 1024;
 
-/// Reports `(phase, file, done, total)`; phases: "download", "cache", "upload".
+/// Reports `(phase, file, done, total)`; phases: "download", "cache",
+/// "convert" (to a lower dtype, into the cache), "upload".
 pub type ProgressFn<'a> = dyn FnMut(&str, &str, u64, u64) + 'a;
+use convert::*;
 use files::*;
 use integrity::*;
 pub use notes::Notes;
@@ -48,9 +51,10 @@ pub async fn load(
     let mut tries = 1;
     loop {
         notes.changed = false;
+        notes.start_over = false;
         notes.used.clear();
         match load_once(base, device, notes, progress).await {
-            Err(_) if notes.changed && tries < LOADS_WHEN_CHANGING => {
+            Err(_) if (notes.changed || notes.start_over) && tries < LOADS_WHEN_CHANGING => {
                 notes.revalidate = true;
                 tries += 1;
             }
@@ -142,28 +146,54 @@ async fn load_once(
     let mut file = open_weights(&url, &config.backbone, notes, progress).await?;
     check_vocab(&tokenizer, file.plan.vocab_size)?;
     let dtype = file.plan.check_target(notes.dtype)?;
-    let hashed = download(&mut file, notes, progress).await?;
-    let verified = cache::get(&verified_key(&file), None).await.is_some();
-    if verified {
-        notes.used.insert(verified_key(&file));
-    }
-    let digest = if verified {
-        None
-    } else {
-        published_sha256(base, notes).await
+    // A dtype below the stored one: converted once into the cache.
+    let conversion = notes.dtype.filter(|&d| d != file.plan.stored_dtype());
+    let cached = match conversion {
+        Some(d) => cached_conversion(&file, d, &config.backbone, notes).await,
+        None => None,
     };
-
+    let mut converted = match cached {
+        Some(c) => Some(c),
+        None => {
+            let hashed = download(&mut file, notes, progress).await?;
+            let verified = cache::get(&verified_key(&file), None).await.is_some();
+            if verified {
+                notes.used.insert(verified_key(&file));
+            }
+            let digest = if verified {
+                None
+            } else {
+                published_sha256(base, notes).await
+            };
+            let mut reader = ChunkReader {
+                file: &mut file,
+                current: None,
+            };
+            if let Some(want) = digest {
+                verify(&mut reader, &want, hashed, notes).await?;
+            }
+            match conversion {
+                Some(d) => {
+                    convert_into_cache(&mut reader, d, &config.backbone, notes, progress).await?
+                }
+                None => None,
+            }
+        }
+    };
+    // Read from the converted file as stored, or from the source converting
+    // as it goes (when the cache could not hold the converted file).
+    let (file, convert) = match converted.as_mut() {
+        Some(c) => (c, None),
+        None => (&mut file, notes.dtype),
+    };
     let plan = file.plan.clone();
     let entries: HashMap<&str, _> = plan.entries.iter().map(|e| (e.name.as_str(), e)).collect();
     let total = plan.data_len as u64;
     let mut built = 0u64;
     let mut reader = ChunkReader {
-        file: &mut file,
+        file,
         current: None,
     };
-    if let Some(want) = digest {
-        verify(&mut reader, &want, hashed, notes).await?;
-    }
     let mut builder = ModelBuilder::new(&config, tokenizer.special.pad, device);
     for group in load_groups(&config.backbone) {
         let mut weights = PairRmWeights::empty(plan.vocab_size, plan.n_tasks);
@@ -177,7 +207,7 @@ async fn load_once(
                 built += (b - a) as u64;
             }
             let parts: Vec<&[u8]> = raw.iter().map(Vec::as_slice).collect();
-            weights.insert(e.name.clone(), e.decode(&parts, notes.dtype));
+            weights.insert(e.name.clone(), e.decode(&parts, convert));
         }
         builder.add_group(&mut weights)?;
         progress("upload", &url, built, total);

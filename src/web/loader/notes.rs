@@ -29,6 +29,9 @@ pub struct Notes {
     pub(super) used: HashSet<String>,
     /// A file changed on the server while this load read it.
     pub(super) changed: bool,
+    /// A cached piece that cannot be fetched again was damaged (and its set
+    /// forgotten): loading again starts from the source.
+    pub(super) start_over: bool,
     /// The caller's `AbortSignal` (undefined: none): stops requests under way
     /// and the load between pieces with [`Error::Cancelled`].
     pub signal: JsValue,
@@ -44,6 +47,7 @@ impl Default for Notes {
             warnings: Vec::new(),
             used: HashSet::new(),
             changed: false,
+            start_over: false,
             signal: JsValue::UNDEFINED,
         }
     }

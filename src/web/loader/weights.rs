@@ -14,17 +14,20 @@ use crate::weights::{header_len, plan_from_header, WeightsPlan};
 /// `model.safetensors` as the loader sees it: header plan and chunk keys.
 pub(super) struct WeightsFile {
     pub(super) url: String,
-    chunk: u64,
+    pub(super) chunk: u64,
     /// What chunk keys are made of: the ETag, else Last-Modified and size, else
     /// a one-off token (see [`file_version`]).
     pub(super) version: String,
     /// The version every Range answer must match (`If-Range`, size).
     expected: Expected,
     pub(super) plan: WeightsPlan,
-    ranged: bool,
+    pub(super) ranged: bool,
     /// Chunks kept in memory when they could not be cached and cannot be asked
     /// for again (a server without Range).
-    memory: HashMap<u64, Vec<u8>>,
+    pub(super) memory: HashMap<u64, Vec<u8>>,
+    /// The file converted to another dtype, held only in the cache (its `url`
+    /// is the source's with `#dtype`): a piece cannot be fetched again.
+    converted: bool,
 }
 
 impl WeightsFile {
@@ -37,6 +40,23 @@ impl WeightsFile {
             i * self.chunk,
             ((i + 1) * self.chunk).min(self.plan.file_len() as u64),
         )
+    }
+
+    /// A converted file held only in the cache (see `convert.rs`).
+    pub(super) fn converted(url: String, chunk: u64, version: String, plan: WeightsPlan) -> Self {
+        Self {
+            url,
+            chunk,
+            version,
+            expected: Expected {
+                etag: String::new(),
+                total: plan.file_len() as u64,
+            },
+            plan,
+            ranged: false,
+            memory: HashMap::new(),
+            converted: true,
+        }
     }
 
     pub(super) fn key(&self, i: u64) -> String {
@@ -84,6 +104,7 @@ pub(super) async fn open_weights(
                 plan,
                 ranged: ranged == "ranged",
                 memory: HashMap::new(),
+                converted: false,
             });
         }
     }
@@ -144,6 +165,7 @@ pub(super) async fn open_weights(
         plan,
         ranged,
         memory: HashMap::new(),
+        converted: false,
     })
 }
 
@@ -292,6 +314,16 @@ impl ChunkReader<'_> {
             return Ok(bytes);
         }
         // Missing or damaged in the cache (and now deleted): fetch it again.
+        if self.file.converted {
+            // Converted pieces come only from the source: drop the record that
+            // says they are complete, and load again from the source.
+            cache::delete(&converted_header_key(&self.file.url)).await;
+            notes.start_over = true;
+            return Err(Error::Weights(format!(
+                "a cached piece of {} is damaged: load again",
+                self.file.url
+            )));
+        }
         if !self.file.ranged {
             return Err(Error::Weights(format!(
                 "a cached piece of {} is damaged and the server does not support Range: load again",
