@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::tokenize::text_head;
 
 /// Instruction of `compare_conversations` (the reference's text, typo included).
 pub const CONVERSATION_INSTRUCTION: &str =
@@ -20,6 +21,9 @@ pub struct Message {
 
 /// The reference's conversation layout: (input, candidate A, candidate B).
 /// Roles are matched case-insensitively.
+///
+/// Each turn is cut at [`text_head`]: the tokenizer never reads further, and
+/// what follows a cut turn lies past that point too.
 pub fn conversation_texts(a: &[Message], b: &[Message]) -> Result<(String, String, String)> {
     for (name, conv) in [("a", a), ("b", b)] {
         if conv.is_empty() || conv.len() % 2 != 0 {
@@ -60,7 +64,7 @@ pub fn conversation_texts(a: &[Message], b: &[Message]) -> Result<(String, Strin
         .map(|k| {
             format!(
                 "USER: {}\nAssistant: <Response {}>",
-                a[k].content,
+                text_head(&a[k].content),
                 k / 2 + 1
             )
         })
@@ -69,7 +73,7 @@ pub fn conversation_texts(a: &[Message], b: &[Message]) -> Result<(String, Strin
     let answers = |c: &[Message]| {
         (1..c.len())
             .step_by(2)
-            .map(|k| format!("<Response {}>: {}", k / 2 + 1, c[k].content))
+            .map(|k| format!("<Response {}>: {}", k / 2 + 1, text_head(&c[k].content)))
             .collect::<Vec<_>>()
             .join("\n")
     };

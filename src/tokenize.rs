@@ -197,6 +197,95 @@ impl PairRmTokenizer {
         Ok(enc.get_ids().to_vec())
     }
 
+    /// The first `limit` piece ids of `text` (all of them when it has fewer),
+    /// identical to the start of [`Self::encode`]`(text)`, tokenizing only as
+    /// much of the text as they take: memory and time stay bounded however
+    /// long the text is.
+    ///
+    /// Why the ids are identical: the normalizer works character by
+    /// character (the charsmap per grapheme; strip and space collapsing only
+    /// change whitespace), and the Metaspace pre-tokenizer splits the result
+    /// at spaces into words that Unigram segments each on its own. Cut before
+    /// a whitespace character, a prefix normalizes to the same words as the
+    /// whole text up to its last word, which alone may differ (it may go on
+    /// past the cut); so the ids of every word but the last are the whole
+    /// text's. A run with no whitespace (CJK, one repeated letter, base64) is
+    /// one word, segmented by a Viterbi search over all of it: in principle
+    /// its first pieces could depend on where it ends (among equally scored
+    /// segmentations). There the ids are taken when two cuts, one twice as
+    /// far as the other, agree on them with [`RUN_MARGIN`] more pieces to
+    /// spare; otherwise the cut moves further, up to the whole text or
+    /// [`MAX_CUT_BYTES`], whose ids are then taken (never seen on a real
+    /// text: it needs a run of over a megabyte whose start is segmented
+    /// differently at each cut).
+    ///
+    /// Texts up to [`WHOLE_TEXT_BYTES`] are tokenized whole; longer ones are
+    /// read no further than [`READ_BYTES`] (callers may cut them there with
+    /// [`text_head`] before copying). The result has at most `limit` ids.
+    pub fn encode_prefix(&self, text: &str, limit: usize) -> Result<Vec<u32>> {
+        let first_cut = MIN_CUT_BYTES.max(limit.saturating_mul(8));
+        self.prefix_ids(text, limit, WHOLE_TEXT_BYTES, first_cut)
+    }
+
+    /// [`Self::encode_prefix`] with its sizes as parameters (tests make the
+    /// cuts land among the kept ids).
+    fn prefix_ids(
+        &self,
+        text: &str,
+        limit: usize,
+        whole: usize,
+        first_cut: usize,
+    ) -> Result<Vec<u32>> {
+        if text.len() <= whole {
+            let mut ids = self.encode(text)?;
+            ids.truncate(limit);
+            return Ok(ids);
+        }
+        let mut cut = first_cut.max(1);
+        let mut previous: Option<Vec<u32>> = None;
+        loop {
+            let end = cut_before_whitespace(text, cut.min(MAX_CUT_BYTES));
+            if end >= text.len() {
+                let mut ids = self.encode(text)?;
+                ids.truncate(limit);
+                return Ok(ids);
+            }
+            let (ids, settled) = self.settled_ids(&text[..end])?;
+            let ids = ids.as_slice();
+            if settled >= limit {
+                return Ok(ids[..limit].to_vec());
+            }
+            if let Some(before) = &previous {
+                if before.len() >= limit + RUN_MARGIN
+                    && ids.len() >= limit + RUN_MARGIN
+                    && before[..limit] == ids[..limit]
+                {
+                    return Ok(ids[..limit].to_vec());
+                }
+            }
+            if cut >= MAX_CUT_BYTES {
+                // Runs that disagree this far out: the one approximation.
+                return Ok(ids[..limit.min(ids.len())].to_vec());
+            }
+            previous = Some(ids.to_vec());
+            cut = end.saturating_mul(2);
+        }
+    }
+
+    /// The ids of `prefix`, a start of some longer text, and how many of
+    /// them that text surely begins with: those of every word but the last
+    /// (see [`Self::encode_prefix`]).
+    fn settled_ids(&self, prefix: &str) -> Result<(Vec<u32>, usize)> {
+        let enc = self
+            .inner
+            .encode(prefix, false)
+            .map_err(|e| Error::Tokenizer(format!("encoding failed: {e}")))?;
+        let words = enc.get_word_ids();
+        let last = words.last().copied().flatten();
+        let settled = words.iter().take_while(|&&w| w != last).count();
+        Ok((enc.get_ids().to_vec(), settled))
+    }
+
     /// `[CLS] text [SEP]`, as the reference tokenizer's `input_ids` for a text:
     /// literal special tokens (`[SEP]`, …) in `text` become their ids, as there.
     /// Marker strings stay text. The model path uses [`Self::encode`] instead.
@@ -219,6 +308,62 @@ impl PairRmTokenizer {
     }
 }
 
+/// Texts up to this size are tokenized whole by [`PairRmTokenizer::encode_prefix`]
+/// (about 10 MB of tokenizer memory at most).
+pub const WHOLE_TEXT_BYTES: usize = 64 << 10;
+
+/// The furthest [`PairRmTokenizer::encode_prefix`] cuts a text.
+pub const MAX_CUT_BYTES: usize = 1 << 20;
+
+/// The most of any text [`PairRmTokenizer::encode_prefix`] reads.
+pub const READ_BYTES: usize = MAX_CUT_BYTES + WHITESPACE_WINDOW + 16;
+
+/// The start of `text` that [`PairRmTokenizer::encode_prefix`] can read (at
+/// most [`READ_BYTES`], cut at a character boundary): what to copy of a
+/// long text before cleaning or joining it.
+pub fn text_head(text: &str) -> &str {
+    if text.len() <= READ_BYTES {
+        return text;
+    }
+    let end = (0..=READ_BYTES)
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    &text[..end]
+}
+
+/// Where [`PairRmTokenizer::encode_prefix`] first cuts a longer text.
+const MIN_CUT_BYTES: usize = 16 << 10;
+
+/// Pieces past the kept ones that two cuts of a run without whitespace must
+/// both have before their agreement is trusted.
+pub const RUN_MARGIN: usize = 256;
+
+/// How far past `at` a cut looks for whitespace before cutting inside a run.
+const WHITESPACE_WINDOW: usize = 4 << 10;
+
+/// A byte offset at or after `at` where `text` may be cut: just before an
+/// ASCII whitespace character (always a grapheme boundary, except the `\n`
+/// of `\r\n`) when one lies within [`WHITESPACE_WINDOW`], else the next
+/// character boundary (inside a run). `text.len()` when `at` is past the end.
+fn cut_before_whitespace(text: &str, at: usize) -> usize {
+    if at >= text.len() {
+        return text.len();
+    }
+    let bytes = text.as_bytes();
+    let window = (at + WHITESPACE_WINDOW).min(bytes.len());
+    let found = (at..window).find(|&i| {
+        matches!(bytes[i], b' ' | b'\t' | b'\n')
+            && !(bytes[i] == b'\n' && i > 0 && bytes[i - 1] == b'\r')
+    });
+    match found {
+        Some(i) => i,
+        None => (at..=bytes.len())
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(bytes.len()),
+    }
+}
+
 /// Runs of two or more spaces become one (DeBERTa-v2's converter does this after the charsmap).
 fn collapse_spaces() -> Result<Replace> {
     Replace::new(
@@ -226,4 +371,163 @@ fn collapse_spaces() -> Result<Replace> {
         " ",
     )
     .map_err(|e| Error::Tokenizer(format!("normalizer regex: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokenizers() -> Vec<(&'static str, PairRmTokenizer)> {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tiny-hf/");
+        let read = |f: &str| std::fs::read(format!("{dir}{f}")).unwrap();
+        let json = String::from_utf8(read("tokenizer.json")).unwrap();
+        let added = String::from_utf8(read("added_tokens.json")).unwrap();
+        vec![
+            (
+                "tokenizer.json",
+                PairRmTokenizer::from_tokenizer_json(&json).unwrap(),
+            ),
+            (
+                "spm.model",
+                PairRmTokenizer::from_spm(&read("spm.model"), &added).unwrap(),
+            ),
+        ]
+    }
+
+    /// Text of about `bytes` bytes made by repeating `unit`.
+    fn repeat(unit: &str, bytes: usize) -> String {
+        unit.repeat(bytes / unit.len() + 1)
+    }
+
+    /// Long texts of every kind the issue names, and texts just under and
+    /// over each size where `encode_prefix` changes course.
+    fn long_texts() -> Vec<(String, String)> {
+        let english = "The quick brown fox, having jumped over the lazy dog twice, \
+                       asked whether 3.14 is pi or merely close to it. ";
+        let mut texts = vec![
+            ("english", repeat(english, 300_000)),
+            (
+                "cjk without spaces",
+                repeat("自然言語処理は楽しい。我们今天去公园散步吧！", 300_000),
+            ),
+            ("one letter", "a".repeat(300_000)),
+            ("emoji", repeat("😀👍🏽🇫🇷👨‍👩‍👧", 300_000)),
+            (
+                "long words",
+                repeat(&format!("{} ", "abcdefghij".repeat(700)), 300_000),
+            ),
+            (
+                "words then a run",
+                format!("{}{}", repeat(english, 2_000), "x".repeat(200_000)),
+            ),
+            ("spaces and newlines", repeat("a  b\r\n\t c\n\n", 300_000)),
+            (
+                "[SEP] and markers",
+                repeat("x[SEP]y <|source|> [CLS]z ", 200_000),
+            ),
+            (
+                "combining marks",
+                repeat("e\u{301}a\u{308}\u{3000}ﬁ ", 200_000),
+            ),
+        ];
+        for size in [
+            WHOLE_TEXT_BYTES - 1,
+            WHOLE_TEXT_BYTES,
+            WHOLE_TEXT_BYTES + 1,
+            MIN_CUT_BYTES + 3,
+        ] {
+            let mut t = repeat(english, size);
+            t.truncate(size);
+            texts.push(("english at a size edge", t));
+        }
+        texts.into_iter().map(|(n, t)| (n.to_string(), t)).collect()
+    }
+
+    #[test]
+    fn prefixes_of_long_texts_equal_the_whole_texts_ids() {
+        for (route, tok) in tokenizers() {
+            for (name, text) in long_texts() {
+                let whole = tok.encode(&text).unwrap();
+                for (limit, first_cut) in [
+                    (0, 0),
+                    (1, 0),
+                    (2048, 0),
+                    (5000, 0),
+                    // Cuts that land among the kept ids: the last word of
+                    // each, and a run's end, must not leak into the result.
+                    (40, 16),
+                    (300, 100),
+                    (1221, 1000),
+                    (3000, 3000),
+                ] {
+                    let got = if first_cut == 0 {
+                        tok.encode_prefix(&text, limit).unwrap()
+                    } else {
+                        tok.prefix_ids(&text, limit, 0, first_cut).unwrap()
+                    };
+                    let want = &whole[..limit.min(whole.len())];
+                    assert!(
+                        got == want,
+                        "{route}, {name} ({} bytes), limit {limit}: {} ids, first difference at {:?}",
+                        text.len(),
+                        got.len(),
+                        got.iter().zip(want).position(|(a, b)| a != b)
+                    );
+                }
+            }
+        }
+    }
+
+    /// The lemma `encode_prefix` rests on: cut anywhere, a text's start
+    /// tokenizes to the whole text's ids up to its last word.
+    #[test]
+    fn every_word_but_the_last_of_a_cut_text_is_the_whole_texts() {
+        let texts = [
+            "The quick brown fox, having jumped over the lazy dog twice, asked whether 3.14 is pi. ",
+            "a  b\r\n\t c\n\nx[SEP]y <|source|> [CLS]z e\u{301}a\u{308}\u{3000}ﬁ 😀👍🏽 🇫🇷👨‍👩‍👧 ",
+            "自然言語処理は楽しい。 我们今天去公园散步吧！ abcdefghijabcdefghij ",
+        ];
+        for (route, tok) in tokenizers() {
+            for unit in texts {
+                let text = unit.repeat(6);
+                let whole = tok.encode(&text).unwrap();
+                let mut checked = 0;
+                for cut in (0..=text.len()).filter(|&c| text.is_char_boundary(c)) {
+                    let (ids, settled) = tok.settled_ids(&text[..cut]).unwrap();
+                    assert_eq!(
+                        ids[..settled],
+                        whole[..settled],
+                        "{route}: {:?} cut at {cut}",
+                        &text[..cut]
+                    );
+                    checked += settled;
+                }
+                assert!(checked > 0, "{route}: no cut kept anything");
+            }
+        }
+    }
+
+    /// A 100 MB text costs what its first few kilobytes cost.
+    #[test]
+    fn a_huge_text_is_tokenized_only_as_far_as_needed() {
+        let (_, tok) = tokenizers().remove(0);
+        for text in [
+            repeat("lorem ipsum dolor sit amet ", 100 << 20),
+            "a".repeat(100 << 20),
+        ] {
+            let started = std::time::Instant::now();
+            let ids = tok.encode_prefix(text_head(&text), 2048).unwrap();
+            assert_eq!(ids.len(), 2048);
+            assert!(
+                started.elapsed().as_secs_f64() < 2.0,
+                "took {:?}",
+                started.elapsed()
+            );
+        }
+        assert_eq!(
+            text_head(&"é".repeat(READ_BYTES)).len() % 2,
+            0,
+            "a char boundary"
+        );
+    }
 }

@@ -12,7 +12,7 @@ use crate::model::{Engine, PairRmModel};
 use crate::quant::WeightDtype;
 use crate::rank::{CompareMode, Ranking};
 use crate::segments::{self, Limits, PairInput};
-use crate::tokenize::PairRmTokenizer;
+use crate::tokenize::{text_head, PairRmTokenizer};
 use crate::weights::PairRmWeights;
 
 pub use crate::config::resolve_config;
@@ -38,6 +38,11 @@ pub type Progress<'a> = dyn FnMut(usize, usize) -> bool + 'a;
 /// Default most comparisons per forward pass: a `rank` of up to 6 candidates
 /// (30 comparisons) is one pass on a GPU when the buffer budget allows it.
 pub const DEFAULT_BATCH_SIZE: usize = 32;
+
+/// The fewest ids of one text kept before truncation ([`Ranker::token_cap`]):
+/// PairRM's whole input, so that token counts up to it are exact even for
+/// models with small max lengths.
+pub const MIN_TOKEN_CAP: usize = 2048;
 
 /// Strategy for [`Ranker::best_of_n`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,13 +198,26 @@ impl Ranker {
         }
     }
 
-    pub(crate) fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        self.tokenizer.encode(&segments::clean_text(text))
+    /// The most ids of one text worth having: no segment keeps more than
+    /// `source_maxlength + 2 · candidate_maxlength` (2,048 for PairRM). Token
+    /// counts (the dataset rows') stop there: that count means "at least".
+    pub fn token_cap(&self) -> usize {
+        MIN_TOKEN_CAP.max(self.config.source_maxlength + 2 * self.config.candidate_maxlength)
     }
 
-    pub(crate) fn source_ids(&self, instruction: &str, input: &str) -> Result<Vec<u32>> {
+    /// The ids of a candidate text, as far as any input can keep them
+    /// (tokenizing only that much: see [`PairRmTokenizer::encode_prefix`]).
+    pub(crate) fn encode(&self, text: &str) -> Result<Vec<u32>> {
         self.tokenizer
-            .encode(&segments::source_text(instruction, input))
+            .encode_prefix(&segments::clean_text(text_head(text)), self.token_cap())
+    }
+
+    /// The ids of the source text (instruction then input), as [`Self::encode`].
+    pub(crate) fn source_ids(&self, instruction: &str, input: &str) -> Result<Vec<u32>> {
+        self.tokenizer.encode_prefix(
+            &segments::source_text(text_head(instruction), text_head(input)),
+            self.token_cap(),
+        )
     }
 
     /// The assembled input ids of one comparison (what the model sees).

@@ -97,7 +97,8 @@ impl Verdict {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct PairScore {
     pub value: f64,
-    /// Tokens of each output before truncation.
+    /// Tokens of each output before truncation, counted up to
+    /// [`crate::Ranker::token_cap`] (that count means "at least").
     pub tokens_a: usize,
     pub tokens_b: usize,
     /// Whether the max lengths cut the source or either output.
