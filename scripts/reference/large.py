@@ -83,6 +83,40 @@ def to_json(doc):
     return text + ',\n "forward": [\n  ' + ",\n  ".join(lines) + "\n ]\n}\n"
 
 
+def hf_folder(src, td):
+    """The stand-in at `src` as a PairRM-hf folder under `td` that LLM-Blender
+    loads (tokenizer as LLM-Blender builds it; embedding table cut to the
+    tokenizer's length, as LLM-Blender resizes it)."""
+    hf = td / "hf"
+    hf.mkdir()
+    # The tokenizer exactly as LLM-Blender builds it (see generate.py).
+    bb = td / "backbone"
+    bb.mkdir()
+    shutil.copy(src / "spm.model", bb / "spm.model")
+    n_spm = len(__import__("sentencepiece").SentencePieceProcessor(model_file=str(bb / "spm.model")))
+    cfg = large_config()
+    cfg_dict = g.backbone_config_dict(dict(hidden=1024, inter=4096, buckets=256, pos_att_type="p2c|c2p",
+                                           heads=16, layers=24), n_spm + 5)
+    (bb / "config.json").write_text(json.dumps(cfg_dict))
+    tok = g.build_tokenizer(str(bb))
+    g.CrossCompareCollator(SPEC["source_maxlength"], tok, SPEC["candidate_maxlength"])
+    assert len(tok) == n_spm + 5
+    cfg.vocab_size = len(tok)
+    cfg.source_prefix_id, cfg.cand1_prefix_id, cfg.cand2_prefix_id, cfg.cand_prefix_id = (
+        n_spm + 1, n_spm + 2, n_spm + 3, n_spm + 4)
+    cfg.source_maxlength, cfg.candidate_maxlength = SPEC["source_maxlength"], SPEC["candidate_maxlength"]
+    cfg.architectures = ["DebertaV2PairRM"]
+    cfg.save_pretrained(str(hf))
+    tok.save_pretrained(str(hf))
+    sd = safetensors.torch.load_file(str(src / "model.safetensors"))
+    key = "pretrained_model.embeddings.word_embeddings.weight"
+    assert sd[key].shape == (128005, 1024), sd[key].shape
+    sd[key] = sd[key][: len(tok)].contiguous()
+    safetensors.torch.save_file(sd, str(hf / "model.safetensors"), metadata={"format": "pt"})
+    del sd
+    return hf
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True, help="the stand-in made by make-random-model --seed SEED")
@@ -90,33 +124,7 @@ def main():
     args = ap.parse_args()
     src = Path(args.model)
     with tempfile.TemporaryDirectory() as td:
-        hf = Path(td) / "hf"
-        hf.mkdir()
-        # The tokenizer exactly as LLM-Blender builds it (see generate.py).
-        bb = Path(td) / "backbone"
-        bb.mkdir()
-        shutil.copy(src / "spm.model", bb / "spm.model")
-        n_spm = len(__import__("sentencepiece").SentencePieceProcessor(model_file=str(bb / "spm.model")))
-        cfg = large_config()
-        cfg_dict = g.backbone_config_dict(dict(hidden=1024, inter=4096, buckets=256, pos_att_type="p2c|c2p",
-                                               heads=16, layers=24), n_spm + 5)
-        (bb / "config.json").write_text(json.dumps(cfg_dict))
-        tok = g.build_tokenizer(str(bb))
-        g.CrossCompareCollator(SPEC["source_maxlength"], tok, SPEC["candidate_maxlength"])
-        assert len(tok) == n_spm + 5
-        cfg.vocab_size = len(tok)
-        cfg.source_prefix_id, cfg.cand1_prefix_id, cfg.cand2_prefix_id, cfg.cand_prefix_id = (
-            n_spm + 1, n_spm + 2, n_spm + 3, n_spm + 4)
-        cfg.source_maxlength, cfg.candidate_maxlength = SPEC["source_maxlength"], SPEC["candidate_maxlength"]
-        cfg.architectures = ["DebertaV2PairRM"]
-        cfg.save_pretrained(str(hf))
-        tok.save_pretrained(str(hf))
-        sd = safetensors.torch.load_file(str(src / "model.safetensors"))
-        key = "pretrained_model.embeddings.word_embeddings.weight"
-        assert sd[key].shape == (128005, 1024), sd[key].shape
-        sd[key] = sd[key][: len(tok)].contiguous()
-        safetensors.torch.save_file(sd, str(hf / "model.safetensors"), metadata={"format": "pt"})
-        del sd
+        hf = hf_folder(src, Path(td))
         torch.set_num_threads(2)
         forward = g.run_reference(hf, SPEC, cases(), recorder=record)
     OUT.parent.mkdir(parents=True, exist_ok=True)
