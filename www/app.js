@@ -96,6 +96,14 @@ function heatColor(p) {
   return `hsl(${hue}, 70%, ${92 - 40 * Math.abs(p - 0.5)}%)`;
 }
 
+/** A candidate as shown: a very long one is cut (the model reads only its start anyway). */
+const PREVIEW_CHARS = 5000;
+function preview(text) {
+  return text.length <= PREVIEW_CHARS
+    ? text
+    : `${text.slice(0, PREVIEW_CHARS)}… (${(text.length - PREVIEW_CHARS).toLocaleString()} more characters)`;
+}
+
 function render(candidates, result, ms) {
   const order = candidates.map((_, i) => i).sort((a, b) => result.ranks[a] - result.ranks[b] || a - b);
   const list = $("ranking");
@@ -114,7 +122,7 @@ function render(candidates, result, ms) {
     score.textContent = `score ${result.scores[i].toFixed(4)}`;
     const text = document.createElement("p");
     text.className = "cand-text";
-    text.textContent = candidates[i];
+    text.textContent = preview(candidates[i]);
     item.append(badge, name, score, text);
     list.append(item);
   }
@@ -189,7 +197,7 @@ function onWorkerMessage(event) {
     $("progress").hidden = true;
     $("cancel").hidden = true;
     const where = msg.device === "webgpu" ? "WebGPU" : msg.threads > 1 ? `CPU · ${msg.threads} threads` : "CPU";
-    $("device-badge").textContent = `${where} · ${msg.dtype}`;
+    $("device-badge").textContent = msg.dtype ? `${where} · ${msg.dtype}` : where;
     $("device-badge").dataset.dtype = msg.dtype || "";
     $("device-badge").dataset.threads = String(msg.threads || 1);
     $("device-badge").dataset.device = msg.device;
@@ -353,7 +361,43 @@ $("full-precision").addEventListener("change", (event) => {
 $("clear-cache").addEventListener("click", () => worker?.postMessage({ type: "clear-cache", device }));
 addCandidate();
 addCandidate();
-start();
 
-// Keep the page itself for offline use (sw.js); the loader caches the model.
-if ("serviceWorker" in navigator) navigator.serviceWorker.register("sw.js").catch(() => {});
+/**
+ * The service worker (sw.js) keeps the page for offline use and, on hosts that
+ * send no COOP/COEP, adds them, so that the CPU fallback can use threads. The
+ * headers count only for pages loaded through it: on the first visit, once it
+ * controls the page, reload once (before any model byte is fetched). Never
+ * more than once per tab session, so a browser that ignores them cannot loop.
+ */
+async function serviceWorkerFirst() {
+  if (!("serviceWorker" in navigator)) return;
+  const reloadedKey = "pairrm-web:isolation-reload";
+  let registration;
+  try {
+    registration = await navigator.serviceWorker.register("sw.js");
+  } catch {
+    return; // no service worker (private mode, file://): one thread, no offline copy
+  }
+  if (globalThis.crossOriginIsolated) return;
+  let tried = false;
+  try {
+    tried = sessionStorage.getItem(reloadedKey) === "1";
+  } catch {
+    return; // cannot remember the reload: do not risk a loop
+  }
+  if (tried) return;
+  const controlled = navigator.serviceWorker.controller
+    ? Promise.resolve()
+    : new Promise((resolve) => navigator.serviceWorker.addEventListener("controllerchange", resolve, { once: true }));
+  // A worker that takes long to install: go on with one thread this time.
+  const ready = await Promise.race([
+    Promise.all([registration && navigator.serviceWorker.ready, controlled]).then(() => true),
+    new Promise((resolve) => setTimeout(() => resolve(false), 10_000)),
+  ]);
+  if (!ready) return;
+  sessionStorage.setItem(reloadedKey, "1");
+  location.reload();
+  await new Promise(() => {}); // the page is going away
+}
+
+serviceWorkerFirst().finally(start);

@@ -4,7 +4,18 @@
 //
 // Network first, so an updated page is used as soon as it is reachable; the
 // cached copy answers only when the network fails.
+//
+// Cross-origin isolation without the host's help: the shell's responses get
+// COOP/COEP here when the host did not send them (GitHub Pages cannot), so
+// the page can use the threaded CPU build. app.js reloads once after this
+// worker takes control. COEP require-corp lets the model come from another
+// origin only with CORS (the Hugging Face hub sends it; so must any host the
+// model is fetched from, isolated or not, since the loader reads the bytes).
 const CACHE = "pairrm-web-shell";
+const ISOLATION = {
+  "Cross-Origin-Opener-Policy": "same-origin",
+  "Cross-Origin-Embedder-Policy": "require-corp",
+};
 // Written by build.sh: every file of the shell, relative to this script.
 const MANIFEST = "shell-files.json";
 
@@ -30,6 +41,15 @@ function isShell(request) {
     || url.pathname.endsWith(".wasm");
 }
 
+/** `response` with the isolation headers, unless it has them already. */
+function isolated(response) {
+  if (response.type !== "basic" && response.type !== "default") return response;
+  if (response.headers.get("Cross-Origin-Embedder-Policy")) return response;
+  const headers = new Headers(response.headers);
+  for (const [k, v] of Object.entries(ISOLATION)) headers.set(k, v);
+  return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+}
+
 async function networkFirst(event) {
   const cache = await caches.open(CACHE);
   // The query (?model=…) does not change the shell: key by path.
@@ -47,10 +67,10 @@ async function networkFirst(event) {
         event.waitUntil(cache.put(key, response.clone()).catch(() => {}));
       }
     }
-    return response;
+    return isolated(response);
   } catch (err) {
     const cached = await cache.match(key);
-    if (cached) return cached;
+    if (cached) return isolated(cached);
     throw err;
   }
 }

@@ -177,7 +177,7 @@ test("on a phone-sized screen nothing overflows the page", async () => {
   await page.close();
 });
 
-test("the CPU fallback computes with a thread per core on a cross-origin-isolated page, and on one thread elsewhere", async () => {
+test("the CPU fallback computes with a thread per core on a cross-origin-isolated page, also on a host that sends no headers", async () => {
   // This server sends COOP/COEP (scripts/serve.mjs does by default): the threaded build runs.
   const page = await context.newPage();
   await page.goto(`${ORIGIN}/?model=/models/${FIXTURE}/&device=cpu&dtype=f32`);
@@ -189,23 +189,59 @@ test("the CPU fallback computes with a thread per core on a cross-origin-isolate
   checkAgainstReference(await shownResults(page));
   await page.close();
 
-  // A host that sends no COOP/COEP: one thread, same results.
+  // A host that sends no COOP/COEP (GitHub Pages): the service worker adds them
+  // and the page reloads once, before loading the model, into the threaded
+  // build; same results, and no further reloads.
   const port = PORT + 1000;
   const plain = await serve(["--root", join(ROOT, "dist"), "--port", String(port), "--no-isolation",
     "--mount", `/models=${join(ROOT, "tests", "fixtures")}`]);
   try {
     const other = await context.newPage();
-    await other.goto(`http://127.0.0.1:${port}/?model=/models/${FIXTURE}/&device=cpu&dtype=f32`);
+    let navigations = 0;
+    let reloaded;
+    const reload = new Promise((resolve) => { reloaded = resolve; });
+    other.on("framenavigated", (frame) => {
+      if (frame === other.mainFrame() && ++navigations === 2) reloaded();
+    });
+    const first = await other.goto(`http://127.0.0.1:${port}/?model=/models/${FIXTURE}/&device=cpu&dtype=f32`);
+    assert.equal(first.headers()["cross-origin-opener-policy"], undefined, "the host sends no isolation headers");
+    await Promise.race([reload, new Promise((_, reject) => setTimeout(() => reject(new Error("no reload")), 60_000))]);
+    await other.waitForLoadState("load");
     await waitLoaded(other);
-    assert.equal(await other.evaluate(() => crossOriginIsolated), false);
-    assert.equal(await other.getAttribute("#device-badge", "data-threads"), "1");
-    assert.equal(await other.textContent("#device-badge"), "CPU · f32");
+    assert.equal(navigations, 2, "one reload into isolation");
+    assert.equal(await other.evaluate(() => crossOriginIsolated), true);
+    assert.equal(await other.getAttribute("#device-badge", "data-threads"), String(Math.max(1, cores)));
+    assert.equal(await other.textContent("#device-badge"),
+      cores > 1 ? `CPU · ${cores} threads · f32` : "CPU · f32");
     await rank(other, CASE.instruction, CASE.candidates);
     checkAgainstReference(await shownResults(other));
+    await other.reload();
+    await waitLoaded(other);
+    assert.equal(navigations, 3, "no reload loop");
+    assert.equal(await other.evaluate(() => crossOriginIsolated), true);
     await other.close();
   } finally {
     plain.kill();
   }
+});
+
+test("a 20 MB candidate ranks on the page: the worker reads only what the model keeps", async () => {
+  const page = await context.newPage();
+  await page.goto(`${ORIGIN}/?model=/models/${FIXTURE}/&device=cpu&dtype=f32`);
+  await waitLoaded(page);
+  await page.fill("#instruction", CASE.instruction);
+  const areas = await page.$$(".candidate-text");
+  await areas[0].evaluate((el) => { el.value = "lorem ipsum dolor sit amet ".repeat(800_000); });
+  await areas[1].fill("A short answer.");
+  const started = Date.now();
+  await page.click("#rank");
+  await page.waitForFunction(() => document.getElementById("rank").textContent === "Rank", null, { timeout: 120_000 });
+  assert.equal(await page.$eval("#error", (e) => (e.hidden ? "" : e.textContent)), "");
+  assert.equal((await shownResults(page)).items.length, 2);
+  const shown = await page.$$eval(".cand-text", (els) => els.map((e) => e.textContent.length));
+  assert.ok(Math.max(...shown) < 6000, `a long candidate is shown cut: ${shown}`);
+  assert.ok(Date.now() - started < 30_000, `took ${Date.now() - started} ms`);
+  await page.close();
 });
 
 test("int8 by default; full precision (f32) is one click away and remembered", async () => {
