@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # pairrm-web entry points.
 #   ./build.sh serve   build the wasm package and the page, then serve it at a printed local URL
+#   ./build.sh dist    build the page into dist/ for a static host (see deploy/)
 #   ./build.sh test    every test: native parity on CPU and wgpu, CLI, loader, then the page in Chromium
 #   ./build.sh bench   forward-pass benchmark at PairRM-large dims (CPU and wgpu)
 #   ./build.sh setup   install what the others need (apt packages, rustup target); they call it
@@ -154,6 +155,10 @@ case "$cmd" in
     setup_build
     setup_test
     ;;
+  dist)
+    setup_build
+    build_web
+    ;;
   serve)
     setup_build
     build_web
@@ -182,7 +187,7 @@ case "$cmd" in
     target/release/pairrm bench --device all "$@"
     ;;
   *)
-    sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac
