@@ -149,6 +149,20 @@ browser_unit_tests() {
     wasm-pack test --headless --chrome --chromedriver "$(command -v chromedriver)" --release -- --test web
 }
 
+# The crate as it would be published: the library, the CLI and the docs,
+# nothing of the tests or the build (`include` in Cargo.toml).
+check_crate_package() {
+  local files
+  files=$(cargo package --list --allow-dirty 2>/dev/null)
+  for f in Cargo.toml README.md CHANGELOG.md src/lib.rs src/bin/pairrm/main.rs; do
+    grep -qx "$f" <<<"$files" || { echo "the crate package lacks $f" >&2; return 1; }
+  done
+  if grep -E '^(tests|target|node_modules|www|scripts)/' <<<"$files" >&2; then
+    echo "the crate package holds files it should not (above)" >&2
+    return 1
+  fi
+}
+
 cmd="${1:-}"
 case "$cmd" in
   setup)
@@ -173,6 +187,7 @@ case "$cmd" in
     setup_test
     # Native: unit tests, parity with the reference fixtures on CPU and wgpu, CLI, loader.
     cargo test --release
+    check_crate_package
     # Browser: build the package and the page; wasm tests in headless Chromium
     # (WebGPU and CPU parity, Range, IndexedDB cache, resume, damage, bad files);
     # then the page and the packed npm package, driven by playwright-core.

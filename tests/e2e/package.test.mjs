@@ -3,7 +3,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT, serve, launchBrowser } from "../../scripts/browser.mjs";
@@ -83,6 +83,25 @@ after(async () => {
   await browser?.close();
   server?.kill();
   rmSync(SITE, { recursive: true, force: true });
+});
+
+test("the packed tarball is ready to publish: metadata, entry points, both builds, the page", () => {
+  const dest = join(SITE, "node_modules", "pairrm-web");
+  const meta = JSON.parse(readFileSync(join(dest, "package.json"), "utf8"));
+  const crateVersion = /^version = "(.*)"$/m.exec(readFileSync(join(ROOT, "Cargo.toml"), "utf8"))[1];
+  assert.equal(meta.name, "pairrm-web");
+  assert.equal(meta.version, crateVersion, "the npm and crate versions move together");
+  assert.equal(meta.type, "module");
+  assert.equal(meta.main, "index.js");
+  assert.equal(meta.module, "index.js");
+  assert.equal(meta.types, "index.d.ts");
+  assert.equal(meta.license, "MIT OR Apache-2.0");
+  for (const f of ["index.js", "index.d.ts", "pairrm_web.js", "pairrm_web.d.ts", "pairrm_web_bg.wasm",
+    "threads/pairrm_web.js", "threads/pairrm_web_bg.wasm", "www/index.html", "www/app.js", "www/worker.js",
+    "www/sw.js", "README.md"]) {
+    assert.ok(existsSync(join(dest, f)), `the tarball has ${f}`);
+  }
+  assert.ok(!existsSync(join(dest, "threads", "package.json")), "one package.json");
 });
 
 test("the packed README example ranks in a page", async () => {
