@@ -212,8 +212,7 @@ fn convert_writes_folders_that_load_as_converted_on_the_fly() {
                 }
                 _ => {
                     let err = convert_model_dir(&out.0, &again.0, WeightDtype::Q8)
-                        .err()
-                        .expect("q8 from q8")
+                        .expect_err("q8 from q8")
                         .to_string();
                     assert!(err.contains("already holds q8 weights"), "{err}");
                 }

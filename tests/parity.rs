@@ -331,11 +331,7 @@ fn large_stand_in_matches_the_reference() {
                     pair.ids.len(),
                     batch.len()
                 );
-                assert_close(
-                    &format!("large {engine:?} forward[{k}] logit"),
-                    got as f64,
-                    want,
-                );
+                assert_close(&format!("large {engine:?} forward[{k}] logit"), got, want);
             }
         }
     }

@@ -51,7 +51,7 @@ impl Ranker {
         let (special, limits) = (&self.tokenizer().special, self.limits());
         let pair = |k: usize| {
             let t = &tokens[run[k / 2]];
-            let (first, second) = if k % 2 == 0 {
+            let (first, second) = if k.is_multiple_of(2) {
                 (&t.a, &t.b)
             } else {
                 (&t.b, &t.a)
