@@ -7,14 +7,42 @@ use wasm_bindgen_futures::JsFuture;
 
 use super::js;
 
-/// FNV-1a 64 of `bytes`, as 16 hex digits: cheap, and enough to notice a damaged record.
+/// A 64-bit check of `bytes`, eight bytes a step (a warm load checks every
+/// record it reads: 446 MB for the q8 model), as `w1:` and 16 hex digits.
+/// Each step is a bijection of the state for a given word, so a record that
+/// differs from the stored one in any single word always fails the check.
 pub fn hash(bytes: &[u8]) -> String {
+    let mut h: u64 = 0x9e37_79b9_7f4a_7c15 ^ bytes.len() as u64;
+    let mut step = |v: u64| h = (h ^ v).wrapping_mul(0x0000_0100_0000_01b3).rotate_left(29);
+    let words = bytes.chunks_exact(8);
+    let tail = words.remainder();
+    for w in words {
+        step(u64::from_le_bytes(w.try_into().expect("8 bytes")));
+    }
+    let mut last = [0u8; 8];
+    last[..tail.len()].copy_from_slice(tail);
+    step(u64::from_le_bytes(last));
+    format!("w1:{h:016x}")
+}
+
+/// FNV-1a 64, as 16 hex digits: the check of records written before `w1:`
+/// (still read, so that an existing cache stays valid).
+fn fnv_hash(bytes: &[u8]) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in bytes {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     format!("{h:016x}")
+}
+
+/// Whether `bytes` match the check stored with them (either kind).
+fn intact(bytes: &[u8], stored: &str) -> bool {
+    if stored.starts_with("w1:") {
+        hash(bytes) == stored
+    } else {
+        fnv_hash(bytes) == stored
+    }
 }
 
 /// Why a record could not be stored.
@@ -47,7 +75,7 @@ pub async fn get(key: &str, expected_len: Option<usize>) -> Option<(Vec<u8>, Str
         None => (None, String::new(), String::new()),
     };
     match bytes {
-        Some(b) if hash(&b) == stored_hash && expected_len.is_none_or(|n| n == b.len()) => {
+        Some(b) if intact(&b, &stored_hash) && expected_len.is_none_or(|n| n == b.len()) => {
             Some((b, meta))
         }
         _ => {

@@ -210,11 +210,18 @@ impl PackedQ8 {
         let mut data = vec![0i8; panels * steps * PANEL * STEP];
         let mut sums = vec![0i32; panels * PANEL];
         let mut scales = vec![0.0f32; panels * PANEL];
+        let block = PANEL * STEP;
         for o in 0..out {
             let (p, j) = (o / PANEL, o % PANEL);
             let row = &w.values[o * inp..(o + 1) * inp];
-            for (k, &q) in row.iter().enumerate() {
-                data[(p * steps + k / STEP) * PANEL * STEP + byte_at(kernel, j, k % STEP)] = q;
+            // Where this row's STEP values go in each block (a load packs
+            // every weight of the model: no index arithmetic per byte).
+            let at: [usize; STEP] = std::array::from_fn(|t| byte_at(kernel, j, t));
+            let panel = &mut data[p * steps * block..(p + 1) * steps * block];
+            for (group, dest) in row.chunks(STEP).zip(panel.chunks_exact_mut(block)) {
+                for (&q, &a) in group.iter().zip(&at) {
+                    dest[a] = q;
+                }
             }
             sums[o] = row.iter().map(|&q| q as i32).sum();
             scales[o] = w.scales[o];
