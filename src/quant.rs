@@ -247,6 +247,31 @@ mod tests {
         assert_eq!(s.dequantize()[2..], b.dequantize()[..]);
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
+    proptest::proptest! {
+        /// Any finite row: values within −127..=127, the largest magnitude
+        /// at ±127, and every value back within half a step of itself.
+        #[test]
+        fn quantize_round_trips_within_half_a_step(
+            row in proptest::collection::vec(-1.0e6f32..1.0e6, 1..200),
+            zeros in proptest::bool::ANY,
+        ) {
+            let row: Vec<f32> = if zeros { row.iter().map(|_| 0.0).collect() } else { row };
+            let q = Q8Matrix::quantize(1, row.len(), &row);
+            let scale = q.scales[0];
+            let largest = row.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            proptest::prop_assert!(q.values.iter().all(|&v| (-127..=127).contains(&v)));
+            if largest == 0.0 {
+                proptest::prop_assert_eq!(scale, 0.0);
+            } else {
+                proptest::prop_assert!(q.values.iter().any(|&v| v.abs() == 127));
+            }
+            for (a, b) in row.iter().zip(q.dequantize()) {
+                proptest::prop_assert!((a - b).abs() <= scale / 2.0 + largest * 1e-6, "{} vs {}", a, b);
+            }
+        }
+    }
+
     #[test]
     fn non_finite_rows_stay_visible_as_nan() {
         let q = Q8Matrix::quantize(2, 2, &[f32::INFINITY, 1.0, f32::NAN, 0.0]);

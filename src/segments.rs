@@ -160,6 +160,51 @@ mod tests {
         }
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
+    proptest::proptest! {
+        /// Any budgets and lengths: every segment keeps its [CLS] marker … [SEP]
+        /// frame, the whole stays within the budgets, a segment is cut only
+        /// when it does not fit, and `truncates` says so exactly.
+        #[test]
+        fn assembly_respects_every_budget(
+            source_max in 0usize..80,
+            cand_max in 0usize..40,
+            s_raw in 0usize..120,
+            a_raw in 0usize..90,
+            b_raw in 0usize..90,
+            near_the_edge in proptest::bool::ANY,
+        ) {
+            let limits = Limits { source_maxlength: source_max, candidate_maxlength: cand_max };
+            // Half the cases within two tokens of where each segment is cut.
+            let edge = |room: usize, raw: usize| (room + raw % 5).saturating_sub(2);
+            let s = if near_the_edge { edge(source_max.max(3) - 3, s_raw) } else { s_raw };
+            let room = limits.candidate_budget(limits.source_segment_len(s)).max(3) - 3;
+            let (a, b) = if near_the_edge { (edge(room, a_raw), edge(room, b_raw)) } else { (a_raw, b_raw) };
+            let text = |n: usize, base: u32| (0..n as u32).map(|i| base + i % 50).collect::<Vec<u32>>();
+            let (st, at, bt) = (text(s, 200), text(a, 300), text(b, 400));
+            let p = assemble(&SPECIAL, limits, &st, &at, &bt);
+            let [ms, ma, mb] = p.markers;
+            proptest::prop_assert_eq!(p.ids[ms - 1], SPECIAL.cls);
+            proptest::prop_assert_eq!(p.ids[ms], SPECIAL.source);
+            proptest::prop_assert_eq!(p.ids[ma], SPECIAL.candidate1);
+            proptest::prop_assert_eq!(p.ids[mb], SPECIAL.candidate2);
+            proptest::prop_assert_eq!(p.ids[ma - 2], SPECIAL.sep);
+            proptest::prop_assert_eq!(p.ids[mb - 2], SPECIAL.sep);
+            proptest::prop_assert_eq!(*p.ids.last().unwrap(), SPECIAL.sep);
+            let (ks, ka, kb) = (ma - 1 - ms - 2, mb - 1 - ma - 2, p.ids.len() - mb - 2);
+            proptest::prop_assert!(ks <= s && ka <= a && kb <= b);
+            proptest::prop_assert_eq!(&p.ids[ms + 1..ms + 1 + ks], &st[..ks]);
+            proptest::prop_assert_eq!(&p.ids[ma + 1..ma + 1 + ka], &at[..ka]);
+            proptest::prop_assert_eq!(&p.ids[mb + 1..mb + 1 + kb], &bt[..kb]);
+            let source_len = limits.source_segment_len(s);
+            proptest::prop_assert!(ks + 3 <= source_max.max(3));
+            let budget = limits.candidate_budget(source_len);
+            proptest::prop_assert!(ka + 3 <= budget.max(3) && kb + 3 <= budget.max(3));
+            proptest::prop_assert!(p.ids.len() <= source_max.max(3) + 2 * cand_max.max(3) + source_max);
+            proptest::prop_assert_eq!(truncates(limits, s, &[a, b]), ks < s || ka < a || kb < b);
+        }
+    }
+
     #[test]
     fn literal_sep_becomes_space() {
         assert_eq!(source_text("a[SEP]b", "[SEP]"), "a b ");
