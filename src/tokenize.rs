@@ -190,11 +190,14 @@ impl PairRmTokenizer {
 
     /// Piece ids of `text`, no special tokens. Never yields a special or marker id.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        let enc = self
-            .inner
+        Ok(self.encoding(text)?.get_ids().to_vec())
+    }
+
+    /// The tokenizer's whole answer for `text` (ids and word indices).
+    fn encoding(&self, text: &str) -> Result<tokenizers::Encoding> {
+        self.inner
             .encode(text, false)
-            .map_err(|e| Error::Tokenizer(format!("encoding failed: {e}")))?;
-        Ok(enc.get_ids().to_vec())
+            .map_err(|e| Error::Tokenizer(format!("encoding failed: {e}")))
     }
 
     /// The first `limit` piece ids of `text` (all of them when it has fewer),
@@ -236,38 +239,31 @@ impl PairRmTokenizer {
         whole: usize,
         first_cut: usize,
     ) -> Result<Vec<u32>> {
-        if text.len() <= whole {
-            let mut ids = self.encode(text)?;
-            ids.truncate(limit);
-            return Ok(ids);
-        }
         let mut cut = first_cut.max(1);
         let mut previous: Option<Vec<u32>> = None;
         loop {
-            let end = cut_before_whitespace(text, cut.min(MAX_CUT_BYTES));
+            let end = if text.len() <= whole {
+                text.len()
+            } else {
+                cut_before_whitespace(text, cut.min(MAX_CUT_BYTES))
+            };
             if end >= text.len() {
                 let mut ids = self.encode(text)?;
                 ids.truncate(limit);
                 return Ok(ids);
             }
-            let (ids, settled) = self.settled_ids(&text[..end])?;
-            let ids = ids.as_slice();
-            if settled >= limit {
-                return Ok(ids[..limit].to_vec());
-            }
-            if let Some(before) = &previous {
-                if before.len() >= limit + RUN_MARGIN
+            let (mut ids, settled) = self.settled_ids(&text[..end])?;
+            let agreed = previous.as_ref().is_some_and(|before| {
+                before.len() >= limit + RUN_MARGIN
                     && ids.len() >= limit + RUN_MARGIN
                     && before[..limit] == ids[..limit]
-                {
-                    return Ok(ids[..limit].to_vec());
-                }
+            });
+            // At MAX_CUT_BYTES, runs that still disagree: the one approximation.
+            if settled >= limit || agreed || cut >= MAX_CUT_BYTES {
+                ids.truncate(limit);
+                return Ok(ids);
             }
-            if cut >= MAX_CUT_BYTES {
-                // Runs that disagree this far out: the one approximation.
-                return Ok(ids[..limit.min(ids.len())].to_vec());
-            }
-            previous = Some(ids.to_vec());
+            previous = Some(ids);
             cut = end.saturating_mul(2);
         }
     }
@@ -276,10 +272,7 @@ impl PairRmTokenizer {
     /// them that text surely begins with: those of every word but the last
     /// (see [`Self::encode_prefix`]).
     fn settled_ids(&self, prefix: &str) -> Result<(Vec<u32>, usize)> {
-        let enc = self
-            .inner
-            .encode(prefix, false)
-            .map_err(|e| Error::Tokenizer(format!("encoding failed: {e}")))?;
+        let enc = self.encoding(prefix)?;
         let words = enc.get_word_ids();
         let last = words.last().copied().flatten();
         let settled = words.iter().take_while(|&&w| w != last).count();

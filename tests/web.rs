@@ -141,6 +141,18 @@ extern "C" {
     fn cached_pieces() -> Promise;
 }
 
+/// Flip a byte of the first cached chunk whose key contains `containing`
+/// (one must exist).
+async fn damage_a_chunk(containing: &str) {
+    let damaged = JsFuture::from(damage_first_chunk(containing))
+        .await
+        .unwrap();
+    assert!(
+        damaged.as_bool().unwrap(),
+        "no cached chunk with {containing:?}"
+    );
+}
+
 async fn call(p: Promise) -> Result<Value, String> {
     JsFuture::from(p)
         .await
@@ -445,11 +457,7 @@ async fn interrupted_download_resumes_and_damaged_entries_are_refetched() {
     assert_eq!(resumed, 9, "resumed with {resumed} requests");
     check_ranks(&model, 1).await;
 
-    assert!(JsFuture::from(damage_first_chunk(""))
-        .await
-        .unwrap()
-        .as_bool()
-        .unwrap());
+    damage_a_chunk("").await;
     fetch_json("/__reset").await;
     let model = load("cpu", Some(65536)).await.unwrap();
     assert_eq!(
@@ -947,11 +955,7 @@ async fn q8_is_the_default_and_is_kept_converted_in_the_cache() {
     );
     assert_eq!(first_rank_logits(&again).await, want);
 
-    assert!(JsFuture::from(damage_first_chunk("#q8:"))
-        .await
-        .unwrap()
-        .as_bool()
-        .unwrap());
+    damage_a_chunk("#q8:").await;
     fetch_json("/__reset").await;
     let repaired = load_model(Some(model_url()), default()).await.unwrap();
     assert!(

@@ -10,13 +10,15 @@
 
 use serde_json::json;
 
-use super::{decode, width, PlanEntry, WeightsPlan};
+use super::{becomes_int8, decode, width, PlanEntry, WeightsPlan};
 use crate::error::{Error, Result};
 use crate::quant::{quantize_row, WeightDtype};
 
+/// Source bytes converted at a time ([`TensorEncoder::piece_bytes`]).
+const PIECE_BYTES: usize = 4 << 20;
+
 /// The layout of a converted file.
 pub struct Conversion {
-    pub dtype: WeightDtype,
     /// The file's first bytes: the 8-byte header length and the JSON header.
     pub header: Vec<u8>,
     /// The source tensors, in the order their converted bytes follow.
@@ -68,7 +70,6 @@ impl Conversion {
         let mut bytes = (text.len() as u64).to_le_bytes().to_vec();
         bytes.extend(text);
         Self {
-            dtype,
             file_len: bytes.len() + offset,
             header: bytes,
             entries,
@@ -86,7 +87,7 @@ enum Target {
 
 fn target_of(e: &PlanEntry, dtype: WeightDtype) -> Target {
     match dtype {
-        WeightDtype::Q8 if e.int8_allowed && e.shape.len() == 2 => Target::Q8,
+        _ if becomes_int8(dtype, e.int8_allowed, &e.shape) => Target::Q8,
         WeightDtype::F16 => Target::F16,
         _ => Target::F32,
     }
@@ -136,9 +137,10 @@ impl<'e> TensorEncoder<'e> {
         elements.checked_div(self.cols).unwrap_or(0)
     }
 
-    /// Rows per piece so that a piece of source bytes stays near `bytes`.
-    pub fn rows_per_piece(&self, bytes: usize) -> usize {
-        (bytes / self.row_bytes().max(1)).max(1)
+    /// Source bytes to hand to [`Self::push`] at a time: whole rows, about
+    /// 4 MiB (at least one row), so that neither copy of a piece is large.
+    pub fn piece_bytes(&self) -> usize {
+        (PIECE_BYTES / self.row_bytes().max(1)).max(1) * self.row_bytes()
     }
 
     /// Convert whole rows of source bytes, appending the result to `out`.

@@ -51,6 +51,13 @@ impl HostTensor {
     }
 }
 
+/// Whether a tensor of `shape` that the key table lets be int8
+/// (`int8_allowed`) becomes int8 under `target`: the one rule for loading,
+/// converting and `pairrm convert` (a scale per row needs rows).
+pub(crate) fn becomes_int8(target: WeightDtype, int8_allowed: bool, shape: &[usize]) -> bool {
+    target == WeightDtype::Q8 && int8_allowed && shape.len() == 2
+}
+
 /// One loaded tensor: f32 values, or int8 with a scale per row (2-D only).
 #[derive(Debug, Clone)]
 pub enum Weight {
@@ -78,7 +85,7 @@ impl Weight {
                 round_to_f16(&mut t.data);
                 Weight::F32(t)
             }
-            (Weight::F32(t), WeightDtype::Q8) if int8_allowed && t.shape.len() == 2 => {
+            (Weight::F32(t), WeightDtype::Q8) if becomes_int8(target, int8_allowed, &t.shape) => {
                 Weight::Q8(Q8Matrix::quantize(t.shape[0], t.shape[1], &t.data))
             }
             (w, _) => w,
@@ -128,8 +135,8 @@ impl PlanEntry {
     /// scales of an int8 one, as [`Self::ranges`]), converted to `target`
     /// when given (never to a higher precision: [`WeightsPlan::check_target`]).
     pub fn decode(&self, raw: &[&[u8]], target: Option<WeightDtype>) -> Weight {
-        let int8_now = target == Some(WeightDtype::Q8) && self.int8_allowed;
-        if int8_now && self.scale.is_none() && self.shape.len() == 2 {
+        let int8_now = target.is_some_and(|t| becomes_int8(t, self.int8_allowed, &self.shape));
+        if int8_now && self.scale.is_none() {
             // Row by row from the bytes: the f32 tensor (524 MB for the word
             // embeddings) never exists whole.
             let (rows, cols) = (self.shape[0], self.shape[1]);

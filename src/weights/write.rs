@@ -47,9 +47,6 @@ pub fn quantization_config() -> Value {
     })
 }
 
-/// Source bytes converted at a time.
-const PIECE_BYTES: usize = 4 << 20;
-
 /// Files copied as they are, when present.
 const COPIED: [&str; 5] = [
     "tokenizer.json",
@@ -149,7 +146,7 @@ pub fn convert_model_dir(input: &Path, output: &Path, dtype: WeightDtype) -> Res
     let mut converted = Vec::new();
     for e in &conversion.entries {
         let mut encoder = TensorEncoder::new(e, dtype);
-        let step = encoder.rows_per_piece(PIECE_BYTES) * encoder.row_bytes();
+        let step = encoder.piece_bytes();
         let (start, end) = e.offsets;
         file.seek(SeekFrom::Start((plan.data_start + start) as u64))
             .map_err(|err| io(&source, err))?;

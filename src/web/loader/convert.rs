@@ -19,9 +19,6 @@ use crate::quant::WeightDtype;
 use crate::web::cache;
 use crate::weights::{plan_from_header, Conversion, TensorEncoder};
 
-/// Source bytes converted at a time.
-const PIECE_BYTES: usize = 4 << 20;
-
 fn converted_url(source: &WeightsFile, dtype: WeightDtype) -> String {
     format!("{}#{}", source.url, dtype.name())
 }
@@ -83,14 +80,13 @@ pub(super) async fn convert_into_cache(
     let mut out = conversion.header.clone();
     let mut stored = 0u64; // converted chunks stored
     let mut forgotten = 0u64; // source chunks deleted
-    let mut piece = Vec::new();
     for e in &conversion.entries {
         let mut encoder = TensorEncoder::new(e, dtype);
-        let step = encoder.rows_per_piece(PIECE_BYTES) * encoder.row_bytes();
+        let step = encoder.piece_bytes();
         let (mut at, end) = (data_start + e.offsets.0, data_start + e.offsets.1);
         while at < end {
             let next = (at + step.max(1)).min(end);
-            piece = reader.read(at as u64, next as u64, notes).await?;
+            let piece = reader.read(at as u64, next as u64, notes).await?;
             encoder.push(&piece, &mut out)?;
             at = next;
             if !store_full_chunks(&target, &mut out, &mut stored, false, notes).await {
@@ -115,7 +111,6 @@ pub(super) async fn convert_into_cache(
         }
         encoder.finish(&mut out);
     }
-    drop(piece);
     if !store_full_chunks(&target, &mut out, &mut stored, true, notes).await {
         forget(&target, stored).await;
         return Ok(None);
