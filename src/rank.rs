@@ -143,6 +143,56 @@ mod tests {
         assert_eq!(ranks_from_scores(&[-1.0, 0.5, 0.5, 2.0]), vec![4, 2, 2, 1]);
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
+    proptest::proptest! {
+        /// Any scores, ties drawn often: a rank is 1 + the number of strictly
+        /// better scores, so equal scores share a rank, a better score never
+        /// ranks lower, some candidate ranks 1, and `best` is the first of them.
+        #[test]
+        fn ranks_share_ties_and_follow_the_scores(
+            levels in proptest::collection::vec(0u8..4, 1..12),
+            spread in -2.0f64..2.0,
+        ) {
+            let scores: Vec<f64> = levels.iter().map(|&l| f64::from(l) * spread).collect();
+            let ranks = ranks_from_scores(&scores);
+            for i in 0..scores.len() {
+                let better = scores.iter().filter(|&&o| o > scores[i]).count();
+                proptest::prop_assert_eq!(ranks[i], 1 + better);
+                for j in 0..scores.len() {
+                    if scores[i] == scores[j] {
+                        proptest::prop_assert_eq!(ranks[i], ranks[j]);
+                    } else if scores[i] > scores[j] {
+                        proptest::prop_assert!(ranks[i] < ranks[j]);
+                    }
+                }
+            }
+            proptest::prop_assert!(ranks.contains(&1));
+        }
+
+        /// Any logit matrix: probabilities are complementary with 0.5 on the
+        /// diagonal, scores sum to zero, and the best candidate is the first
+        /// with the highest score.
+        #[test]
+        fn rankings_are_consistent_for_any_matrix(
+            n in 1usize..7,
+            cells in proptest::collection::vec(-8.0f64..8.0, 36),
+        ) {
+            let m: Vec<Vec<f64>> = (0..n).map(|i| cells[i * 6..i * 6 + n].to_vec()).collect();
+            let r = Ranking::from_matrix(m);
+            for i in 0..n {
+                proptest::prop_assert_eq!(r.probabilities[i][i], 0.5);
+                for j in 0..n {
+                    let sum = r.probabilities[i][j] + r.probabilities[j][i];
+                    proptest::prop_assert!((sum - 1.0).abs() < 1e-12);
+                }
+            }
+            proptest::prop_assert!(r.scores.iter().sum::<f64>().abs() < 1e-9);
+            let top = r.scores.iter().cloned().fold(f64::MIN, f64::max);
+            let first_top = r.scores.iter().position(|&s| s == top).unwrap();
+            proptest::prop_assert_eq!(r.best(), first_top);
+        }
+    }
+
     #[test]
     fn longest_prefers_the_first_and_counts_characters() {
         let c = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();

@@ -291,6 +291,29 @@ mod tests {
         .is_err());
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
+    proptest::proptest! {
+        /// Any win points (0, ½, 1), any number of rows and resamples: the
+        /// interval is ordered, within the smallest and largest point, the
+        /// same for the same seed, and a point when every row scores alike.
+        #[test]
+        fn bootstrap_bounds_hold_for_any_rows(
+            halves in proptest::collection::vec(0u8..3, 1..60),
+            resamples in 1usize..300,
+            seed in proptest::num::u64::ANY,
+        ) {
+            let points: Vec<f64> = halves.iter().map(|&h| f64::from(h) / 2.0).collect();
+            let [low, high] = bootstrap_interval(&points, resamples, seed).unwrap();
+            let min = points.iter().cloned().fold(f64::MAX, f64::min);
+            let max = points.iter().cloned().fold(f64::MIN, f64::max);
+            proptest::prop_assert!(min <= low && low <= high && high <= max, "{low} {high} in {min}..{max}");
+            proptest::prop_assert_eq!(bootstrap_interval(&points, resamples, seed), Some([low, high]));
+            if min == max {
+                proptest::prop_assert_eq!([low, high], [min, min]);
+            }
+        }
+    }
+
     #[test]
     fn the_interval_is_reproducible_and_shrinks_with_more_rows() {
         let points: Vec<f64> = (0..200).map(|k| f64::from(k % 3 == 0)).collect();

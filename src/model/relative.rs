@@ -104,6 +104,41 @@ mod tests {
         assert_eq!(log_bucket(511, 256, 512), 255);
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
+    proptest::proptest! {
+        /// Any bucket count and span: buckets are odd in `r` and grow with
+        /// it; the table's rows stay
+        /// inside the relative-embedding table, `δ(0)` is its middle, and a
+        /// table read past its precomputed length (computed directly) agrees
+        /// with a longer one.
+        #[test]
+        fn the_bucket_table_is_monotone_and_inside_the_embeddings(
+            half_buckets in 2usize..64,
+            extra_positions in 1usize..600,
+            len in 1usize..300,
+            precomputed in 1usize..300,
+        ) {
+            let buckets = 2 * half_buckets;
+            let max_position = half_buckets + 1 + extra_positions;
+            let mut previous = i64::MIN;
+            for r in -(len as i64)..=len as i64 {
+                let b = log_bucket(r, buckets, max_position);
+                proptest::prop_assert_eq!(log_bucket(-r, buckets, max_position), -b);
+                proptest::prop_assert!(b >= previous, "bucket({r}) = {b} < {previous}");
+                previous = b;
+            }
+            let mut cfg = BackboneConfig::deberta_v3_large();
+            cfg.position_buckets = buckets;
+            cfg.max_relative_positions = max_position;
+            let span = cfg.attention_span();
+            let table = BucketTable::new(&cfg, precomputed);
+            let idx = table.index(len);
+            proptest::prop_assert!(idx.iter().all(|&d| (0..2 * span as i64).contains(&d)));
+            proptest::prop_assert_eq!(idx[0], span as i64);
+            proptest::prop_assert_eq!(idx, BucketTable::new(&cfg, len.max(precomputed)).index(len));
+        }
+    }
+
     #[test]
     fn index_is_clamped_into_the_table() {
         let mut cfg = BackboneConfig::deberta_v3_large();
