@@ -22,6 +22,7 @@
 //! tokenized as text, never as control tokens (see [`tokenize`]).
 
 pub mod api;
+pub mod charsmap;
 pub mod config;
 pub mod conversation;
 pub mod dataset;
@@ -40,6 +41,9 @@ pub mod weights;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
+#[cfg(not(target_arch = "wasm32"))]
+#[doc(hidden)]
+pub mod fuzz;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
 

@@ -42,6 +42,7 @@ pub struct SpecialIds {
 }
 
 /// Text → piece ids, plus the special ids needed to assemble a PairRM input.
+#[derive(Clone)]
 pub struct PairRmTokenizer {
     inner: Tokenizer,
     pub special: SpecialIds,
@@ -79,6 +80,8 @@ impl PairRmTokenizer {
             .collect();
         let mut normalizers: Vec<NormalizerWrapper> = vec![Strip::new(true, true).into()];
         if !model.precompiled_charsmap.is_empty() {
+            crate::charsmap::check(&model.precompiled_charsmap)
+                .map_err(|e| Error::Tokenizer(format!("spm.model precompiled_charsmap: {e}")))?;
             let pre = Precompiled::from(&model.precompiled_charsmap)
                 .map_err(|e| Error::Tokenizer(format!("spm.model precompiled_charsmap: {e}")))?;
             normalizers.push(pre.into());
@@ -127,6 +130,8 @@ impl PairRmTokenizer {
         let unk_id = model["unk_id"]
             .as_u64()
             .ok_or_else(|| err("model.unk_id missing".into()))? as usize;
+        crate::charsmap::check_normalizer_json(&v["normalizer"])
+            .map_err(|e| err(format!("normalizer: {e}")))?;
         let normalizer: NormalizerWrapper = serde_json::from_value(v["normalizer"].clone())
             .map_err(|e| err(format!("normalizer: {e}")))?;
         let pre_tokenizer: PreTokenizerWrapper = serde_json::from_value(v["pre_tokenizer"].clone())
@@ -266,6 +271,29 @@ impl PairRmTokenizer {
             previous = Some(ids);
             cut = end.saturating_mul(2);
         }
+    }
+
+    /// For the fuzz target: panics unless [`Self::prefix_ids`] with these
+    /// (small) sizes gives the start of the whole text's ids.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn check_prefix_ids(
+        &self,
+        text: &str,
+        limit: usize,
+        whole: usize,
+        first_cut: usize,
+    ) {
+        let (Ok(got), Ok(mut want)) = (
+            self.prefix_ids(text, limit, whole, first_cut),
+            self.encode(text),
+        ) else {
+            return;
+        };
+        want.truncate(limit);
+        assert_eq!(
+            got, want,
+            "prefix ids differ for {text:?} (limit {limit}, whole {whole}, first cut {first_cut})"
+        );
     }
 
     /// The ids of `prefix`, a start of some longer text, and how many of

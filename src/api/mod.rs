@@ -88,10 +88,22 @@ impl Ranker {
     ) -> Result<Self> {
         let config = resolve_config(&files.config_json, files.backbone_config_json.as_deref())?;
         let tokenizer = files.tokenizer.load()?;
-        let plan = crate::weights::plan_from_header(&files.safetensors, &config.backbone)?;
+        Self::from_safetensors(config, tokenizer, files.safetensors, device, engine, dtype)
+    }
+
+    /// As [`Self::from_files_as`], from a config and tokenizer already read.
+    pub fn from_safetensors(
+        config: PairRmConfig,
+        tokenizer: PairRmTokenizer,
+        safetensors: Vec<u8>,
+        device: &Device,
+        engine: Engine,
+        dtype: Option<WeightDtype>,
+    ) -> Result<Self> {
+        let plan = crate::weights::plan_from_header(&safetensors, &config.backbone)?;
         let computed = plan.check_target(dtype)?;
-        let weights = PairRmWeights::from_plan(&plan, &files.safetensors, dtype)?;
-        drop(files.safetensors); // the decoded copy is all we keep
+        let weights = PairRmWeights::from_plan(&plan, &safetensors, dtype)?;
+        drop(safetensors); // the decoded copy is all we keep
         check_vocab(&tokenizer, weights.vocab_size)?;
         let model =
             PairRmModel::load_with_engine(&config, weights, tokenizer.special.pad, device, engine)?;
