@@ -159,6 +159,25 @@ fn exercise(t: &PairRmTokenizer) {
     }
 }
 
+/// A ranker on the CPU from weights bytes, with the fixture's config and tokenizer.
+fn cpu_ranker(
+    config: &PairRmConfig,
+    tokenizer: &PairRmTokenizer,
+    safetensors: Vec<u8>,
+    dtype: Option<WeightDtype>,
+) -> Result<Ranker> {
+    let device = crate::device::cpu();
+    let engine = Engine::for_device(&device);
+    Ranker::from_safetensors(
+        config.clone(),
+        tokenizer.clone(),
+        safetensors,
+        &device,
+        engine,
+        dtype,
+    )
+}
+
 /// The models and files the targets need, read once.
 pub struct Fixtures {
     config: PairRmConfig,
@@ -190,9 +209,9 @@ impl Fixtures {
             TokenizerPreference::Json,
         )?
         .load()?;
-        let config_json = files.config_json.clone();
-        let backbone_json = files.backbone_config_json.clone().unwrap_or_default();
-        let ranker = Ranker::from_files(files, &crate::device::cpu())?;
+        let ranker = cpu_ranker(&config, &tokenizer, files.safetensors, None)?;
+        let config_json = files.config_json;
+        let backbone_json = files.backbone_config_json.unwrap_or_default();
         Ok(Self {
             config,
             config_json,
@@ -205,15 +224,8 @@ impl Fixtures {
     }
 
     fn load_and_rank(&self, safetensors: &[u8], dtype: Option<WeightDtype>) {
-        let device = crate::device::cpu();
-        let Ok(ranker) = Ranker::from_safetensors(
-            self.config.clone(),
-            self.tokenizer.clone(),
-            safetensors.to_vec(),
-            &device,
-            Engine::for_device(&device),
-            dtype,
-        ) else {
+        let Ok(ranker) = cpu_ranker(&self.config, &self.tokenizer, safetensors.to_vec(), dtype)
+        else {
             return;
         };
         let candidates = ["Paris.".to_string(), "Lyon, I think.".to_string()];

@@ -80,10 +80,10 @@ impl PairRmTokenizer {
             .collect();
         let mut normalizers: Vec<NormalizerWrapper> = vec![Strip::new(true, true).into()];
         if !model.precompiled_charsmap.is_empty() {
-            crate::charsmap::check(&model.precompiled_charsmap)
-                .map_err(|e| Error::Tokenizer(format!("spm.model precompiled_charsmap: {e}")))?;
-            let pre = Precompiled::from(&model.precompiled_charsmap)
-                .map_err(|e| Error::Tokenizer(format!("spm.model precompiled_charsmap: {e}")))?;
+            let bad = |e: String| Error::Tokenizer(format!("spm.model precompiled_charsmap: {e}"));
+            crate::charsmap::check(&model.precompiled_charsmap).map_err(bad)?;
+            let pre =
+                Precompiled::from(&model.precompiled_charsmap).map_err(|e| bad(e.to_string()))?;
             normalizers.push(pre.into());
         }
         normalizers.push(collapse_spaces()?.into());
