@@ -136,8 +136,9 @@ const common = { iters, request, ids, markers, model: `${base}/model/`, onnx: `$
 const int8 = int8File ? { file: `${base}/onnx8/${basename(int8File)}`, dataName: basename(int8File) + ".data", data: `${base}/onnx8/${basename(int8File)}.data` } : null;
 if (!havePkg) console.log(`${pkgDir}/index.js is missing (./build.sh): only the ORT engines run`);
 const engines = [
-  { name: "pairrm-cpu1", kind: "pairrm", device: "cpu", threads: 1 },
-  { name: `pairrm-cpu${nThreads}`, kind: "pairrm", device: "cpu", threads: nThreads },
+  // The f32 side, named: the package loads q8 by default.
+  { name: "pairrm-cpu1", kind: "pairrm", device: "cpu", threads: 1, dtype: "f32" },
+  { name: `pairrm-cpu${nThreads}`, kind: "pairrm", device: "cpu", threads: nThreads, dtype: "f32" },
   ...(args.includes("--skip-webgpu") ? [] : [{ name: "pairrm-webgpu", kind: "pairrm", device: "webgpu", threads: 1 }]),
   { name: "ort-1", kind: "ort", threads: 1 },
   { name: `ort-${nThreads}`, kind: "ort", threads: nThreads },
