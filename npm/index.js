@@ -9,7 +9,7 @@
 //    the pool's caller waits for its workers.
 // `init({ device, threads })`: pass the device you will load with ("auto",
 // "webgpu" or "cpu"; default "auto"): the threaded build is taken only when the
-// model will run on the CPU ("cpu", or "auto" without a WebGPU adapter).
+// model will run on the CPU ("cpu", or "auto" without a hardware WebGPU adapter).
 // `threads: 1` forces one thread; a number above 1 asks for that many workers
 // (default: navigator.hardwareConcurrency).
 
@@ -30,9 +30,12 @@ export default function init(options = {}) {
   return loading;
 }
 
+/** A WebGPU adapter that is not a software fallback (SwiftShader, WARP): "auto"
+ *  computes on the CPU rather than on a GPU emulated on the CPU, far slower. */
 async function hasWebGpuAdapter() {
   try {
-    return !!(globalThis.navigator?.gpu && (await navigator.gpu.requestAdapter()));
+    const adapter = globalThis.navigator?.gpu && (await navigator.gpu.requestAdapter());
+    return !!adapter && !(adapter.info?.isFallbackAdapter ?? adapter.isFallbackAdapter ?? false);
   } catch {
     return false;
   }

@@ -16,7 +16,7 @@ export async function serve(args) {
   return server;
 }
 
-const LAUNCH = {
+export const LAUNCH = {
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   ignoreDefaultArgs: ["--headless"],
   args: ["--headless=new", "--no-sandbox", "--no-first-run", "--disable-background-networking",

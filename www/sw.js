@@ -36,9 +36,11 @@ function isShell(request) {
   const url = new URL(request.url);
   if (request.method !== "GET" || url.origin !== self.location.origin) return false;
   if (!url.pathname.startsWith(new URL("./", self.location).pathname)) return false;
+  // Scripts are also fetched as data: the threaded build's thread workers start
+  // from a helper script that wasm-bindgen-rayon fetch()es (destination "").
   return request.mode === "navigate"
     || ["script", "style", "worker", "document"].includes(request.destination)
-    || url.pathname.endsWith(".wasm");
+    || url.pathname.endsWith(".wasm") || url.pathname.endsWith(".js");
 }
 
 /** `response` with the isolation headers, unless it has them already. */

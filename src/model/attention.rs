@@ -75,6 +75,12 @@ impl DisentangledSelfAttention {
         }
     }
 
+    /// One value of the projections computed at load: reading it back waits
+    /// for the device to finish them (see [`super::ModelBuilder::settle`]).
+    pub(crate) fn load_probe(&self) -> Tensor<1> {
+        self.pos_query_t.clone().flatten::<1>(0, 3).slice(0..1)
+    }
+
     /// `transpose_for_scores`: `[b, l, hidden]` → `[b, heads, l, head_dim]`.
     fn split_heads(&self, x: Tensor<3>) -> Tensor<4> {
         let [b, l, h] = x.dims();

@@ -183,6 +183,31 @@ impl ModelBuilder {
         Ok(())
     }
 
+    /// Wait until the device has done the work the groups added so far gave
+    /// it (the relative-position projections, a GPU matrix product per layer).
+    /// burn queues that work and returns at once, so without this a browser
+    /// load would report ready while the GPU still computes (minutes on a
+    /// software adapter such as SwiftShader), the first ranking would wait for
+    /// it, and a page reloaded meanwhile would find the GPU busy with the old
+    /// page's work. Called between groups, it also bounds what a cancelled
+    /// load leaves queued to one group. The fused CPU engine computes eagerly.
+    pub async fn settle(&self) -> Result<()> {
+        let probe = match (&self.encoder, &self.rel) {
+            (Some(encoder), _) if !encoder.layer.is_empty() => encoder.layer
+                [encoder.layer.len() - 1]
+                .attention
+                .self_attention
+                .load_probe(),
+            (_, Some(rel)) => rel.clone().flatten::<1>(0, 1).slice(0..1),
+            _ => return Ok(()),
+        };
+        probe
+            .into_data_async()
+            .await
+            .map(drop)
+            .map_err(|e| Error::Device(format!("the device failed while loading: {e:?}")))
+    }
+
     fn add_cpu_group(&mut self, weights: &mut PairRmWeights) {
         let bb = &self.config.backbone;
         if self.cpu_embeddings.is_none() {

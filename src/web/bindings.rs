@@ -110,6 +110,8 @@ pub(super) fn progress_reporter(
 const TYPES: &str = r#"
 /** Options of `PairRM.load`. */
 export interface LoadOptions {
+  /** "auto" (default): WebGPU on a hardware adapter, else the CPU engine (a software
+   *  fallback adapter such as SwiftShader emulates the GPU on the CPU, far slower). */
   device?: "auto" | "webgpu" | "cpu";
   onProgress?: (progress: LoadProgress) => void;
   /** Ask the server again for the tokenizer and weights header even when config.json is unchanged. */
@@ -161,7 +163,8 @@ pub struct PairRM {
 #[wasm_bindgen]
 impl PairRM {
     /// Load the model at `baseUrl` (default: the Hugging Face repo).
-    /// Options: `device` ("auto" | "webgpu" | "cpu"), `onProgress({phase, file, loaded, total})`,
+    /// Options: `device` ("auto": WebGPU unless its only adapter is a software fallback,
+    /// else the CPU; "webgpu"; "cpu"), `onProgress({phase, file, loaded, total})`,
     /// `revalidate` (ask the server again for the tokenizer and the weights header even
     /// when `config.json` is unchanged; a changed config or repository commit does it anyway),
     /// `signal` (an `AbortSignal`: aborting stops the load between pieces),
@@ -188,10 +191,15 @@ impl PairRM {
         let (device, name) = match device_choice {
             DeviceChoice::Cpu => (crate::device::cpu(), "cpu"),
             DeviceChoice::Wgpu => (webgpu().await.map_err(to_js)?, "webgpu"),
-            DeviceChoice::Auto => match webgpu().await {
-                Ok(d) => (d, "webgpu"),
-                Err(_) => (crate::device::cpu(), "cpu"),
-            },
+            DeviceChoice::Auto => {
+                let hardware = JsFuture::from(js::has_hardware_webgpu())
+                    .await
+                    .is_ok_and(|v| v.as_bool() == Some(true));
+                match webgpu().await {
+                    Ok(d) if hardware => (d, "webgpu"),
+                    _ => (crate::device::cpu(), "cpu"),
+                }
+            }
         };
         let _ = JsFuture::from(js::request_persistence()).await;
         let mut notes = loader::Notes::default();

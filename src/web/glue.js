@@ -84,6 +84,20 @@ export function hasWebGpu() {
 }
 
 /**
+ * Whether WebGPU has an adapter that is not a software fallback (SwiftShader,
+ * WARP: `isFallbackAdapter`). On a fallback adapter the GPU is emulated on the
+ * CPU, far slower than the CPU engine, so "auto" does not take it.
+ */
+export async function hasHardwareWebGpu() {
+  try {
+    const adapter = hasWebGpu() ? await navigator.gpu.requestAdapter() : null;
+    return !!adapter && !(adapter.info?.isFallbackAdapter ?? adapter.isFallbackAdapter ?? false);
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Read a response body whole, failing when more than `maxBytes` arrive (when
  * positive) or when no byte arrives for `stallMs` (when positive).
  */

@@ -21,6 +21,8 @@ extern "C" {
     pub fn request_persistence() -> Promise;
     #[wasm_bindgen(js_name = hasWebGpu)]
     pub fn has_webgpu() -> bool;
+    #[wasm_bindgen(js_name = hasHardwareWebGpu)]
+    pub fn has_hardware_webgpu() -> Promise;
     #[wasm_bindgen(js_name = fetchBytes)]
     pub fn fetch_bytes(url: &str, start: f64, end: f64, options: &JsValue) -> Promise;
     #[wasm_bindgen(js_name = openStream)]

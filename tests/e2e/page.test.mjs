@@ -2,9 +2,11 @@
 // Run by `./build.sh test` after the page is built into dist/.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ROOT, serve, launchContext } from "../../scripts/browser.mjs";
+import { chromium } from "playwright-core";
+import { ROOT, serve, launchContext, LAUNCH } from "../../scripts/browser.mjs";
 
 const PORT = 18000 + Math.floor(Math.random() * 1000);
 const ORIGIN = `http://127.0.0.1:${PORT}`;
@@ -283,6 +285,47 @@ test("int8 by default; full precision (f32) is one click away and remembered", a
   await waitLoaded(page);
   assert.equal(await dtypeShown(), "q8");
   await page.close();
+});
+
+test("auto skips a software WebGPU adapter; on WebGPU a reload is as quick as a fresh browser's warm load", async () => {
+  // This machine's only adapter is SwiftShader, a fallback one: "auto" computes on the CPU.
+  const page = await context.newPage();
+  await page.goto(`${ORIGIN}/?model=/models/${FIXTURE}/&dtype=f32`);
+  await waitLoaded(page);
+  const software = await page.evaluate(async () => {
+    const a = await navigator.gpu?.requestAdapter();
+    return !a || !!(a.info?.isFallbackAdapter ?? a.isFallbackAdapter);
+  });
+  assert.equal(await page.getAttribute("#device-badge", "data-device"), software ? "cpu" : "webgpu");
+  await page.close();
+
+  // Asked for by name, WebGPU: a first visit, two reloads of the tab, then the
+  // same profile in a freshly started browser (nothing of an earlier page alive).
+  const profile = mkdtempSync(join(tmpdir(), "pairrm-reload-"));
+  const url = `${ORIGIN}/?model=/models/${FIXTURE}/&device=webgpu&dtype=f32`;
+  const timed = async (p, go) => {
+    const t = Date.now();
+    await go();
+    await waitLoaded(p);
+    assert.equal(await p.getAttribute("#device-badge", "data-device"), "webgpu");
+    await rank(p, CASE.instruction, CASE.candidates);
+    checkAgainstReference(await shownResults(p));
+    return Date.now() - t;
+  };
+  let browser = await chromium.launchPersistentContext(profile, LAUNCH);
+  try {
+    let tab = browser.pages()[0] || (await browser.newPage());
+    await timed(tab, () => tab.goto(url));
+    const reloads = [await timed(tab, () => tab.reload()), await timed(tab, () => tab.reload())];
+    await browser.close();
+    browser = await chromium.launchPersistentContext(profile, LAUNCH);
+    tab = browser.pages()[0] || (await browser.newPage());
+    const fresh = await timed(tab, () => tab.goto(url));
+    // Load and ranking each; a second of slack for a model this small.
+    for (const ms of reloads) assert.ok(ms <= 1.5 * fresh + 1000, `reloads ${reloads} ms, fresh browser ${fresh} ms`);
+  } finally {
+    await browser.close();
+  }
 });
 
 // Last: it stops the server.

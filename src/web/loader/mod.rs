@@ -210,6 +210,7 @@ async fn load_once(
             weights.insert(e.name.clone(), e.decode(&parts, convert));
         }
         builder.add_group(&mut weights)?;
+        builder.settle().await?;
         progress("upload", &url, built, total);
         notes.check_cancelled()?;
         crate::web::yield_now().await;
