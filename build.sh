@@ -64,7 +64,7 @@ build_threads() {
 build_web() {
   wasm-pack build --target web --release --out-dir pkg --out-name pairrm_web
   build_threads
-  cp npm/README.md npm/index.js npm/index.d.ts pkg/
+  cp npm/README.md npm/index.js npm/index.d.ts LICENSE-MIT LICENSE-APACHE pkg/
   # wasm-bindgen drops the `?` of an optional parameter given a declared type:
   # every method's and function's options may be left out.
   for d in pkg/pairrm_web.d.ts pkg/threads/pairrm_web.d.ts; do
@@ -78,7 +78,20 @@ build_web() {
     // index.js picks the threaded or the single-thread build at run time.
     p.main = p.module = "index.js";
     p.types = "index.d.ts";
-    p.files = [...new Set([...(p.files || []), "index.js", "index.d.ts", "threads", "www", "snippets", "README.md"])];
+    p.files = [...new Set([...(p.files || []), "index.js", "index.d.ts", "threads", "www", "snippets", "README.md",
+      "LICENSE-MIT", "LICENSE-APACHE"])];
+    // Where the code lives (npm provenance checks it against the repository that
+    // publishes): PAIRRM_REPOSITORY, else a GitHub origin; left out when unknown.
+    const repo = process.env.PAIRRM_REPOSITORY || (() => {
+      try {
+        const url = require("child_process").execSync("git remote get-url origin", { stdio: ["ignore", "pipe", "ignore"] })
+          .toString().trim().replace(/^git@github\.com:/, "https://github.com/").replace(/\.git$/, "");
+        return /^https:\/\/github\.com\/[\w.-]+\/[\w.-]+$/.test(url) ? url : "";
+      } catch {
+        return "";
+      }
+    })();
+    if (repo) p.repository = { type: "git", url: `git+${repo}.git` };
     fs.writeFileSync("pkg/package.json", JSON.stringify(p, null, 2) + "\n");'
   rm -rf dist && mkdir -p dist
   cp www/*.html www/*.js www/*.css dist/
@@ -154,7 +167,7 @@ browser_unit_tests() {
 check_crate_package() {
   local files
   files=$(cargo package --list --allow-dirty 2>/dev/null)
-  for f in Cargo.toml README.md CHANGELOG.md src/lib.rs src/bin/pairrm/main.rs; do
+  for f in Cargo.toml README.md CHANGELOG.md LICENSE-MIT LICENSE-APACHE src/lib.rs src/bin/pairrm/main.rs; do
     grep -qx "$f" <<<"$files" || { echo "the crate package lacks $f" >&2; return 1; }
   done
   if grep -E '^(tests|target|node_modules|www|scripts)/' <<<"$files" >&2; then

@@ -98,10 +98,12 @@ test("the packed tarball is ready to publish: metadata, entry points, both build
   assert.equal(meta.license, "MIT OR Apache-2.0");
   for (const f of ["index.js", "index.d.ts", "pairrm_web.js", "pairrm_web.d.ts", "pairrm_web_bg.wasm",
     "threads/pairrm_web.js", "threads/pairrm_web_bg.wasm", "www/index.html", "www/app.js", "www/worker.js",
-    "www/sw.js", "README.md"]) {
+    "www/sw.js", "README.md", "LICENSE-MIT", "LICENSE-APACHE"]) {
     assert.ok(existsSync(join(dest, f)), `the tarball has ${f}`);
   }
   assert.ok(!existsSync(join(dest, "threads", "package.json")), "one package.json");
+  // Set from the publishing repository (build.sh); a release refuses to publish without it.
+  if (meta.repository) assert.match(meta.repository.url, /^git\+https:\/\/github\.com\/[\w.-]+\/[\w.-]+\.git$/);
 });
 
 test("the packed README example ranks in a page", async () => {
