@@ -6,6 +6,9 @@
 //! - x86-64 with AVX-512 VNNI: `vpdpbusd`, 64 multiply-adds per instruction
 //!   (it takes unsigned × signed bytes: `x + 128` is fed in and `128 · Σₖ w`
 //!   taken off afterwards);
+//! - x86-64 with AVX2 only: `vpmaddubsw` on |w| and x·sign(w) (pairs of
+//!   products in i16, at most 2·128·127: no saturation), then `vpmaddwd`
+//!   into int32;
 //! - wasm simd128: `i32x4.dot_i16x8_s` on sign-extended bytes;
 //! - elsewhere a portable loop the compiler vectorises.
 //!
@@ -151,22 +154,44 @@ fn quantize_rows(x: &[f32], values: &mut [i8], scales: &mut [f32], inp: usize, w
 pub enum Kernel {
     Portable,
     #[cfg(target_arch = "x86_64")]
+    Avx2,
+    #[cfg(target_arch = "x86_64")]
     Vnni512,
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     Simd128,
 }
 
 impl Kernel {
-    /// The fastest kernel this CPU has.
+    /// The fastest kernel this CPU has, unless `PAIRRM_INT8_KERNEL` names
+    /// another one it has (natively; for benchmarks and diagnosis).
     pub fn detect() -> Self {
-        #[cfg(target_arch = "x86_64")]
-        if is_x86_feature_detected!("avx512f")
-            && is_x86_feature_detected!("avx512bw")
-            && is_x86_feature_detected!("avx512vnni")
-        {
-            return Kernel::Vnni512;
+        let available = Self::available();
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Ok(name) = std::env::var("PAIRRM_INT8_KERNEL") {
+            if let Some(&k) = available.iter().find(|k| k.name() == name) {
+                return k;
+            }
         }
-        Self::fallback()
+        available[available.len() - 1]
+    }
+
+    /// The kernels this CPU can run, slowest first.
+    pub fn available() -> Vec<Self> {
+        #[allow(unused_mut)]
+        let mut kernels = vec![Self::fallback()];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx2") {
+                kernels.push(Kernel::Avx2);
+            }
+            if is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512bw")
+                && is_x86_feature_detected!("avx512vnni")
+            {
+                kernels.push(Kernel::Vnni512);
+            }
+        }
+        kernels
     }
 
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -182,6 +207,8 @@ impl Kernel {
     pub fn name(self) -> &'static str {
         match self {
             Kernel::Portable => "portable",
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => "avx2",
             #[cfg(target_arch = "x86_64")]
             Kernel::Vnni512 => "avx512-vnni",
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -299,6 +326,11 @@ impl PackedQ8 {
                         *a -= 128 * s;
                     }
                 }
+            }
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => {
+                // SAFETY: detected at run time; slices bound every read.
+                unsafe { avx2::tile(xs, width, w, self.steps, rows, panels, acc) }
             }
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             Kernel::Simd128 => {
@@ -449,6 +481,86 @@ mod vnni {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{PANEL, STEP, TILE_PANELS, TILE_ROWS};
+    use std::arch::x86_64::*;
+
+    /// Rows at a time: 3 rows × 2 halves of a panel = 6 accumulators, with the
+    /// panel's two weight registers, their absolute values and temporaries,
+    /// within AVX2's 16 registers.
+    const ROWS: usize = 3;
+
+    /// A tile panel by panel, `ROWS` rows at a time (same layout as VNNI's:
+    /// one 256-bit load is 8 outputs × 4 inputs).
+    ///
+    /// # Safety
+    /// AVX2 must be present; `x` holds `rows` rows of `width` bytes and `w`
+    /// holds `panels` panels of `steps` steps.
+    pub(super) unsafe fn tile(
+        x: &[i8],
+        width: usize,
+        w: &[i8],
+        steps: usize,
+        rows: usize,
+        panels: usize,
+        acc: &mut [i32],
+    ) {
+        assert!(rows <= TILE_ROWS && panels <= TILE_PANELS);
+        assert!(x.len() >= rows * width && width >= steps * STEP);
+        assert!(w.len() >= panels * steps * PANEL * STEP && acc.len() >= rows * panels * PANEL);
+        let stride = panels * PANEL;
+        for p in 0..panels {
+            let wp = w.as_ptr().add(p * steps * PANEL * STEP);
+            for r in (0..rows).step_by(ROWS) {
+                let xr = x.as_ptr().add(r * width);
+                let out = acc.as_mut_ptr().add(r * stride + p * PANEL);
+                match (rows - r).min(ROWS) {
+                    3 => rows_n::<3>(xr, width, wp, steps, out, stride),
+                    2 => rows_n::<2>(xr, width, wp, steps, out, stride),
+                    _ => rows_n::<1>(xr, width, wp, steps, out, stride),
+                }
+            }
+        }
+    }
+
+    /// `R` rows against one panel. `vpmaddubsw` multiplies unsigned by
+    /// signed bytes: it gets |w| (0..=128, so a weight of −128 read from a
+    /// file is exact too) and x·sign(w) (x is −127..=127).
+    #[target_feature(enable = "avx2")]
+    unsafe fn rows_n<const R: usize>(
+        x: *const i8,
+        width: usize,
+        w: *const i8,
+        steps: usize,
+        out: *mut i32,
+        stride: usize,
+    ) {
+        let ones = _mm256_set1_epi16(1);
+        let mut sums = [[_mm256_setzero_si256(); 2]; R];
+        for s in 0..steps {
+            let block = w.add(s * PANEL * STEP);
+            let wv = [
+                _mm256_loadu_si256(block as *const __m256i),
+                _mm256_loadu_si256(block.add(32) as *const __m256i),
+            ];
+            let magnitude = [_mm256_abs_epi8(wv[0]), _mm256_abs_epi8(wv[1])];
+            for (r, row) in sums.iter_mut().enumerate() {
+                let four = (x.add(r * width + s * STEP) as *const i32).read_unaligned();
+                let xv = _mm256_set1_epi32(four);
+                for h in 0..2 {
+                    let pairs = _mm256_maddubs_epi16(magnitude[h], _mm256_sign_epi8(xv, wv[h]));
+                    row[h] = _mm256_add_epi32(row[h], _mm256_madd_epi16(pairs, ones));
+                }
+            }
+        }
+        for (r, row) in sums.iter().enumerate() {
+            _mm256_storeu_si256(out.add(r * stride) as *mut __m256i, row[0]);
+            _mm256_storeu_si256(out.add(r * stride + 8) as *mut __m256i, row[1]);
+        }
+    }
+}
+
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod simd128 {
     use super::{PANEL, STEP};
@@ -567,9 +679,7 @@ mod tests {
                     want[r * out + o] = 0.5 + dot as f32 * (sx * w.scales[o]);
                 }
             }
-            let mut kernels = vec![Kernel::Portable, Kernel::detect()];
-            kernels.dedup();
-            for k in kernels {
+            for k in Kernel::available() {
                 let packed = PackedQ8::pack_for(k, &w);
                 let mut got = vec![0.5f32; rows * out];
                 packed.product(&qx, rows, &mut got, true);
@@ -579,6 +689,40 @@ mod tests {
                         "{} ({rows}×{inp}×{out}): {g} vs {w}",
                         k.name()
                     );
+                }
+            }
+            // A weight of −128 (int8 files may hold it; our quantizer never
+            // writes it) against inputs of ±127: every kernel exact.
+            let mut edge = w.clone();
+            edge.values.iter_mut().step_by(3).for_each(|v| *v = -128);
+            let mut ex = QuantizedRows::default();
+            let xs: Vec<f32> = (0..rows * inp)
+                .map(|i| if i % 2 == 0 { 1.0 } else { -1.0 })
+                .collect();
+            ex.quantize(&xs, rows, inp);
+            let mut results = Vec::new();
+            for k in Kernel::available() {
+                let mut got = vec![0.0f32; rows * out];
+                PackedQ8::pack_for(k, &edge).product(&ex, rows, &mut got, false);
+                results.push((k, got));
+            }
+            for r in 0..rows {
+                for o in 0..out {
+                    let dot: i32 = (0..inp)
+                        .map(|k| {
+                            let x = if (r * inp + k) % 2 == 0 { 127 } else { -127 };
+                            x * edge.values[o * inp + k] as i32
+                        })
+                        .sum();
+                    let want = dot as f32 * (ex.scales[r] * edge.scales[o]);
+                    for (k, got) in &results {
+                        let g = got[r * out + o];
+                        assert!(
+                            (g - want).abs() <= 1e-5 * want.abs().max(1.0),
+                            "{}: {g} vs {want}",
+                            k.name()
+                        );
+                    }
                 }
             }
             // And close to the f32 product: int8 rounding of both sides.
