@@ -113,6 +113,24 @@ impl Dense {
         }
     }
 
+    /// `x · W` for the outputs in `outs` only, `[rows, outs.len()]`, when the
+    /// weights are int8 (None for f32).
+    pub(super) fn product_outputs_q8(
+        &self,
+        x: &[f32],
+        rows: usize,
+        outs: std::ops::Range<usize>,
+    ) -> Option<Vec<f32>> {
+        let Matrix::Q8(w) = &self.w else {
+            return None;
+        };
+        let mut q = QuantizedRows::default();
+        q.quantize(&x[..rows * self.inp], rows, self.inp);
+        let mut dst = vec![0.0f32; rows * outs.len()];
+        w.product_outputs(&q, rows, &mut dst, outs, false);
+        Some(dst)
+    }
+
     /// Bytes of weights held.
     pub(super) fn bytes(&self) -> usize {
         4 * self.b.len()
@@ -182,19 +200,44 @@ impl CpuLayer {
         let (o, fi, fo) = (linear("attn_out"), linear("ffn_in"), linear("ffn_out"));
         let h = config.hidden_size;
         let rows = rel.len() / h;
-        // In f32 even from int8 weights: computed once, and the positions'
-        // projections are not worth an activation rounding.
-        let project = |(w, b): &(Weight, HostTensor)| {
+        let (bias_q, bias_k) = (q.1.data.clone(), k.1.data.clone());
+        let f32_projection = |(w, b): &(Weight, HostTensor)| {
             let d = Dense::from_f32(&[(w.clone().into_f32(), b.clone())]);
             let mut out = vec![0.0f32; rows * h];
             d.product(rel, rows, &mut out, false);
             kernels::add_bias(&mut out, &d.b);
             out
         };
-        let (pos_key, pos_query) = (project(&k), project(&q));
+        // From f32 weights in f32 (exact parity). From int8 weights with the
+        // int8 product of the layer's own packed Q and K rows, as every other
+        // product of that layer: most of a warm load's time per layer went
+        // to these f32 projections (1.07 GFLOP each) of weights dequantized
+        // and transposed for them.
+        let f32_parts = (!matches!(
+            (&q.0, &k.0, &v.0),
+            (Weight::Q8(_), Weight::Q8(_), Weight::Q8(_))
+        ))
+        .then(|| (f32_projection(&k), f32_projection(&q)));
+        let qkv = Dense::from_torch(vec![q, k, v]);
+        let int8_projection = |outs: std::ops::Range<usize>, bias: &[f32]| {
+            qkv.product_outputs_q8(rel, rows, outs).map(|mut out| {
+                kernels::add_bias(&mut out, bias);
+                out
+            })
+        };
+        let (pos_key, pos_query) = match f32_parts {
+            Some(parts) => parts,
+            None => match (
+                int8_projection(h..2 * h, &bias_k),
+                int8_projection(0..h, &bias_q),
+            ) {
+                (Some(k), Some(q)) => (k, q),
+                _ => unreachable!("Q, K and V are int8, so is their stack"),
+            },
+        };
         let eps = config.layer_norm_eps;
         Self {
-            qkv: Dense::from_torch(vec![q, k, v]),
+            qkv,
             pos_key,
             pos_query,
             attn_out: Dense::from_torch(vec![o]),

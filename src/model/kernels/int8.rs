@@ -269,29 +269,46 @@ impl PackedQ8 {
         self.data.len() + 8 * self.scales.len()
     }
 
-    fn panels(&self) -> usize {
-        self.out.div_ceil(PANEL)
-    }
-
     /// `dst (+)= x · Wᵀ` for `rows` rows of `x` (`[rows, inp]`), `dst` `[rows, out]`.
     /// The kernel is the one the weights were packed for ([`Self::pack_for`]).
     pub fn product(&self, x: &QuantizedRows, rows: usize, dst: &mut [f32], accumulate: bool) {
+        self.product_outputs(x, rows, dst, 0..self.out, accumulate)
+    }
+
+    /// As [`Self::product`] for the outputs in `outs` only (its start a
+    /// multiple of [`PANEL`]), `dst` `[rows, outs.len()]`: one part of
+    /// weights stacked side by side (the key rows of Q, K and V).
+    pub fn product_outputs(
+        &self,
+        x: &QuantizedRows,
+        rows: usize,
+        dst: &mut [f32],
+        outs: std::ops::Range<usize>,
+        accumulate: bool,
+    ) {
         let kernel = self.kernel;
         assert!(x.scales.len() >= rows && x.values.len() >= rows * self.steps * STEP);
-        assert!(dst.len() >= rows * self.out, "destination too small");
-        let blocks = self.panels().div_ceil(TILE_PANELS);
+        assert!(outs.start.is_multiple_of(PANEL) && outs.start <= outs.end && outs.end <= self.out);
+        assert!(dst.len() >= rows * outs.len(), "destination too small");
+        let first_panel = outs.start / PANEL;
+        let panels = outs.len().div_ceil(PANEL);
+        let blocks = panels.div_ceil(TILE_PANELS);
         let dst_ptr = SharedMut(dst.as_mut_ptr());
         super::map_indexed(blocks, |b| {
-            let first = b * TILE_PANELS;
-            let panels = TILE_PANELS.min(self.panels() - first);
+            let first = first_panel + b * TILE_PANELS;
+            let count = TILE_PANELS.min(first_panel + panels - first);
             let mut acc = [0i32; TILE_ROWS * TILE_PANELS * PANEL];
             for r0 in (0..rows).step_by(TILE_ROWS) {
                 let tile_rows = TILE_ROWS.min(rows - r0);
-                self.tile(kernel, x, r0, tile_rows, first, panels, &mut acc);
+                self.tile(kernel, x, r0, tile_rows, first, count, &mut acc);
                 // SAFETY: block `b` writes only outputs of its own panels, so
                 // no two tasks write the same element; the bounds were
                 // checked above.
-                unsafe { self.store(&acc, x, r0, tile_rows, first, panels, &dst_ptr, accumulate) };
+                unsafe {
+                    self.store(
+                        &acc, x, r0, tile_rows, first, count, &outs, &dst_ptr, accumulate,
+                    )
+                };
             }
         });
     }
@@ -341,7 +358,7 @@ impl PackedQ8 {
         }
     }
 
-    /// `dst[r, o] (+)= acc · sx[r] · sw[o]` for the tile's valid outputs.
+    /// `dst[r, o − outs.start] (+)= acc · sx[r] · sw[o]` for the tile's outputs in `outs`.
     #[allow(clippy::too_many_arguments)]
     unsafe fn store(
         &self,
@@ -351,15 +368,19 @@ impl PackedQ8 {
         rows: usize,
         first: usize,
         panels: usize,
+        outs: &std::ops::Range<usize>,
         dst: &SharedMut,
         accumulate: bool,
     ) {
         let o0 = first * PANEL;
-        let n = (panels * PANEL).min(self.out - o0);
+        let n = (panels * PANEL).min(outs.end - o0);
+        let stride = outs.len();
         for r in 0..rows {
             let sx = x.scales[r0 + r];
-            // SAFETY: (r0 + r) · out + o0 + n ≤ rows · out ≤ dst.len(), checked by the caller.
-            let out = std::slice::from_raw_parts_mut(dst.0.add((r0 + r) * self.out + o0), n);
+            // SAFETY: (r0 + r) · stride + (o0 − outs.start) + n ≤ rows · stride
+            // ≤ dst.len(), checked by the caller.
+            let out =
+                std::slice::from_raw_parts_mut(dst.0.add((r0 + r) * stride + o0 - outs.start), n);
             let a = &acc[r * panels * PANEL..][..n];
             let sw = &self.scales[o0..o0 + n];
             if accumulate {
@@ -689,6 +710,22 @@ mod tests {
                         "{} ({rows}×{inp}×{out}): {g} vs {w}",
                         k.name()
                     );
+                }
+            }
+            // Some outputs only: the same values as the whole product's.
+            if out > PANEL {
+                let packed = PackedQ8::pack(&w);
+                let outs = PANEL..out;
+                let mut part = vec![0.5f32; rows * outs.len()];
+                packed.product_outputs(&qx, rows, &mut part, outs.clone(), true);
+                for r in 0..rows {
+                    for (i, o) in outs.clone().enumerate() {
+                        let (g, w) = (part[r * outs.len() + i], want[r * out + o]);
+                        assert!(
+                            (g - w).abs() <= 1e-5 * w.abs().max(1.0),
+                            "outputs {outs:?}: {g} vs {w}"
+                        );
+                    }
                 }
             }
             // A weight of −128 (int8 files may hold it; our quantizer never
