@@ -195,9 +195,11 @@ impl PairRM {
                 let hardware = JsFuture::from(js::has_hardware_webgpu())
                     .await
                     .is_ok_and(|v| v.as_bool() == Some(true));
-                match webgpu().await {
-                    Ok(d) if hardware => (d, "webgpu"),
-                    _ => (crate::device::cpu(), "cpu"),
+                // No device is made on a software adapter: it would live as
+                // long as the page for nothing.
+                match if hardware { webgpu().await.ok() } else { None } {
+                    Some(d) => (d, "webgpu"),
+                    None => (crate::device::cpu(), "cpu"),
                 }
             }
         };

@@ -2,7 +2,7 @@
 // Run by `./build.sh test` after the page is built into dist/.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
@@ -292,12 +292,13 @@ test("auto skips a software WebGPU adapter; on WebGPU a reload is as quick as a 
   const page = await context.newPage();
   await page.goto(`${ORIGIN}/?model=/models/${FIXTURE}/&dtype=f32`);
   await waitLoaded(page);
-  const software = await page.evaluate(async () => {
+  const adapter = await page.evaluate(async () => {
     const a = await navigator.gpu?.requestAdapter();
-    return !a || !!(a.info?.isFallbackAdapter ?? a.isFallbackAdapter);
+    return a ? (a.info?.isFallbackAdapter ?? a.isFallbackAdapter ? "software" : "hardware") : "none";
   });
-  assert.equal(await page.getAttribute("#device-badge", "data-device"), software ? "cpu" : "webgpu");
+  assert.equal(await page.getAttribute("#device-badge", "data-device"), adapter === "hardware" ? "webgpu" : "cpu");
   await page.close();
+  if (adapter === "none") return; // no WebGPU in this browser: nothing to reload on
 
   // Asked for by name, WebGPU: a first visit, two reloads of the tab, then the
   // same profile in a freshly started browser (nothing of an earlier page alive).
@@ -321,10 +322,11 @@ test("auto skips a software WebGPU adapter; on WebGPU a reload is as quick as a 
     browser = await chromium.launchPersistentContext(profile, LAUNCH);
     tab = browser.pages()[0] || (await browser.newPage());
     const fresh = await timed(tab, () => tab.goto(url));
-    // Load and ranking each; a second of slack for a model this small.
-    for (const ms of reloads) assert.ok(ms <= 1.5 * fresh + 1000, `reloads ${reloads} ms, fresh browser ${fresh} ms`);
+    // Load and ranking each; two seconds of slack for a model this small.
+    for (const ms of reloads) assert.ok(ms <= 1.5 * fresh + 2000, `reloads ${reloads} ms, fresh browser ${fresh} ms`);
   } finally {
     await browser.close();
+    rmSync(profile, { recursive: true, force: true });
   }
 });
 

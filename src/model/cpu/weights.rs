@@ -219,21 +219,22 @@ impl CpuLayer {
         ))
         .then(|| (f32_projection(&k), f32_projection(&q)));
         let qkv = Dense::from_torch(vec![q, k, v]);
-        let int8_projection = |outs: std::ops::Range<usize>, bias: &[f32]| {
-            qkv.product_outputs_q8(rel, rows, outs).map(|mut out| {
-                kernels::add_bias(&mut out, bias);
-                out
-            })
+        // Q's and K's rows are the first 2·h outputs of the stack: one
+        // product (quantizing `rel` once), split into its two halves.
+        let int8_projections = || {
+            let both = qkv.product_outputs_q8(rel, rows, 0..2 * h)?;
+            let (mut pq, mut pk) = (Vec::with_capacity(rows * h), Vec::with_capacity(rows * h));
+            for row in both.chunks_exact(2 * h) {
+                pq.extend_from_slice(&row[..h]);
+                pk.extend_from_slice(&row[h..]);
+            }
+            kernels::add_bias(&mut pk, &bias_k);
+            kernels::add_bias(&mut pq, &bias_q);
+            Some((pk, pq))
         };
-        let (pos_key, pos_query) = match f32_parts {
+        let (pos_key, pos_query) = match f32_parts.or_else(int8_projections) {
             Some(parts) => parts,
-            None => match (
-                int8_projection(h..2 * h, &bias_k),
-                int8_projection(0..h, &bias_q),
-            ) {
-                (Some(k), Some(q)) => (k, q),
-                _ => unreachable!("Q, K and V are int8, so is their stack"),
-            },
+            None => unreachable!("Q, K and V are int8, so is their stack"),
         };
         let eps = config.layer_norm_eps;
         Self {

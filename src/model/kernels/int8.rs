@@ -230,7 +230,14 @@ impl PackedQ8 {
 
     /// Pack `w` for `kernel`: each `(panel, step)` is 64 bytes, laid out as
     /// [`byte_at`] says for that kernel.
+    /// Panics when this CPU lacks `kernel` (its products would run
+    /// instructions the CPU does not have).
     pub fn pack_for(kernel: Kernel, w: &Q8Matrix) -> Self {
+        assert!(
+            Kernel::available().contains(&kernel),
+            "this CPU has no {} int8 kernel",
+            kernel.name()
+        );
         let (out, inp) = (w.rows, w.cols);
         let steps = inp.div_ceil(STEP);
         let panels = out.div_ceil(PANEL);
@@ -713,18 +720,25 @@ mod tests {
                 }
             }
             // Some outputs only: the same values as the whole product's.
+            // Ranges that start at 0, end before `out`, or start past a panel.
+            let mut ranges = vec![0..out / 2, 0..(PANEL / 2 + 1).min(out)];
             if out > PANEL {
-                let packed = PackedQ8::pack(&w);
-                let outs = PANEL..out;
-                let mut part = vec![0.5f32; rows * outs.len()];
-                packed.product_outputs(&qx, rows, &mut part, outs.clone(), true);
-                for r in 0..rows {
-                    for (i, o) in outs.clone().enumerate() {
-                        let (g, w) = (part[r * outs.len() + i], want[r * out + o]);
-                        assert!(
-                            (g - w).abs() <= 1e-5 * w.abs().max(1.0),
-                            "outputs {outs:?}: {g} vs {w}"
-                        );
+                ranges.push(PANEL..out);
+            }
+            for k in Kernel::available() {
+                let packed = PackedQ8::pack_for(k, &w);
+                for outs in ranges.clone() {
+                    let mut part = vec![0.5f32; rows * outs.len()];
+                    packed.product_outputs(&qx, rows, &mut part, outs.clone(), true);
+                    for r in 0..rows {
+                        for (i, o) in outs.clone().enumerate() {
+                            let (g, w) = (part[r * outs.len() + i], want[r * out + o]);
+                            assert!(
+                                (g - w).abs() <= 1e-5 * w.abs().max(1.0),
+                                "{} outputs {outs:?}: {g} vs {w}",
+                                k.name()
+                            );
+                        }
                     }
                 }
             }
