@@ -107,10 +107,9 @@ mod tests {
     #[cfg(not(target_arch = "wasm32"))]
     proptest::proptest! {
         /// Any bucket count and span: buckets are odd in `r` and grow with
-        /// it; the table's rows stay
-        /// inside the relative-embedding table, `δ(0)` is its middle, and a
-        /// table read past its precomputed length (computed directly) agrees
-        /// with a longer one.
+        /// it; the table's rows stay inside the relative-embedding table,
+        /// `δ(0)` is its middle, and a table read past its precomputed length
+        /// (computed directly) agrees with a longer one.
         #[test]
         fn the_bucket_table_is_monotone_and_inside_the_embeddings(
             half_buckets in 2usize..64,

@@ -200,7 +200,6 @@ impl CpuLayer {
         let (o, fi, fo) = (linear("attn_out"), linear("ffn_in"), linear("ffn_out"));
         let h = config.hidden_size;
         let rows = rel.len() / h;
-        let (bias_q, bias_k) = (q.1.data.clone(), k.1.data.clone());
         let f32_projection = |(w, b): &(Weight, HostTensor)| {
             let d = Dense::from_f32(&[(w.clone().into_f32(), b.clone())]);
             let mut out = vec![0.0f32; rows * h];
@@ -219,23 +218,20 @@ impl CpuLayer {
         ))
         .then(|| (f32_projection(&k), f32_projection(&q)));
         let qkv = Dense::from_torch(vec![q, k, v]);
-        // Q's and K's rows are the first 2·h outputs of the stack: one
-        // product (quantizing `rel` once), split into its two halves.
-        let int8_projections = || {
-            let both = qkv.product_outputs_q8(rel, rows, 0..2 * h)?;
-            let (mut pq, mut pk) = (Vec::with_capacity(rows * h), Vec::with_capacity(rows * h));
+        let (pos_key, pos_query) = f32_parts.unwrap_or_else(|| {
+            // Q's and K's rows (and biases) are the first 2·h of the stack:
+            // one product, quantizing `rel` once, split into its two halves.
+            let mut both = qkv
+                .product_outputs_q8(rel, rows, 0..2 * h)
+                .expect("Q, K and V are int8, so is their stack");
+            kernels::add_bias(&mut both, &qkv.b[..2 * h]);
+            let (mut pk, mut pq) = (Vec::with_capacity(rows * h), Vec::with_capacity(rows * h));
             for row in both.chunks_exact(2 * h) {
                 pq.extend_from_slice(&row[..h]);
                 pk.extend_from_slice(&row[h..]);
             }
-            kernels::add_bias(&mut pk, &bias_k);
-            kernels::add_bias(&mut pq, &bias_q);
-            Some((pk, pq))
-        };
-        let (pos_key, pos_query) = match f32_parts.or_else(int8_projections) {
-            Some(parts) => parts,
-            None => unreachable!("Q, K and V are int8, so is their stack"),
-        };
+            (pk, pq)
+        });
         let eps = config.layer_norm_eps;
         Self {
             qkv,

@@ -409,6 +409,24 @@ struct SharedMut(*mut f32);
 unsafe impl Sync for SharedMut {}
 unsafe impl Send for SharedMut {}
 
+/// The bounds a tile kernel reads and writes within (checked before its
+/// unchecked loads): `x` holds `rows` rows of `width` bytes, `w` holds
+/// `panels` panels of `steps` steps, `acc` a tile's sums.
+#[cfg(target_arch = "x86_64")]
+fn check_tile(
+    x: &[i8],
+    width: usize,
+    w: &[i8],
+    steps: usize,
+    rows: usize,
+    panels: usize,
+    acc: &[i32],
+) {
+    assert!(rows <= TILE_ROWS && panels <= TILE_PANELS);
+    assert!(x.len() >= rows * width && width >= steps * STEP);
+    assert!(w.len() >= panels * steps * PANEL * STEP && acc.len() >= rows * panels * PANEL);
+}
+
 /// The plain form of every kernel: `acc[(r · panels + p) · PANEL + j] = Σₖ x[r, k] · w[p·PANEL + j, k]`.
 fn portable_tile(
     x: &[i8],
@@ -437,7 +455,7 @@ fn portable_tile(
 
 #[cfg(target_arch = "x86_64")]
 mod vnni {
-    use super::{PANEL, STEP, TILE_PANELS, TILE_ROWS};
+    use super::{PANEL, STEP};
     use std::arch::x86_64::*;
 
     /// Dispatch to a tile of the exact size (accumulators as fixed arrays stay in registers).
@@ -454,9 +472,7 @@ mod vnni {
         panels: usize,
         acc: &mut [i32],
     ) {
-        assert!(rows <= TILE_ROWS && panels <= TILE_PANELS);
-        assert!(x.len() >= rows * width && width >= steps * STEP);
-        assert!(w.len() >= panels * steps * PANEL * STEP && acc.len() >= rows * panels * PANEL);
+        super::check_tile(x, width, w, steps, rows, panels, acc);
         macro_rules! go {
             ($($r:literal),*; $($p:literal),*) => {
                 go!(@rows [$($r),*] [$($p),*])
@@ -511,7 +527,7 @@ mod vnni {
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{PANEL, STEP, TILE_PANELS, TILE_ROWS};
+    use super::{PANEL, STEP};
     use std::arch::x86_64::*;
 
     /// Rows at a time: 3 rows × 2 halves of a panel = 6 accumulators, with the
@@ -534,9 +550,7 @@ mod avx2 {
         panels: usize,
         acc: &mut [i32],
     ) {
-        assert!(rows <= TILE_ROWS && panels <= TILE_PANELS);
-        assert!(x.len() >= rows * width && width >= steps * STEP);
-        assert!(w.len() >= panels * steps * PANEL * STEP && acc.len() >= rows * panels * PANEL);
+        super::check_tile(x, width, w, steps, rows, panels, acc);
         let stride = panels * PANEL;
         for p in 0..panels {
             let wp = w.as_ptr().add(p * steps * PANEL * STEP);
