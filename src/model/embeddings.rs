@@ -4,43 +4,36 @@
 //!
 //! The table stays in host memory and rows are gathered there: the full PairRM
 //! table (128005 × 1024 f32 = 524 MB) is larger than WebGPU's default
-//! storage-binding limit, and a lookup is a copy.
+//! storage-binding limit, and a lookup is a copy. An int8 table stays int8
+//! (131 MB) and only the looked-up rows are dequantized.
 
 use burn::module::Module;
 use burn::nn::LayerNorm;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::model::params::PartWeights;
-
-/// `nn.Embedding`'s weight, kept on the host (see the module docs).
-#[derive(Debug, Clone)]
-pub struct HostTable {
-    rows: Vec<f32>,
-    width: usize,
-}
+use crate::weights::Weight;
 
 #[derive(Module, Debug)]
 pub struct DebertaV2Embeddings {
+    /// `nn.Embedding`'s weight, kept on the host in its loaded dtype (see
+    /// the module docs).
     #[module(skip)]
-    pub word_embeddings: HostTable,
+    pub word_embeddings: Weight,
     pub layer_norm: LayerNorm,
 }
 
 impl DebertaV2Embeddings {
     /// From the globals part (`word_embeddings`, `embeddings_ln.*`).
     pub(crate) fn load(w: &mut PartWeights) -> Self {
-        let table = w.take("word_embeddings");
         Self {
-            word_embeddings: HostTable {
-                width: table.shape[1],
-                rows: table.data,
-            },
+            word_embeddings: w.take_weight("word_embeddings"),
             layer_norm: w.layer_norm("embeddings_ln"),
         }
     }
 
     pub fn vocab_size(&self) -> usize {
-        self.word_embeddings.rows.len() / self.word_embeddings.width
+        self.word_embeddings.dims().0
     }
 
     /// `ids`: row-major `[batch, len]` (ids already checked `< vocab_size`);
@@ -53,11 +46,10 @@ impl DebertaV2Embeddings {
         len: usize,
         device: &Device,
     ) -> Tensor<3> {
-        let h = self.word_embeddings.width;
-        let mut rows = Vec::with_capacity(ids.len() * h);
-        for &id in ids {
-            let start = id as usize * h;
-            rows.extend_from_slice(&self.word_embeddings.rows[start..start + h]);
+        let h = self.word_embeddings.dims().1;
+        let mut rows = vec![0.0; ids.len() * h];
+        for (&id, row) in ids.iter().zip(rows.chunks_exact_mut(h)) {
+            self.word_embeddings.row_into(id as usize, row);
         }
         let x = Tensor::<3>::from_data(TensorData::new(rows, [batch, len, h]), device);
         let mask = Tensor::<3>::from_data(TensorData::new(mask.to_vec(), [batch, len, 1]), device);

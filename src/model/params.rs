@@ -6,7 +6,7 @@ use burn::module::Param;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear};
 use burn::tensor::{Device, Tensor, TensorData};
 
-use crate::weights::{HostTensor, PairRmWeights};
+use crate::weights::{HostTensor, PairRmWeights, Weight};
 
 fn upload<const D: usize>(t: &HostTensor, device: &Device) -> Tensor<D> {
     Tensor::from_data(TensorData::new(t.data.clone(), t.shape.clone()), device)
@@ -24,6 +24,11 @@ pub(crate) struct PartWeights<'a> {
 impl PartWeights<'_> {
     pub(crate) fn take(&mut self, name: &str) -> HostTensor {
         self.weights.take(&format!("{}{name}", self.prefix))
+    }
+
+    /// As [`Self::take`], keeping an int8 tensor int8.
+    pub(crate) fn take_weight(&mut self, name: &str) -> Weight {
+        self.weights.take_weight(&format!("{}{name}", self.prefix))
     }
 
     pub(crate) fn tensor<const D: usize>(&mut self, name: &str) -> Tensor<D> {

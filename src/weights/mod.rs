@@ -14,7 +14,6 @@ use crate::quant::{quantize_row, round_to_f16, Q8Matrix, WeightDtype};
 mod convert;
 mod keys;
 mod random;
-#[cfg(not(target_arch = "wasm32"))]
 mod write;
 
 pub use convert::{Conversion, TensorEncoder};
@@ -22,9 +21,7 @@ pub(crate) use keys::expected_tensors;
 pub(crate) use keys::tensor_names;
 use keys::BACKBONE_PREFIXES;
 pub use keys::{Dim, Init, KeyRow, Part, GLOBAL_KEYS, HEAD_KEYS, LAYER_KEYS};
-#[cfg(not(target_arch = "wasm32"))]
 pub use random::{write_random_safetensors, write_stand_in_model, STAND_IN_VOCAB};
-#[cfg(not(target_arch = "wasm32"))]
 pub use write::{convert_model_dir, quantization_config};
 
 /// A host tensor in row-major order.
@@ -66,6 +63,26 @@ pub enum Weight {
 }
 
 impl Weight {
+    /// Rows and columns of a 2-D weight (an embedding table, a Linear's `[out, in]`).
+    pub fn dims(&self) -> (usize, usize) {
+        match self {
+            Weight::F32(t) => (t.shape[0], t.shape[1]),
+            Weight::Q8(q) => (q.rows, q.cols),
+        }
+    }
+
+    /// Row `r` of a 2-D weight into `out` (its length: the columns), int8
+    /// dequantized: a table lookup without the whole table in f32.
+    pub fn row_into(&self, r: usize, out: &mut [f32]) {
+        match self {
+            Weight::F32(t) => {
+                let h = out.len();
+                out.copy_from_slice(&t.data[r * h..(r + 1) * h]);
+            }
+            Weight::Q8(q) => q.row_into(r, out),
+        }
+    }
+
     /// The values in f32 (int8 dequantized).
     pub fn into_f32(self) -> HostTensor {
         match self {

@@ -270,21 +270,12 @@ impl CpuEmbeddings {
     }
 
     pub(super) fn rows(&self) -> usize {
-        match &self.table {
-            Weight::F32(t) => t.shape[0],
-            Weight::Q8(q) => q.rows,
-        }
+        self.table.dims().0
     }
 
     /// Row `id` of the table into `out`.
     pub(super) fn lookup(&self, id: usize, out: &mut [f32]) {
-        match &self.table {
-            Weight::F32(t) => {
-                let h = out.len();
-                out.copy_from_slice(&t.data[id * h..(id + 1) * h]);
-            }
-            Weight::Q8(q) => q.row_into(id, out),
-        }
+        self.table.row_into(id, out);
     }
 
     pub(super) fn bytes(&self) -> usize {
