@@ -55,14 +55,15 @@ build_threads() {
     -C link-arg=--shared-memory -C link-arg=--import-memory -C link-arg=--max-memory=4294967296
     -C link-arg=--export=__wasm_init_tls -C link-arg=--export=__tls_size
     -C link-arg=--export=__tls_align -C link-arg=--export=__tls_base' \
-    wasm-pack build --target web --release --out-dir pkg/threads --out-name pairrm_web \
+    wasm-pack build wasm --target web --release --out-dir ../pkg/threads --out-name pairrm_web \
       -- --no-default-features --features threads -Z build-std=panic_abort,std
   rm -f pkg/threads/package.json pkg/threads/README.md pkg/threads/.gitignore
 }
 
 # wasm-pack → pkg/ (the npm package, with www/ bundled), and dist/ (the page).
 build_web() {
-  wasm-pack build --target web --release --out-dir pkg --out-name pairrm_web
+  rm -rf pkg # nothing of an earlier build (a renamed crate's snippets) may ship
+  wasm-pack build wasm --target web --release --out-dir ../pkg --out-name pairrm_web
   build_threads
   cp npm/README.md npm/index.js npm/index.d.ts LICENSE-MIT LICENSE-APACHE pkg/
   # wasm-bindgen drops the `?` of an optional parameter given a declared type:
@@ -74,7 +75,9 @@ build_web() {
   node -e '
     const fs = require("fs");
     const p = JSON.parse(fs.readFileSync("pkg/package.json", "utf8"));
+    // The npm package is pairrm-web, built from the pairrm-wasm crate.
     p.name = "pairrm-web";
+    p.description = "PairRM, the pairwise reward model of LLM-Blender, in the browser: WebGPU with a CPU fallback, weights cached in IndexedDB";
     // index.js picks the threaded or the single-thread build at run time.
     p.main = p.module = "index.js";
     p.types = "index.d.ts";
@@ -159,19 +162,28 @@ browser_unit_tests() {
   PAIRRM_TEST_SERVER="http://127.0.0.1:$port" WASM_BINDGEN_TEST_TIMEOUT=1800 \
     PAIRRM_TEST_SERVER_NO_RANGE="http://127.0.0.1:$((port + 1))" \
     PAIRRM_TEST_SERVER_CUT="http://127.0.0.1:$((port + 2))" \
-    wasm-pack test --headless --chrome --chromedriver "$(command -v chromedriver)" --release -- --test web
+    wasm-pack test --headless --chrome --chromedriver "$(command -v chromedriver)" --release wasm --test web
 }
 
-# The crate as it would be published: the library, the CLI and the docs,
-# nothing of the tests or the build (`include` in Cargo.toml).
+# The crates as they would be published: the core library, and the CLI with
+# its sources only; nothing of the tests or the build (`include` in each
+# Cargo.toml). The wasm crate ships through npm (pkg/), not crates.io.
 check_crate_package() {
   local files
-  files=$(cargo package --list --allow-dirty 2>/dev/null)
-  for f in Cargo.toml README.md CHANGELOG.md LICENSE-MIT LICENSE-APACHE src/lib.rs src/bin/pairrm/main.rs; do
-    grep -qx "$f" <<<"$files" || { echo "the crate package lacks $f" >&2; return 1; }
+  files=$(cargo package -p pairrm-web --list --allow-dirty 2>/dev/null)
+  for f in Cargo.toml README.md CHANGELOG.md LICENSE-MIT LICENSE-APACHE src/lib.rs src/model/mod.rs; do
+    grep -qx "$f" <<<"$files" || { echo "the pairrm-web crate package lacks $f" >&2; return 1; }
   done
-  if grep -E '^(tests|target|node_modules|www|scripts)/' <<<"$files" >&2; then
-    echo "the crate package holds files it should not (above)" >&2
+  if grep -E '^(tests|target|node_modules|www|scripts|cli|wasm)/' <<<"$files" >&2; then
+    echo "the pairrm-web crate package holds files it should not (above)" >&2
+    return 1
+  fi
+  files=$(cargo package -p pairrm-cli --list --allow-dirty 2>/dev/null)
+  for f in Cargo.toml src/main.rs src/bench.rs; do
+    grep -qx "$f" <<<"$files" || { echo "the pairrm-cli crate package lacks $f" >&2; return 1; }
+  done
+  if grep -E '^(tests|target)/' <<<"$files" >&2; then
+    echo "the pairrm-cli crate package holds files it should not (above)" >&2
     return 1
   fi
 }

@@ -24,3 +24,14 @@ export default function init(options?: InitOptions): Promise<unknown>;
 
 /** Threads the CPU fallback computes with: 1, or the worker pool's size. */
 export let threads: number;
+
+/**
+ * What every method and `PairRM.load` reject with: an `Error` named so that
+ * callers branch on names, not messages. A cancel (an aborted `signal`) is
+ * `name: "AbortError"`, as `fetch` rejects; anything else is
+ * `name: "PairRMError"` with a `kind`. The message is for people.
+ */
+export interface PairRMError extends Error {
+  name: "PairRMError" | "AbortError";
+  kind: "io" | "config" | "tokenizer" | "weights" | "input" | "device" | "cancelled";
+}

@@ -34,7 +34,8 @@ pub fn cpu() -> Device {
 }
 
 /// Initialise burn's wgpu runtime once and return its device; later calls
-/// reuse it (the runtime cannot be initialised twice).
+/// reuse it (the runtime cannot be initialised twice). Native only: in a
+/// browser wgpu initialises asynchronously (the wasm crate awaits it).
 #[cfg(all(not(target_arch = "wasm32"), feature = "gpu"))]
 pub fn wgpu() -> Result<Device> {
     use std::sync::OnceLock;

@@ -36,6 +36,23 @@ impl fmt::Display for Error {
     }
 }
 
+impl Error {
+    /// What went wrong, as a word a caller can branch on (the JS error's
+    /// `kind`): `io`, `config`, `tokenizer`, `weights`, `input`, `device` or
+    /// `cancelled`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Io { .. } => "io",
+            Error::Config(_) => "config",
+            Error::Tokenizer(_) => "tokenizer",
+            Error::Weights(_) => "weights",
+            Error::Input(_) => "input",
+            Error::Device(_) => "device",
+            Error::Cancelled => "cancelled",
+        }
+    }
+}
+
 impl std::error::Error for Error {}
 
 pub type Result<T> = std::result::Result<T, Error>;

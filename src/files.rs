@@ -1,7 +1,6 @@
 //! A model's files: which ones, how big they may be, and reading them from a
-//! folder (natively; the browser fetches them in `web::loader`).
+//! folder (natively; the browser fetches them in the wasm crate's loader).
 
-#[cfg(not(target_arch = "wasm32"))]
 use crate::config::{parse_model_config, ConfigSource};
 use crate::error::{Error, Result};
 use crate::tokenize::PairRmTokenizer;
@@ -75,7 +74,6 @@ pub enum TokenizerPreference {
     Spm,
 }
 
-#[cfg(not(target_arch = "wasm32"))]
 fn read_file(p: &std::path::Path) -> Result<Vec<u8>> {
     std::fs::read(p).map_err(|e| Error::Io {
         what: p.display().to_string(),
@@ -84,7 +82,6 @@ fn read_file(p: &std::path::Path) -> Result<Vec<u8>> {
 }
 
 /// A small file, refused before reading when it is over its limit.
-#[cfg(not(target_arch = "wasm32"))]
 fn read_small(p: &std::path::Path) -> Result<Vec<u8>> {
     let what = p.display().to_string();
     let limit = small_file_limit(&what);
@@ -100,7 +97,6 @@ fn read_small(p: &std::path::Path) -> Result<Vec<u8>> {
     read_file(p)
 }
 
-#[cfg(not(target_arch = "wasm32"))]
 fn read_text(p: &std::path::Path) -> Result<String> {
     String::from_utf8(read_small(p)?).map_err(|_| Error::Io {
         what: p.display().to_string(),
@@ -109,7 +105,6 @@ fn read_text(p: &std::path::Path) -> Result<String> {
 }
 
 /// Read the tokenizer files of a model dir.
-#[cfg(not(target_arch = "wasm32"))]
 pub fn read_tokenizer_files(
     dir: &std::path::Path,
     pref: TokenizerPreference,
@@ -130,7 +125,6 @@ pub fn read_tokenizer_files(
 }
 
 /// Read a model dir from disk. A relative `model_name` folder resolves against `dir`.
-#[cfg(not(target_arch = "wasm32"))]
 pub fn read_model_dir(dir: &std::path::Path, pref: TokenizerPreference) -> Result<ModelFiles> {
     let config_json = read_text(&dir.join("config.json"))?;
     let backbone_config_json = match parse_model_config(&config_json)? {

@@ -39,13 +39,10 @@ pub mod spm;
 pub mod tokenize;
 pub mod weights;
 
-#[cfg(not(target_arch = "wasm32"))]
-pub mod bench;
+/// Native only: the fuzz bodies drive the model with `block_on`.
 #[cfg(not(target_arch = "wasm32"))]
 #[doc(hidden)]
 pub mod fuzz;
-#[cfg(target_arch = "wasm32")]
-pub mod web;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use api::block_on;

@@ -247,7 +247,6 @@ mod tests {
         assert_eq!(s.dequantize()[2..], b.dequantize()[..]);
     }
 
-    #[cfg(not(target_arch = "wasm32"))]
     proptest::proptest! {
         /// Any finite row: values within −127..=127, the largest magnitude
         /// at ±127, and every value back within half a step of itself.

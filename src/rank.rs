@@ -143,7 +143,6 @@ mod tests {
         assert_eq!(ranks_from_scores(&[-1.0, 0.5, 0.5, 2.0]), vec![4, 2, 2, 1]);
     }
 
-    #[cfg(not(target_arch = "wasm32"))]
     proptest::proptest! {
         /// Any scores, ties drawn often: a rank is 1 + the number of strictly
         /// better scores, so equal scores share a rank, a better score never

@@ -1,13 +1,14 @@
 //! The requests the CLI (one JSON line each) and the JS class (one object
 //! each) accept: one serde type per method, shared, so both take the same
 //! fields. Unknown fields are errors: a misspelt or misplaced option (a `mode`
-//! sent to `rank`) must not be ignored silently.
+//! sent to `rank`) must not be ignored silently. A [`Request`] is answered by
+//! one dispatcher ([`crate::Ranker::answer`]) with a [`Response`].
 
 use serde::{Deserialize, Serialize};
 
 use crate::api::{BestOfN, Message};
 use crate::error::{Error, Result};
-use crate::rank::CompareMode;
+use crate::rank::{CompareMode, Ranking};
 
 /// `tokenize`: the ids the model sees for one text.
 #[derive(Debug, Deserialize)]
@@ -134,6 +135,58 @@ pub fn from_json<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T> {
     serde_json::from_str(text).map_err(|e| Error::Input(e.to_string()))
 }
 
+/// What a request asks for: a method of the JS class, a command of the CLI.
+/// Non-exhaustive: new requests may come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Method {
+    Tokenize,
+    Rank,
+    Compare,
+    CompareConversations,
+    RankWithRef,
+    BestOfN,
+}
+
+/// Any request a loaded model answers.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Request {
+    Tokenize(TokenizeRequest),
+    Rank(RankRequest),
+    Compare(CompareRequest),
+    CompareConversations(ConversationRequest),
+    RankWithRef(RankWithRefRequest),
+    BestOfN(BestOfNRequest),
+}
+
+impl Request {
+    /// The request for `method` from its JSON text (a CLI line).
+    pub fn from_json(method: Method, text: &str) -> Result<Self> {
+        Ok(match method {
+            Method::Tokenize => Self::Tokenize(from_json(text)?),
+            Method::Rank => Self::Rank(from_json(text)?),
+            Method::Compare => Self::Compare(from_json(text)?),
+            Method::CompareConversations => Self::CompareConversations(from_json(text)?),
+            Method::RankWithRef => Self::RankWithRef(from_json(text)?),
+            Method::BestOfN => Self::BestOfN(from_json(text)?),
+        })
+    }
+}
+
+/// The answer to a [`Request`]; serialized, the method's result object
+/// (`{ranks, scores, …}`, `{value, result}`, …), the same in the CLI and JS.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+#[non_exhaustive]
+pub enum Response {
+    TokenIds(TokenIds),
+    Ranking(Ranking),
+    Comparison(Comparison),
+    RefRanking(RefRanking),
+    Best(Best),
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,6 +208,23 @@ mod tests {
         let e = from_json::<CompareRequest>(r#"{"instruction":"i","a":"x","b":"y","mode":"up"}"#)
             .unwrap_err();
         assert!(e.to_string().contains("expected ab, ba or both"), "{e}");
+    }
+
+    #[test]
+    fn requests_parse_by_method_and_answers_serialize_as_their_objects() {
+        let r = Request::from_json(Method::Compare, r#"{"instruction":"i","a":"x","b":"y"}"#);
+        assert!(matches!(
+            r,
+            Ok(Request::Compare(CompareRequest { mode: None, .. }))
+        ));
+        // A rank request is not a compare request: its fields are unknown there.
+        let e = Request::from_json(Method::Compare, r#"{"instruction":"i","candidates":[]}"#)
+            .unwrap_err();
+        assert!(e.to_string().contains("candidates"), "{e}");
+        let json = serde_json::to_value(Response::Comparison(Comparison::from(-0.5))).unwrap();
+        assert_eq!(json, serde_json::json!({"value": -0.5, "result": false}));
+        let json = serde_json::to_value(Response::Best(Best { best: 2 })).unwrap();
+        assert_eq!(json, serde_json::json!({"best": 2}));
     }
 
     #[test]

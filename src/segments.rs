@@ -160,7 +160,6 @@ mod tests {
         }
     }
 
-    #[cfg(not(target_arch = "wasm32"))]
     proptest::proptest! {
         /// Any budgets and lengths: every segment keeps its [CLS] marker … [SEP]
         /// frame, the whole stays within the budgets, a segment is cut only

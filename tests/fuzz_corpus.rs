@@ -3,7 +3,6 @@
 //! (`pairrm_web::fuzz`) in the ordinary test build: every input must return
 //! (an error is fine, a panic is not) and stay within a bound on the heap it
 //! takes, counted by this binary's allocator. Native only: no fuzzing in wasm.
-#![cfg(not(target_arch = "wasm32"))]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::{Path, PathBuf};

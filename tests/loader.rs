@@ -1,6 +1,5 @@
 //! Model-dir loading: both config layouts, the large built-in dims, and clear
 //! errors for wrong, truncated or unsupported weight files.
-#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 

@@ -218,7 +218,7 @@ function onWorkerMessage(event) {
       pending.delete(msg.id);
       done(msg);
     } else if (msg.type === "error") {
-      const cancelled = msg.message === "cancelled";
+      const cancelled = msg.name === "AbortError";
       $("device-badge").textContent = cancelled ? "cancelled" : "failed";
       $("progress").hidden = true;
       $("cancel").hidden = true;
@@ -303,7 +303,7 @@ $("form").addEventListener("submit", (event) => {
     $("rank").disabled = false;
     $("rank").textContent = "Rank";
     $("cancel").hidden = true;
-    if (msg.type === "error") showError(msg.message === "cancelled" ? "Ranking was cancelled." : msg.message);
+    if (msg.type === "error") showError(msg.name === "AbortError" ? "Ranking was cancelled." : msg.message);
     else render(candidates, msg.result, msg.ms);
   });
   worker.postMessage({ type: "rank", id, instruction, input: $("input").value, candidates });

@@ -288,7 +288,7 @@ export function setupDatasetView({ request, post, currentModel, isLoaded }) {
     running = null;
     $("dataset-progress").hidden = true;
     if (msg.type === "error") {
-      showErrors([msg.message === "cancelled"
+      showErrors([msg.name === "AbortError"
         ? `Cancelled after ${done()} of ${dataset.rows.length} rows; Resume goes on from there.`
         : `The run stopped at row ${done() + 1}: ${msg.message}`]);
     } else {

@@ -10,8 +10,15 @@ let job = new AbortController();
 /** Rows per call in a dataset run: each call's results are saved by the page before the next. */
 const ROWS_PER_CALL = { pairs: 8, rankings: 1 };
 
+/** Errors cross to the page with their name ("AbortError" for a cancel, "PairRMError") and kind. */
 function fail(id, err) {
-  postMessage({ type: "error", id, message: String((err && err.message) || err) });
+  postMessage({
+    type: "error",
+    id,
+    name: (err && err.name) || "Error",
+    kind: (err && err.kind) || "",
+    message: String((err && err.message) || err),
+  });
 }
 
 /** The package, initialised once (its static methods need it). */

@@ -7,7 +7,7 @@ from `pairrm make-random-model --seed 42` (tokenizer: tests/fixtures/tiny-hf's,
 LLM-Blender (transformers 4.35.2) and records 10 comparisons, four of them
 (two inputs, in both orders) cut to the 2,048-token maximum, as
 tests/fixtures/large/reference.json. Only the JSON is committed.
-`cargo test --release --test parity -- --ignored large_stand_in` rebuilds the
+`cargo test --release --test parity --test large -- --ignored large_stand_in` rebuilds the
 stand-in and checks our library and CLI against it;
 `node scripts/large_model_check.mjs DIR --reference` checks the browser package.
 

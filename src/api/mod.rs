@@ -17,11 +17,13 @@ use crate::weights::PairRmWeights;
 
 pub use crate::config::resolve_config;
 pub use crate::conversation::{conversation_texts, Message, CONVERSATION_INSTRUCTION};
-#[cfg(not(target_arch = "wasm32"))]
 pub use crate::files::{read_model_dir, read_tokenizer_files, TokenizerPreference};
 pub use crate::files::{ModelFiles, TokenizerFiles};
+use crate::requests::{Best, Request, Response, TokenIds};
 pub use crate::requests::{Comparison, RefRanking};
 
+/// Drives the async methods natively. Not on wasm32: a browser thread cannot
+/// block (WebGPU readback completes on its event loop).
 #[cfg(not(target_arch = "wasm32"))]
 pub use futures_lite::future::block_on;
 
@@ -60,7 +62,16 @@ pub struct Ranker {
     config: PairRmConfig,
     batch_size: usize,
     dtype: WeightDtype,
+    /// Awaited between forward passes (see [`Ranker::with_yield`]).
+    yield_now: Option<YieldFn>,
 }
+
+/// A future the caller's runtime completes after one turn of its event loop.
+pub type YieldFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
+
+/// Makes a [`YieldFuture`]: the hook by which a caller on an event loop (a
+/// browser worker) lets other work run between forward passes.
+pub type YieldFn = fn() -> YieldFuture;
 
 impl Ranker {
     /// Parse config, tokenizer and weights, check them against each other, upload to `device`.
@@ -122,12 +133,21 @@ impl Ranker {
             config,
             batch_size: DEFAULT_BATCH_SIZE,
             dtype: WeightDtype::F32,
+            yield_now: None,
         }
     }
 
     /// Record the dtype the weights were loaded in (see [`Self::dtype`]).
     pub fn with_dtype(mut self, dtype: WeightDtype) -> Self {
         self.dtype = dtype;
+        self
+    }
+
+    /// Await `hook()` between forward passes. A browser passes one turn of
+    /// its event loop, so that a worker sees a cancel message mid-request;
+    /// natively nothing is needed (cancellation is the progress callback).
+    pub fn with_yield(mut self, hook: YieldFn) -> Self {
+        self.yield_now = Some(hook);
         self
     }
 
@@ -144,14 +164,12 @@ impl Ranker {
 
     /// Load a model dir holding the files of `llm-blender/PairRM` or `llm-blender/PairRM-hf`.
     /// The tokenizer comes from `tokenizer.json` when present, else `spm.model` + `added_tokens.json`.
-    #[cfg(not(target_arch = "wasm32"))]
     pub fn load_dir(dir: &std::path::Path, device: &Device) -> Result<Self> {
         Self::from_files(read_model_dir(dir, TokenizerPreference::Auto)?, device)
     }
 
     /// As [`Self::load_dir`], converting the weights to `dtype` as they are
     /// read (`None`: as stored).
-    #[cfg(not(target_arch = "wasm32"))]
     pub fn load_dir_as(
         dir: &std::path::Path,
         device: &Device,
@@ -297,7 +315,9 @@ impl Ranker {
             if !progress(out.len(), count) {
                 return Err(Error::Cancelled);
             }
-            yield_to_the_page().await;
+            if let Some(hook) = self.yield_now {
+                hook().await;
+            }
         }
         Ok(out)
     }
@@ -382,6 +402,39 @@ impl Ranker {
         Ok(m)
     }
 
+    /// Answer any [`Request`]: the one dispatcher of the CLI and the JS class.
+    /// `progress` sees a ranking's comparisons after each forward pass and can
+    /// stop it; the other requests do not report progress (a compare is one
+    /// pass; best-of-n and rank-with-ref run to the end once started).
+    pub async fn answer(&self, request: Request, progress: &mut Progress<'_>) -> Result<Response> {
+        Ok(match request {
+            Request::Tokenize(r) => Response::TokenIds(TokenIds {
+                ids: self.tokenizer.tokenize(&r.text)?,
+            }),
+            Request::Rank(r) => Response::Ranking(
+                self.rank_with_progress(&r.instruction, &r.input, &r.candidates, progress)
+                    .await?,
+            ),
+            Request::Compare(r) => {
+                let mode = r.mode.unwrap_or(CompareMode::Both);
+                let value = self.compare(&r.instruction, &r.input, &r.a, &r.b, mode);
+                Response::Comparison(Comparison::from(value.await?))
+            }
+            Request::CompareConversations(r) => Response::Comparison(Comparison::from(
+                self.compare_conversations(&r.a, &r.b).await?,
+            )),
+            Request::RankWithRef(r) => Response::RefRanking(
+                self.rank_with_ref(&r.instruction, &r.input, &r.candidates, r.reference)
+                    .await?,
+            ),
+            Request::BestOfN(r) => {
+                let strategy = r.strategy()?;
+                let best = self.best_of_n(&r.instruction, &r.input, &r.candidates, strategy);
+                Response::Best(Best { best: best.await? })
+            }
+        })
+    }
+
     /// Rank `candidates` (at least 2) for one instruction.
     pub async fn rank(
         &self,
@@ -435,11 +488,4 @@ pub(crate) fn check_candidates(candidates: &[String]) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-/// Lets the page's event loop run between forward passes (in a worker: a
-/// cancel message is seen); natively a no-op.
-async fn yield_to_the_page() {
-    #[cfg(target_arch = "wasm32")]
-    crate::web::yield_now().await;
 }

@@ -291,7 +291,6 @@ mod tests {
         .is_err());
     }
 
-    #[cfg(not(target_arch = "wasm32"))]
     proptest::proptest! {
         /// Any win points (0, ½, 1), any number of rows and resamples: the
         /// interval is ordered, within the smallest and largest point, the

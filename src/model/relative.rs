@@ -104,7 +104,6 @@ mod tests {
         assert_eq!(log_bucket(511, 256, 512), 255);
     }
 
-    #[cfg(not(target_arch = "wasm32"))]
     proptest::proptest! {
         /// Any bucket count and span: buckets are odd in `r` and grow with
         /// it; the table's rows stay inside the relative-embedding table,

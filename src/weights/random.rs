@@ -30,7 +30,6 @@ fn draw<'a>(spec: &TensorSpec, random: &'a mut SplitMix64) -> impl Iterator<Item
 /// Write a `model.safetensors` of random F32 weights (see [`draw`]) with
 /// LLM-Blender's key names, tensor by tensor, so a stand-in for the 1.74 GB
 /// checkpoint never sits in memory whole.
-#[cfg(not(target_arch = "wasm32"))]
 pub fn write_random_safetensors(
     path: &std::path::Path,
     config: &BackboneConfig,
@@ -78,7 +77,6 @@ pub fn write_random_safetensors(
 /// 1224/412) with [`write_random_safetensors`] weights (vocabulary 128,005, as
 /// the real table: 1.74 GB at 24 layers) and the tokenizer files of `from` (a
 /// fixture). `scripts/reference/large.py` records the reference on it.
-#[cfg(not(target_arch = "wasm32"))]
 pub fn write_stand_in_model(
     from: &std::path::Path,
     out: &std::path::Path,
@@ -105,7 +103,6 @@ pub fn write_stand_in_model(
 }
 
 /// Rows of the real checkpoint's embedding table (128,000 pieces + 5 added tokens).
-#[cfg(not(target_arch = "wasm32"))]
 pub const STAND_IN_VOCAB: usize = 128_005;
 
 /// The random weights in memory (benchmarks, tests), as [`write_random_safetensors`] writes them.

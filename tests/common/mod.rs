@@ -13,10 +13,16 @@ pub static TOLERANCE: std::sync::LazyLock<f64> = std::sync::LazyLock::new(|| {
     v["logit"].as_f64().expect("a logit tolerance")
 });
 
+/// The repository's `tests/fixtures`, from the core's tests or from a target
+/// crate's (`cli/`), which include this module by path.
 pub fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join("fixtures")
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    crate_dir
+        .ancestors()
+        .take(2)
+        .map(|d| d.join("tests").join("fixtures"))
+        .find(|d| d.is_dir())
+        .expect("tests/fixtures in the crate or its workspace")
 }
 
 /// Every fixture model dir with an `expected.json`, sorted by name.
@@ -100,39 +106,6 @@ pub fn assert_all_close(what: &str, got: &[f64], want: &[f64]) {
     }
 }
 
-/// Runs the `pairrm` CLI with `stdin`: exit status, stdout as JSON lines, stderr.
-pub fn run(args: &[&str], stdin: &str) -> (i32, Vec<Value>, String) {
-    run_bytes(args, stdin.as_bytes())
-}
-
-pub fn run_bytes(args: &[&str], stdin: &[u8]) -> (i32, Vec<Value>, String) {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pairrm"))
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run pairrm");
-    // A process that rejects its arguments exits before reading stdin: a
-    // broken pipe here is that, and its status and stderr say the rest.
-    use std::io::Write;
-    let written = child.stdin.take().unwrap().write_all(stdin);
-    if let Err(e) = written {
-        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
-    }
-    let out = child.wait_with_output().unwrap();
-    let lines = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("stdout line is JSON"))
-        .collect();
-    (
-        out.status.code().unwrap_or(-1),
-        lines,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 /// One JSON value per line.
 pub fn jsonl(items: impl Iterator<Item = Value>) -> String {
     items.map(|v| v.to_string() + "\n").collect()
@@ -185,4 +158,20 @@ pub fn large_stand_in(name: &str) -> (TempDir, Value) {
     )
     .expect("write the stand-in");
     (dir, reference)
+}
+
+/// The bound on a logit's change for `dtype` on a model whose recorded
+/// logits are `expected` (`dtypes` in tests/tolerance.json says why it
+/// grows with the logits).
+pub fn bound(dtype: pairrm_web::WeightDtype, expected: &Value) -> f64 {
+    let v: Value = serde_json::from_str(include_str!("../tolerance.json")).unwrap();
+    let base = v["dtypes"][dtype.name()]
+        .as_f64()
+        .expect("a bound per dtype");
+    let scale = v["dtypes"]["logit_scale"].as_f64().expect("a logit scale");
+    let largest = cases(expected, "forward")
+        .iter()
+        .map(|c| f(&c["logit"]).abs())
+        .fold(0.0, f64::max);
+    base * (largest / scale).max(1.0)
 }

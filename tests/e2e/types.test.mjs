@@ -61,6 +61,23 @@ test("requests with a misspelt field or an unknown mode do not type-check", () =
   assert.match(notANumber, /number.*string|string.*number/);
 });
 
+test("rejections are typed by name and kind, and an unknown kind does not type-check", () => {
+  const base = `import init, { PairRM, type PairRMError } from "pairrm-web";\nawait init();\n`;
+  const ok = typecheck(`${base}try {
+  await PairRM.load(undefined);
+} catch (e) {
+  const err = e as PairRMError;
+  const cancelled: boolean = err.name === "AbortError";
+  const badInput: boolean = err.kind === "input";
+  const message: string = err.message;
+}
+export {};
+`);
+  assert.equal(ok, "");
+  const unknownKind = typecheck(`${base}const e = {} as PairRMError;\nconst b: boolean = e.kind === "cancelld";\nexport {};\n`);
+  assert.match(unknownKind, /cancelld/);
+});
+
 test("the npm README's dataset example type-checks, its results are typed, a misspelt row field is caught", () => {
   const readme = readFileSync(join(ROOT, "pkg", "README.md"), "utf8");
   const [first, datasets] = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]);

@@ -4,15 +4,15 @@ use std::time::Instant;
 
 use burn::tensor::Device;
 
-use crate::config::{BackboneConfig, PairRmConfig};
-use crate::error::Result;
-use crate::model::{Engine, PairRmModel};
-use crate::segments::{assemble, Limits, PairInput};
-use crate::tokenize::SpecialIds;
-use crate::weights::PairRmWeights;
+use pairrm_web::config::{BackboneConfig, PairRmConfig};
+use pairrm_web::error::Result;
+use pairrm_web::model::{Engine, PairRmModel};
+use pairrm_web::segments::{assemble, Limits, PairInput};
+use pairrm_web::tokenize::SpecialIds;
+use pairrm_web::weights::PairRmWeights;
 
 /// The published checkpoint's vocabulary: 128000 pieces, `[MASK]` and four markers.
-pub const PAIRRM_VOCAB: usize = crate::weights::STAND_IN_VOCAB;
+pub const PAIRRM_VOCAB: usize = pairrm_web::weights::STAND_IN_VOCAB;
 
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
@@ -24,7 +24,7 @@ pub struct BenchOptions {
     /// Encoder layers (24 for PairRM-large); fewer for a quick look.
     pub layers: usize,
     /// The weights' dtype (random f32 weights converted).
-    pub dtype: crate::quant::WeightDtype,
+    pub dtype: pairrm_web::quant::WeightDtype,
 }
 
 #[derive(Debug, Clone)]
@@ -69,7 +69,7 @@ pub fn synthetic_pairs(n: usize, tokens: usize, seed: u64) -> Vec<PairInput> {
         candidate1: 128_002,
         candidate2: 128_003,
     };
-    let mut random = crate::random::SplitMix64::new(seed);
+    let mut random = pairrm_web::random::SplitMix64::new(seed);
     let mut id = move || 4 + random.below(127_996) as u32;
     let text = tokens.saturating_sub(9) / 3;
     let limits = Limits {
@@ -100,8 +100,9 @@ pub fn run(device: &Device, engine: Engine, opts: &BenchOptions) -> Result<Bench
     weights.convert(&config.backbone, opts.dtype);
     let model = PairRmModel::load_with_engine(&config, weights, 0, device, engine)?;
     let pairs = synthetic_pairs(opts.batch_size, opts.tokens, 7);
-    let read =
-        |batch: &[PairInput]| -> Result<()> { crate::block_on(model.logits(batch)).map(|_| ()) };
+    let read = |batch: &[PairInput]| -> Result<()> {
+        pairrm_web::block_on(model.logits(batch)).map(|_| ())
+    };
     read(&pairs)?; // warm-up: uploads finish, kernels compile
     let load_seconds = start.elapsed().as_secs_f64();
     let timed = Instant::now();
@@ -109,7 +110,7 @@ pub fn run(device: &Device, engine: Engine, opts: &BenchOptions) -> Result<Bench
         read(&pairs)?;
     }
     let seconds = timed.elapsed().as_secs_f64();
-    let dispatches = if engine == Engine::Tensors && *device != crate::device::cpu() {
+    let dispatches = if engine == Engine::Tensors && *device != pairrm_web::device::cpu() {
         let count = std::sync::Arc::new(LaunchCount(Default::default()));
         let guard = cubecl_runtime::logging::LaunchObservation::new(count.clone());
         read(&pairs)?; // ends with a readback, so fused work has run

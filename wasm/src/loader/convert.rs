@@ -13,11 +13,11 @@
 use std::collections::HashSet;
 
 use super::*;
-use crate::config::BackboneConfig;
-use crate::error::Result;
-use crate::quant::WeightDtype;
-use crate::web::cache;
-use crate::weights::{plan_from_header, Conversion, TensorEncoder};
+use crate::cache;
+use pairrm_web::config::BackboneConfig;
+use pairrm_web::error::Result;
+use pairrm_web::quant::WeightDtype;
+use pairrm_web::weights::{plan_from_header, Conversion, TensorEncoder};
 
 fn converted_url(source: &WeightsFile, dtype: WeightDtype) -> String {
     format!("{}#{}", source.url, dtype.name())

@@ -14,11 +14,11 @@ use std::collections::HashMap;
 use burn::tensor::Device;
 
 use super::cache::{self};
-use crate::api::{check_vocab, resolve_config, Ranker, TokenizerFiles};
-use crate::config::{parse_model_config, ConfigSource};
-use crate::error::Result;
-use crate::model::{load_groups, ModelBuilder};
-use crate::weights::PairRmWeights;
+use pairrm_web::api::{check_vocab, resolve_config, Ranker, TokenizerFiles};
+use pairrm_web::config::{parse_model_config, ConfigSource};
+use pairrm_web::error::Result;
+use pairrm_web::model::{load_groups, ModelBuilder};
+use pairrm_web::weights::PairRmWeights;
 
 /// Bytes per cached piece of `model.safetensors` (unless a load asks otherwise).
 pub const CHUNK: u64 = 8 * 1024 * 1024;
@@ -213,11 +213,13 @@ async fn load_once(
         builder.settle().await?;
         progress("upload", &url, built, total);
         notes.check_cancelled()?;
-        crate::web::yield_now().await;
+        crate::yield_now().await;
     }
     let model = builder.finish()?;
     if let Some(c) = fresh_config {
         store(&c.key, &c.bytes, &c.version, notes).await;
     }
-    Ok(Ranker::from_parts(config, tokenizer, model).with_dtype(dtype))
+    Ok(Ranker::from_parts(config, tokenizer, model)
+        .with_dtype(dtype)
+        .with_yield(crate::yield_hook))
 }

@@ -3,9 +3,9 @@
 use sha2::{Digest, Sha256};
 
 use super::*;
-use crate::error::{Error, Result};
-use crate::web::cache;
-use crate::web::fetch::{self, Options};
+use crate::cache;
+use crate::fetch::{self, Options};
+use pairrm_web::error::{Error, Result};
 
 pub(super) fn hex_digest(hasher: Sha256) -> String {
     hasher

@@ -6,10 +6,10 @@ use std::collections::{HashMap, HashSet};
 use sha2::{Digest, Sha256};
 
 use super::*;
-use crate::error::{Error, Result};
-use crate::web::cache;
-use crate::web::fetch::{self, Expected, Ranged, Stream};
-use crate::weights::{header_len, plan_from_header, WeightsPlan};
+use crate::cache;
+use crate::fetch::{self, Expected, Ranged, Stream};
+use pairrm_web::error::{Error, Result};
+use pairrm_web::weights::{header_len, plan_from_header, WeightsPlan};
 
 /// `model.safetensors` as the loader sees it: header plan and chunk keys.
 pub(super) struct WeightsFile {
@@ -82,7 +82,7 @@ fn file_version(etag: &str, last_modified: &str, size: usize) -> String {
 /// Read the header (cached under the file's URL), check it against the config.
 pub(super) async fn open_weights(
     url: &str,
-    config: &crate::config::BackboneConfig,
+    config: &pairrm_web::config::BackboneConfig,
     notes: &mut Notes,
     progress: &mut ProgressFn<'_>,
 ) -> Result<WeightsFile> {

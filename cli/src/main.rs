@@ -2,40 +2,28 @@
 //! stdout, in order. A bad line yields `{"error", "line"}` in its place, a
 //! message on stderr, and a non-zero exit status at the end.
 
-#[cfg(target_arch = "wasm32")]
-fn main() {
-    // The CLI is native only; in a browser use the `PairRM` JS class.
-}
-
-#[cfg(not(target_arch = "wasm32"))]
 fn main() -> std::process::ExitCode {
     cli::main()
 }
 
-#[cfg(not(target_arch = "wasm32"))]
+mod bench;
 mod jsonl;
-#[cfg(not(target_arch = "wasm32"))]
 mod tools;
-#[cfg(not(target_arch = "wasm32"))]
 mod winrate;
 
-#[cfg(not(target_arch = "wasm32"))]
 mod cli {
     use std::io::IsTerminal;
     use std::path::PathBuf;
     use std::process::ExitCode;
 
+    use crate::bench::BenchOptions;
     use clap::{Args, Parser, Subcommand, ValueEnum};
     use pairrm_web::api::{read_model_dir, read_tokenizer_files, TokenizerPreference};
-    use pairrm_web::bench::BenchOptions;
     use pairrm_web::device::{self, DeviceChoice};
     use pairrm_web::model::Engine;
-    use pairrm_web::requests::{
-        from_json, Best, BestOfNRequest, CompareRequest, ConversationRequest, RankRequest,
-        RankWithRefRequest, TokenIds, TokenizeRequest,
-    };
+    use pairrm_web::requests::{Method, Request, Response, TokenIds};
     use pairrm_web::tokenize::PairRmTokenizer;
-    use pairrm_web::{block_on, CompareMode, Comparison, Error, Ranker, WeightDtype};
+    use pairrm_web::{block_on, CompareMode, Error, Ranker, WeightDtype};
     use serde_json::{json, Value};
 
     use super::jsonl::{self, for_terminal, Outcome};
@@ -227,70 +215,47 @@ mod cli {
         }
     }
 
-    /// What a model command does with one line.
-    fn answer(
-        command: &Command,
-        ranker: Option<&Ranker>,
-        tokenizer: &PairRmTokenizer,
-        line: &str,
-        lineno: usize,
-    ) -> Result<Value, Error> {
-        let ranker = || ranker.expect("a model command has a ranker");
-        let label = format!("line {lineno}");
-        Ok(match command {
-            Command::Tokenize(_) => {
-                let r: TokenizeRequest = from_json(line)?;
-                json!(TokenIds {
-                    ids: tokenizer.tokenize(&r.text)?
-                })
-            }
-            Command::Rank(_) => {
-                let r: RankRequest = from_json(line)?;
-                json!(block_on(ranker().rank_with_progress(
-                    &r.instruction,
-                    &r.input,
-                    &r.candidates,
-                    &mut progress_bar(&label),
-                ))?)
-            }
-            Command::Compare { mode, .. } => {
-                let r: CompareRequest = from_json(line)?;
-                let mode = r.mode.unwrap_or(*mode);
-                let v = block_on(ranker().compare(&r.instruction, &r.input, &r.a, &r.b, mode))?;
-                json!(Comparison::from(v))
-            }
-            Command::CompareConversations(_) => {
-                let r: ConversationRequest = from_json(line)?;
-                json!(Comparison::from(block_on(
-                    ranker().compare_conversations(&r.a, &r.b)
-                )?))
-            }
-            Command::RankWithRef(_) => {
-                let r: RankWithRefRequest = from_json(line)?;
-                json!(block_on(ranker().rank_with_ref(
-                    &r.instruction,
-                    &r.input,
-                    &r.candidates,
-                    r.reference,
-                ))?)
-            }
-            Command::BestOfN(_) => {
-                let r: BestOfNRequest = from_json(line)?;
-                let best = block_on(ranker().best_of_n(
-                    &r.instruction,
-                    &r.input,
-                    &r.candidates,
-                    r.strategy()?,
-                ))?;
-                json!(Best { best })
-            }
+    /// The request a line command reads from each line.
+    fn method(command: &Command) -> Option<Method> {
+        Some(match command {
+            Command::Tokenize(_) => Method::Tokenize,
+            Command::Rank(_) => Method::Rank,
+            Command::Compare { .. } => Method::Compare,
+            Command::CompareConversations(_) => Method::CompareConversations,
+            Command::RankWithRef(_) => Method::RankWithRef,
+            Command::BestOfN(_) => Method::BestOfN,
             Command::Bench { .. }
             | Command::MakeRandomModel { .. }
             | Command::Convert { .. }
-            | Command::Winrate { .. } => {
-                unreachable!("not a line command")
-            }
+            | Command::Winrate { .. } => return None,
         })
+    }
+
+    /// What a line command does with one line: the core's dispatcher, but
+    /// `tokenize` needs only the tokenizer (no weights are loaded for it).
+    fn answer(
+        command: &Command,
+        loaded: &Loaded,
+        line: &str,
+        lineno: usize,
+    ) -> Result<Value, Error> {
+        let method = method(command).expect("a line command");
+        let mut request = Request::from_json(method, line)?;
+        if let (Request::Compare(r), Command::Compare { mode, .. }) = (&mut request, command) {
+            r.mode.get_or_insert(*mode);
+        }
+        let response = match (loaded, request) {
+            (Loaded::Tokenizer(t), Request::Tokenize(r)) => Response::TokenIds(TokenIds {
+                ids: t.tokenize(&r.text)?,
+            }),
+            (Loaded::Ranker(ranker), request) => {
+                let label = format!("line {lineno}");
+                let mut progress = progress_bar(&label);
+                block_on(ranker.answer(request, &mut progress))?
+            }
+            (Loaded::Tokenizer(_), _) => unreachable!("only tokenize loads the tokenizer alone"),
+        };
+        Ok(json!(response))
     }
 
     /// What a line command loads: the tokenizer alone, or the whole model.
@@ -438,14 +403,10 @@ mod cli {
                 &mut progress_bar("rows"),
             );
         }
-        let (tokenizer, ranker) = match &loaded {
-            Loaded::Tokenizer(t) => (t, None),
-            Loaded::Ranker(r) => (r.tokenizer(), Some(r)),
-        };
         let outcome = jsonl::run(
             std::io::stdin().lock(),
             &mut std::io::stdout().lock(),
-            |line, lineno| answer(&command, ranker, tokenizer, line, lineno),
+            |line, lineno| answer(&command, &loaded, line, lineno),
         );
         match outcome {
             Outcome::Done { failed: 0 } => ExitCode::SUCCESS,

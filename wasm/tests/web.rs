@@ -10,7 +10,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use js_sys::Promise;
-use pairrm_web::web::{parse_dataset, summarize_pairs, PairRM};
+use pairrm_wasm::{parse_dataset, summarize_pairs, PairRM};
 use serde_json::Value;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -23,8 +23,8 @@ const SERVER: &str = env!("PAIRRM_TEST_SERVER");
 /// cuts every response after 300 kB.
 const SERVER_NO_RANGE: &str = env!("PAIRRM_TEST_SERVER_NO_RANGE");
 const SERVER_CUT: &str = env!("PAIRRM_TEST_SERVER_CUT");
-const EXPECTED: &str = include_str!("fixtures/tiny-hf/expected.json");
-const TOLERANCE_JSON: &str = include_str!("tolerance.json");
+const EXPECTED: &str = include_str!("../../tests/fixtures/tiny-hf/expected.json");
+const TOLERANCE_JSON: &str = include_str!("../../tests/tolerance.json");
 
 /// The shared tolerance (`tests/tolerance.json` says why).
 fn tolerance() -> f64 {
@@ -32,12 +32,12 @@ fn tolerance() -> f64 {
         .as_f64()
         .unwrap()
 }
-const EXPECTED_TRUNC: &str = include_str!("fixtures/tiny-trunc/expected.json");
+const EXPECTED_TRUNC: &str = include_str!("../../tests/fixtures/tiny-trunc/expected.json");
 /// The dataset fixtures and what the reference computed for them.
-const PAIRS_CSV: &str = include_str!("fixtures/datasets/pairs.csv");
-const RANKINGS: &str = include_str!("fixtures/datasets/rankings.jsonl");
-const DATASET: &str = include_str!("fixtures/tiny-hf/dataset.json");
-const DATASET_TRUNC: &str = include_str!("fixtures/tiny-trunc/dataset.json");
+const PAIRS_CSV: &str = include_str!("../../tests/fixtures/datasets/pairs.csv");
+const RANKINGS: &str = include_str!("../../tests/fixtures/datasets/rankings.jsonl");
+const DATASET: &str = include_str!("../../tests/fixtures/tiny-hf/dataset.json");
+const DATASET_TRUNC: &str = include_str!("../../tests/fixtures/tiny-trunc/dataset.json");
 
 fn model_url() -> String {
     format!("{SERVER}/models/tiny-hf/")
@@ -151,6 +151,16 @@ async fn damage_a_chunk(containing: &str) {
         damaged.as_bool().unwrap(),
         "no cached chunk with {containing:?}"
     );
+}
+
+/// A rejection's `name`, `kind` and message.
+fn named(e: JsValue) -> (String, String, String) {
+    let err = js_sys::Error::from(e);
+    let kind = js_sys::Reflect::get(&err, &"kind".into())
+        .ok()
+        .and_then(|k| k.as_string())
+        .unwrap_or_default();
+    (err.name().into(), kind, err.message().into())
 }
 
 async fn call(p: Promise) -> Result<Value, String> {
@@ -675,11 +685,26 @@ async fn a_ranking_can_be_cancelled() {
         .unwrap()
     };
     for reports in [0, 1] {
-        let err = call(model.rank(req(), Some(abort_after(reports).unchecked_into())))
+        let err = JsFuture::from(model.rank(req(), Some(abort_after(reports).unchecked_into())))
             .await
             .unwrap_err();
-        assert_eq!(err, "cancelled", "abort after {reports} reports");
+        // Named as fetch names an aborted request; the message kept for callers
+        // that matched it.
+        assert_eq!(
+            named(err),
+            ("AbortError".into(), "cancelled".into(), "cancelled".into()),
+            "abort after {reports} reports"
+        );
     }
+    // Any other failure is a PairRMError whose kind says what failed.
+    let one = js_sys::JSON::parse(r#"{"instruction": "hi", "candidates": ["a"]}"#).unwrap();
+    let (name, kind, message) = named(JsFuture::from(model.rank(one, None)).await.unwrap_err());
+    assert_eq!(
+        (name.as_str(), kind.as_str()),
+        ("PairRMError", "input"),
+        "{message}"
+    );
+    assert!(message.contains("at least 2 candidates"), "{message}");
     let done = call(model.rank(req(), Some(abort_after(1000).unchecked_into())))
         .await
         .unwrap();
@@ -693,12 +718,18 @@ async fn a_load_can_be_cancelled() {
     PairRM::clear_cache().await.unwrap();
     fetch_json("/__stall?from=100000").await;
     let started = js_sys::Date::now();
-    let err = load_model(Some(model_url()), abort_in(1500, 65536))
-        .await
-        .err()
-        .expect("cancelled");
+    let err = PairRM::load(
+        Some(model_url()),
+        Some(abort_in(1500, 65536).unchecked_into()),
+    )
+    .await
+    .err()
+    .expect("cancelled");
     fetch_json("/__stall?from=-1").await;
-    assert_eq!(err, "cancelled");
+    assert_eq!(
+        named(err),
+        ("AbortError".into(), "cancelled".into(), "cancelled".into())
+    );
     let seconds = (js_sys::Date::now() - started) / 1000.0;
     assert!(seconds < 10.0, "took {seconds} s");
 }

@@ -1,4 +1,5 @@
-//! Browser side (wasm32 only): the `PairRM` JS class, weights fetched with
+//! pairrm-web's browser package (wasm32 only; natively this crate is empty):
+//! the `PairRM` JS class, weights fetched with
 //! HTTP Range requests and cached in IndexedDB, WebGPU with a CPU fallback.
 //!
 //! Data flows as natively: files → config/tokenizer/weights → model → ranking;
@@ -21,6 +22,8 @@
 //!   feature-gated types the same calls are several times the code. What the
 //!   glue reports is checked again in Rust (`fetch.rs`: status, ranges, sizes).
 
+#![cfg(target_arch = "wasm32")]
+
 mod bindings;
 mod cache;
 mod datasets;
@@ -39,4 +42,9 @@ pub use wasm_bindgen_rayon::init_thread_pool;
 /// cancel message between forward passes.
 pub(crate) async fn yield_now() {
     gloo_timers::future::TimeoutFuture::new(0).await;
+}
+
+/// [`yield_now`] as the core's hook ([`pairrm_web::Ranker::with_yield`]).
+pub(crate) fn yield_hook() -> pairrm_web::api::YieldFuture {
+    Box::pin(yield_now())
 }

@@ -3,7 +3,7 @@
 use js_sys::{Object, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
 
-#[wasm_bindgen(module = "/src/web/glue.js")]
+#[wasm_bindgen(module = "/src/glue.js")]
 extern "C" {
     #[wasm_bindgen(js_name = idbGet)]
     pub fn idb_get(key: &str) -> Promise;

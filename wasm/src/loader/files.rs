@@ -2,10 +2,10 @@
 //! `config.json` asked again on every load to notice a model changed upstream.
 
 use super::*;
-use crate::error::{Error, Result};
-use crate::files::small_file_limit;
-use crate::web::cache;
-use crate::web::fetch::{self, Options};
+use crate::cache;
+use crate::fetch::{self, Options};
+use pairrm_web::error::{Error, Result};
+use pairrm_web::files::small_file_limit;
 
 /// How a small file is fetched: capped at its size limit.
 fn small_options(url: &str, timeout_ms: u32, notes: &Notes) -> Options {

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use pairrm_web::bench::{self, BenchOptions};
+use crate::bench::{self, BenchOptions};
 use pairrm_web::device::{self, DeviceChoice};
 use pairrm_web::model::Engine;
 use pairrm_web::Error;

@@ -1,4 +1,4 @@
-//! The `PairRM` JS class: a thin layer over [`crate::api::Ranker`] with the
+//! The `PairRM` JS class: a thin layer over [`pairrm_web::api::Ranker`] with the
 //! CLI's field names. Every failure is a rejected Promise with an `Error`.
 
 use std::rc::Rc;
@@ -10,14 +10,10 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
 use super::{cache, js, loader};
-use crate::api::{Comparison, Ranker};
-use crate::device::DeviceChoice;
-use crate::error::Error;
-use crate::rank::CompareMode;
-use crate::requests::{
-    Best, BestOfNRequest, CompareRequest, ConversationRequest, RankRequest, RankWithRefRequest,
-    TokenIds, TokenizeRequest,
-};
+use pairrm_web::api::Ranker;
+use pairrm_web::device::DeviceChoice;
+use pairrm_web::error::Error;
+use pairrm_web::requests::{Request, TokenIds, TokenizeRequest};
 
 /// Default model: the published checkpoint.
 pub const DEFAULT_BASE_URL: &str = "https://huggingface.co/llm-blender/PairRM/resolve/main/";
@@ -27,7 +23,7 @@ pub const DEFAULT_BASE_URL: &str = "https://huggingface.co/llm-blender/PairRM/re
 /// and ~2 GB of wasm memory; phones allow a few hundred MB) and int8 is also
 /// the fastest CPU path; its logits stay within 0.03 of the reference's
 /// (`tests/tolerance.json`). `dtype: "f32"` gives exact parity.
-pub const DEFAULT_DTYPE: crate::quant::WeightDtype = crate::quant::WeightDtype::Q8;
+pub const DEFAULT_DTYPE: pairrm_web::quant::WeightDtype = pairrm_web::quant::WeightDtype::Q8;
 
 #[cfg(feature = "gpu")]
 thread_local! {
@@ -62,8 +58,19 @@ async fn webgpu() -> Result<Device, Error> {
     Ok(device)
 }
 
+/// A JS `Error` with the message, named so that callers branch on names, not
+/// texts: a cancel is an `AbortError` (as `fetch` rejects on an aborted
+/// signal); anything else a `PairRMError` whose `kind` says what failed
+/// ([`Error::kind`]).
 pub(super) fn to_js(e: Error) -> JsValue {
-    js_sys::Error::new(&e.to_string()).into()
+    let err = js_sys::Error::new(&e.to_string());
+    err.set_name(match e {
+        Error::Cancelled => "AbortError",
+        _ => "PairRMError",
+    });
+    // Setting a property on a fresh Error object cannot fail.
+    let _ = js_sys::Reflect::set(&err, &"kind".into(), &e.kind().into());
+    err.into()
 }
 
 pub(super) fn from_js<T: for<'de> Deserialize<'de>>(
@@ -85,7 +92,7 @@ pub(super) fn to_value<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
 }
 
 /// The `onProgress(done, total)` and `signal` of a method's options as a
-/// [`crate::api::Progress`] callback; refuses to start when already aborted.
+/// [`pairrm_web::api::Progress`] callback; refuses to start when already aborted.
 pub(super) fn progress_reporter(
     options: &JsValue,
 ) -> Result<impl FnMut(usize, usize) -> bool, JsValue> {
@@ -106,6 +113,25 @@ pub(super) fn progress_reporter(
     })
 }
 
+/// Every method's path: the request read as `T` (named `what` in errors),
+/// answered by the core's one dispatcher ([`Ranker::answer`]), the answer
+/// returned as a plain JS object. `options` may hold `onProgress` and `signal`.
+fn answer<T: for<'de> Deserialize<'de> + 'static>(
+    ranker: &Rc<Ranker>,
+    request: JsValue,
+    what: &'static str,
+    wrap: fn(T) -> Request,
+    options: JsValue,
+) -> Promise {
+    let ranker = ranker.clone();
+    future_to_promise(async move {
+        let request = wrap(from_js(request, what)?);
+        let mut progress = progress_reporter(&options)?;
+        let response = ranker.answer(request, &mut progress).await.map_err(to_js)?;
+        to_value(&response)
+    })
+}
+
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &str = r#"
 /** Options of `PairRM.load`. */
@@ -120,7 +146,7 @@ export interface LoadOptions {
   chunkSize?: number;
   /** Milliseconds without a byte before a download is retried (default 30 000). */
   stallTimeout?: number;
-  /** Aborting stops the load (rejects with "cancelled"); cached pieces stay. */
+  /** Aborting stops the load (rejects with an `AbortError`); cached pieces stay. */
   signal?: AbortSignal;
   /** The weights' precision. Default "q8" (int8: a quarter of the bytes kept,
    * faster on the CPU, logits within about 0.03 of f32's); "f32" computes
@@ -134,7 +160,7 @@ export interface RankRequest { instruction: string; input?: string; candidates: 
 export interface RankOptions {
   /** Comparisons done and in all, after each forward pass. */
   onProgress?: (done: number, total: number) => void;
-  /** Aborting stops the ranking between forward passes (rejects with "cancelled"). */
+  /** Aborting stops the ranking between forward passes (rejects with an `AbortError`). */
   signal?: AbortSignal;
 }
 export interface Ranking { ranks: number[]; scores: number[]; logits: number[][]; probabilities: number[][]; }
@@ -189,7 +215,7 @@ impl PairRM {
             .map_err(to_js)?;
         let on_progress = js::get(&options, "onProgress").dyn_into::<Function>().ok();
         let (device, name) = match device_choice {
-            DeviceChoice::Cpu => (crate::device::cpu(), "cpu"),
+            DeviceChoice::Cpu => (pairrm_web::device::cpu(), "cpu"),
             DeviceChoice::Wgpu => (webgpu().await.map_err(to_js)?, "webgpu"),
             DeviceChoice::Auto => {
                 let hardware = JsFuture::from(js::has_hardware_webgpu())
@@ -199,7 +225,7 @@ impl PairRM {
                 // long as the page for nothing.
                 match if hardware { webgpu().await.ok() } else { None } {
                     Some(d) => (d, "webgpu"),
-                    None => (crate::device::cpu(), "cpu"),
+                    None => (pairrm_web::device::cpu(), "cpu"),
                 }
             }
         };
@@ -224,7 +250,7 @@ impl PairRM {
             DEFAULT_DTYPE
         } else {
             let name = dtype.as_string().ok_or_else(|| {
-                to_js(crate::Error::Input(
+                to_js(pairrm_web::Error::Input(
                     "dtype must be \"f32\", \"f16\" or \"q8\"".into(),
                 ))
             })?;
@@ -271,7 +297,7 @@ impl PairRM {
 
     /// `{instruction, input?, candidates}` → `{ranks, scores, logits, probabilities}`.
     /// Options: `onProgress(done, total)` (comparisons, after each forward
-    /// pass) and `signal` (an `AbortSignal`: aborting rejects with "cancelled").
+    /// pass) and `signal` (an `AbortSignal`: aborting rejects with an `AbortError`).
     #[wasm_bindgen(unchecked_return_type = "Promise<Ranking>")]
     pub fn rank(
         &self,
@@ -279,16 +305,13 @@ impl PairRM {
         #[wasm_bindgen(unchecked_param_type = "RankOptions")] options: Option<js_sys::Object>,
     ) -> Promise {
         let options = options.map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
-        let ranker = self.ranker.clone();
-        future_to_promise(async move {
-            let r: RankRequest = from_js(request, "rank request")?;
-            let mut progress = progress_reporter(&options)?;
-            let ranking = ranker
-                .rank_with_progress(&r.instruction, &r.input, &r.candidates, &mut progress)
-                .await
-                .map_err(to_js)?;
-            to_value(&ranking)
-        })
+        answer(
+            &self.ranker,
+            request,
+            "rank request",
+            Request::Rank,
+            options,
+        )
     }
 
     /// `{instruction, input?, a, b, mode?: "ab"|"ba"|"both"}` → `{value, result}`.
@@ -297,16 +320,13 @@ impl PairRM {
         &self,
         #[wasm_bindgen(unchecked_param_type = "CompareRequest")] request: JsValue,
     ) -> Promise {
-        let ranker = self.ranker.clone();
-        future_to_promise(async move {
-            let r: CompareRequest = from_js(request, "compare request")?;
-            let mode = r.mode.unwrap_or(CompareMode::Both);
-            let value = ranker
-                .compare(&r.instruction, &r.input, &r.a, &r.b, mode)
-                .await
-                .map_err(to_js)?;
-            to_value(&Comparison::from(value))
-        })
+        answer(
+            &self.ranker,
+            request,
+            "compare request",
+            Request::Compare,
+            JsValue::UNDEFINED,
+        )
     }
 
     /// `{a: [messages], b: [messages]}` → `{value, result}`.
@@ -315,15 +335,14 @@ impl PairRM {
         &self,
         #[wasm_bindgen(unchecked_param_type = "ConversationRequest")] request: JsValue,
     ) -> Promise {
-        let ranker = self.ranker.clone();
-        future_to_promise(async move {
-            let r: ConversationRequest = from_js(request, "conversation request")?;
-            let value = ranker
-                .compare_conversations(&r.a, &r.b)
-                .await
-                .map_err(to_js)?;
-            to_value(&Comparison::from(value))
-        })
+        let wrap = Request::CompareConversations;
+        answer(
+            &self.ranker,
+            request,
+            "conversation request",
+            wrap,
+            JsValue::UNDEFINED,
+        )
     }
 
     /// `{instruction, input?, candidates, mode?: "bubble"|"full", seed?}` → `{best}`.
@@ -332,16 +351,13 @@ impl PairRM {
         &self,
         #[wasm_bindgen(unchecked_param_type = "BestOfNRequest")] request: JsValue,
     ) -> Promise {
-        let ranker = self.ranker.clone();
-        future_to_promise(async move {
-            let r: BestOfNRequest = from_js(request, "best-of-n request")?;
-            let strategy = r.strategy().map_err(to_js)?;
-            let best = ranker
-                .best_of_n(&r.instruction, &r.input, &r.candidates, strategy)
-                .await
-                .map_err(to_js)?;
-            to_value(&Best { best })
-        })
+        answer(
+            &self.ranker,
+            request,
+            "best-of-n request",
+            Request::BestOfN,
+            JsValue::UNDEFINED,
+        )
     }
 
     /// `{instruction, input?, candidates, reference?}` → `{reference, ranks, scores}`:
@@ -351,15 +367,14 @@ impl PairRM {
         &self,
         #[wasm_bindgen(unchecked_param_type = "RankWithRefRequest")] request: JsValue,
     ) -> Promise {
-        let ranker = self.ranker.clone();
-        future_to_promise(async move {
-            let r: RankWithRefRequest = from_js(request, "rank-with-ref request")?;
-            let ranking = ranker
-                .rank_with_ref(&r.instruction, &r.input, &r.candidates, r.reference)
-                .await
-                .map_err(to_js)?;
-            to_value(&ranking)
-        })
+        let wrap = Request::RankWithRef;
+        answer(
+            &self.ranker,
+            request,
+            "rank-with-ref request",
+            wrap,
+            JsValue::UNDEFINED,
+        )
     }
 
     /// `{text}` → `{ids}`: the token ids the model sees for `text`.

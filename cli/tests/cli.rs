@@ -1,10 +1,12 @@
 //! The `pairrm` CLI reproduces the committed fixtures, JSONL in and out, on
 //! both devices; bad lines get a message naming the line and a failing status.
-#![cfg(not(target_arch = "wasm32"))]
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
+mod run;
 
 use common::*;
+use run::*;
 use serde_json::{json, Value};
 
 /// The CLI on wgpu for the first fixture's rankings only: every process

@@ -1,7 +1,7 @@
 //! The dataset half of the JS API: `evaluatePairs` and `rankMany` on a loaded
 //! `PairRM`, and the model-free helpers the page uses around them
 //! (`parseDataset`, `joinAlpacaEval`, `summarizePairs`). Parsing and
-//! statistics are the CLI's own ([`crate::dataset`]).
+//! statistics are the CLI's own ([`pairrm_web::dataset`]).
 
 use js_sys::{Array, Promise};
 use serde::Serialize;
@@ -10,11 +10,11 @@ use wasm_bindgen_futures::future_to_promise;
 
 use super::bindings::{from_js, progress_reporter, to_js, to_value, PairRM};
 use super::js;
-use crate::dataset::{
+use pairrm_web::dataset::{
     self, Dataset, PairResult, PairRow, PairScore, RankRow, RankSummary, RankedRow, RowError, Rows,
     Scoring, Summary,
 };
-use crate::error::Error;
+use pairrm_web::error::Error;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &str = r#"
@@ -31,7 +31,7 @@ export interface Scoring {
 export interface DatasetOptions extends Scoring {
   /** Rows done and in all. */
   onProgress?: (done: number, total: number) => void;
-  /** Aborting stops the run between forward passes (rejects with "cancelled"). */
+  /** Aborting stops the run between forward passes (rejects with an `AbortError`). */
   signal?: AbortSignal;
 }
 export interface PairResult {

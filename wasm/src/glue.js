@@ -1,4 +1,4 @@
-// Thin browser glue for src/web: fetch with Range, streaming, IndexedDB and
+// Thin browser glue for the wasm crate: fetch with Range, streaming, IndexedDB and
 // storage estimates. Policy (what to fetch, what to trust) lives in Rust.
 
 const DB_NAME = "pairrm-web";

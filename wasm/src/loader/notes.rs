@@ -6,10 +6,10 @@ use std::collections::HashSet;
 use wasm_bindgen::JsValue;
 
 use super::*;
-use crate::error::{Error, Result};
-use crate::web::cache::{self, PutError};
-use crate::web::fetch::{self, Options};
-use crate::web::js;
+use crate::cache::{self, PutError};
+use crate::fetch::{self, Options};
+use crate::js;
+use pairrm_web::error::{Error, Result};
 
 /// What a load noticed that the user should hear about (a full quota, …).
 pub struct Notes {
@@ -22,7 +22,7 @@ pub struct Notes {
     /// Abandon (and retry) a download that receives nothing for this long.
     pub stall_ms: u32,
     /// Convert the weights to this dtype as they are read (`None`: as stored).
-    pub dtype: Option<crate::quant::WeightDtype>,
+    pub dtype: Option<pairrm_web::quant::WeightDtype>,
     pub warnings: Vec<String>,
     /// Cache keys this load read or wrote; after it succeeds, other keys of
     /// the same model (older versions) are deleted.

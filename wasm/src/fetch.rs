@@ -7,7 +7,7 @@ use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 
 use super::js;
-use crate::error::{Error, Result};
+use pairrm_web::error::{Error, Result};
 
 /// Tries of one request before a load fails (waiting 0.5, 1, 2 s between).
 pub const ATTEMPTS: u32 = 4;
