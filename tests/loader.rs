@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use pairrm_web::api::{read_model_dir, TokenizerPreference};
 use pairrm_web::config::{parse_model_config, BackboneConfig, ConfigSource};
 use pairrm_web::weights::plan_from_header;
-use pairrm_web::{block_on, device, CompareMode, Ranker};
+use pairrm_web::{block_on, device, CompareMode, ConfigError, Error, Ranker, WeightsError};
 use serde_json::json;
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -150,23 +150,26 @@ fn wrong_shapes_and_missing_tensors_name_the_key() {
             *s = vec![4096, 1000];
         }
     });
-    let err = plan_from_header(&wrong, &b).unwrap_err().to_string();
-    assert!(
-        err.contains("pretrained_model.encoder.layer.3.intermediate.dense.weight"),
-        "{err}"
+    let err = plan_from_header(&wrong, &b).unwrap_err();
+    let Error::Weights(WeightsError::Shape { key, got, want }) = &err else {
+        panic!("not a shape error: {err}")
+    };
+    assert_eq!(
+        key,
+        "pretrained_model.encoder.layer.3.intermediate.dense.weight"
     );
-    assert!(
-        err.contains("[4096, 1000]") && err.contains("[4096, 1024]"),
-        "{err}"
+    assert_eq!(
+        (&got[..], &want[..]),
+        (&[4096, 1000][..], &[4096, 1024][..])
     );
+    assert!(err.to_string().contains(key), "the message names it: {err}");
 
     let mut fewer = b.clone();
     fewer.num_hidden_layers = 30;
-    let err = plan_from_header(&synthetic_header(&b, 128_005, |_, _| {}), &fewer)
-        .unwrap_err()
-        .to_string();
+    let err = plan_from_header(&synthetic_header(&b, 128_005, |_, _| {}), &fewer).unwrap_err();
     assert!(
-        err.contains("missing tensor pretrained_model.encoder.layer.24."),
+        matches!(&err, Error::Weights(WeightsError::MissingTensor { key })
+            if key.starts_with("pretrained_model.encoder.layer.24.")),
         "{err}"
     );
 
@@ -376,14 +379,17 @@ fn hostile_sizes_are_refused_before_anything_is_allocated() {
         ("hidden_size", json!(0)),
     ] {
         let mut c = config.clone();
-        c[field] = value;
+        c[field] = value.clone();
         std::fs::write(&config_path, c.to_string()).unwrap();
         let err = read_model_dir(&dir, TokenizerPreference::Auto)
             .and_then(|files| Ranker::from_files(files, &device::cpu()))
             .err()
-            .expect("must fail")
-            .to_string();
-        assert!(err.contains(field), "{field}: {err}");
+            .expect("must fail");
+        assert!(
+            matches!(&err, Error::Config(ConfigError::OutOfRange { field: f, value: v, .. })
+                if f == field && Some(*v) == value.as_u64()),
+            "{field}: {err}"
+        );
     }
     std::fs::write(&config_path, config.to_string()).unwrap();
 
@@ -491,7 +497,10 @@ fn the_model_builder_refuses_incomplete_groups() {
     let mut builder = ModelBuilder::new(&config, 0, &device::cpu());
     let mut empty = PairRmWeights::empty(weights.vocab_size, 1);
     let err = builder.add_group(&mut empty).expect_err("an empty group");
-    assert!(err.to_string().contains("missing tensor"), "{err}");
+    assert!(
+        matches!(err, Error::Weights(WeightsError::MissingTensor { .. })),
+        "{err}"
+    );
     for _ in load_groups(&config.backbone) {
         builder.add_group(&mut weights).unwrap();
     }

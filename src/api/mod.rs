@@ -305,7 +305,7 @@ impl Ranker {
             ready.drain(..take);
             if let Some((k, v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
                 // A NaN would rank first and print as null: never a result.
-                return Err(Error::Weights(format!(
+                return Err(Error::weights(format!(
                     "the model computed a non-finite logit ({v}) for comparison {}: its weights \
                      hold NaN or infinite values, or overflow f32",
                     out.len() + k + 1
@@ -464,7 +464,7 @@ impl Ranker {
 /// Every id the tokenizer can produce must have an embedding row.
 pub fn check_vocab(tokenizer: &PairRmTokenizer, embedding_rows: usize) -> Result<()> {
     if tokenizer.vocab_len > embedding_rows {
-        return Err(Error::Weights(format!(
+        return Err(Error::weights(format!(
             "the tokenizer has {} tokens but the embedding table only {embedding_rows} rows",
             tokenizer.vocab_len
         )));

@@ -1,7 +1,7 @@
 //! Bounds on the sizes a `config.json` may set, kept as data and checked
 //! before anything is allocated or downloaded.
 
-use crate::error::{Error, Result};
+use crate::error::{ConfigError, Error, Result};
 
 /// Bounds on every size a config sets, checked before anything is allocated or
 /// downloaded: far above any DeBERTa-v3 (large: 1024 hidden, 24 layers, 16
@@ -39,8 +39,11 @@ pub fn check_limit(field: &str, value: usize) -> Result<usize> {
     if (min..=max).contains(&value) {
         Ok(value)
     } else {
-        Err(Error::Config(format!(
-            "{field} {value} is out of range (expected {min} to {max})"
-        )))
+        Err(Error::Config(ConfigError::OutOfRange {
+            field: field.to_string(),
+            value: value as u64,
+            min: min as u64,
+            max: max as u64,
+        }))
     }
 }

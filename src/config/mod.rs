@@ -9,7 +9,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::error::{Error, Result};
+use crate::error::{ConfigError, Error, Result};
 
 /// Name of the published backbone whose dims are built in.
 pub const DEBERTA_V3_LARGE: &str = "microsoft/deberta-v3-large";
@@ -133,8 +133,7 @@ fn yes() -> bool {
 impl RawDebertaConfig {
     /// Check the architecture is the DeBERTa-v3 variant we implement, and resolve defaults.
     fn validate(self) -> Result<BackboneConfig> {
-        let unsupported =
-            |what: String| Err(Error::Config(format!("unsupported backbone: {what}")));
+        let unsupported = |what: String| Err(Error::Config(ConfigError::Unsupported(what)));
         if self.hidden_act != "gelu" {
             return unsupported(format!("hidden_act {:?} (only \"gelu\")", self.hidden_act));
         }
@@ -192,7 +191,7 @@ impl RawDebertaConfig {
             && self.layer_norm_eps > 0.0
             && self.layer_norm_eps < 1.0)
         {
-            return Err(Error::Config(format!(
+            return Err(Error::config(format!(
                 "layer_norm_eps {} is out of range (expected a number between 0 and 1)",
                 self.layer_norm_eps
             )));
@@ -200,13 +199,13 @@ impl RawDebertaConfig {
         let (h, i) = (self.hidden_size, self.intermediate_size);
         let parameters = self.num_hidden_layers * (4 * h * h + 2 * h * i);
         if parameters > MAX_ENCODER_PARAMETERS {
-            return Err(Error::Config(format!(
+            return Err(Error::config(format!(
                 "hidden_size {h}, intermediate_size {i} and num_hidden_layers {} make {parameters} encoder parameters, more than the {MAX_ENCODER_PARAMETERS} this runtime holds",
                 self.num_hidden_layers
             )));
         }
         if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
-            return Err(Error::Config(format!(
+            return Err(Error::config(format!(
                 "hidden_size {} is not a multiple of num_attention_heads {}",
                 self.hidden_size, self.num_attention_heads
             )));
@@ -229,7 +228,7 @@ impl RawDebertaConfig {
 }
 
 fn parse_json(text: &str, what: &str) -> Result<Value> {
-    serde_json::from_str(text).map_err(|e| Error::Config(format!("{what} is not valid JSON: {e}")))
+    serde_json::from_str(text).map_err(|e| Error::config(format!("{what} is not valid JSON: {e}")))
 }
 
 fn usize_field(v: &Value, key: &str, default: usize) -> Result<usize> {
@@ -238,14 +237,14 @@ fn usize_field(v: &Value, key: &str, default: usize) -> Result<usize> {
         Some(x) => x
             .as_u64()
             .map(|n| n as usize)
-            .ok_or_else(|| Error::Config(format!("{key} must be a non-negative integer, got {x}"))),
+            .ok_or_else(|| Error::config(format!("{key} must be a non-negative integer, got {x}"))),
     }
 }
 
 /// Parse a DebertaV2 `config.json` text into backbone dims.
 pub fn parse_backbone(text: &str) -> Result<BackboneConfig> {
     let raw: RawDebertaConfig = serde_json::from_value(parse_json(text, "backbone config.json")?)
-        .map_err(|e| Error::Config(format!("backbone config.json: {e}")))?;
+        .map_err(|e| Error::config(format!("backbone config.json: {e}")))?;
     raw.validate()
 }
 
@@ -281,7 +280,7 @@ impl PendingBackbone {
 pub fn parse_model_config(text: &str) -> Result<ConfigSource> {
     let v = parse_json(text, "config.json")?;
     if !v.is_object() {
-        return Err(Error::Config("config.json must be a JSON object".into()));
+        return Err(Error::config("config.json must be a JSON object"));
     }
     let source_maxlength = usize_field(&v, "source_maxlength", DEFAULT_SOURCE_MAXLENGTH)?;
     let candidate_maxlength = usize_field(&v, "candidate_maxlength", DEFAULT_CANDIDATE_MAXLENGTH)?;
@@ -289,7 +288,7 @@ pub fn parse_model_config(text: &str) -> Result<ConfigSource> {
     check_limit("source_maxlength", source_maxlength)?;
     check_limit("candidate_maxlength", candidate_maxlength)?;
     if source_maxlength + 2 * candidate_maxlength > MAX_PAIR_TOKENS {
-        return Err(Error::Config(format!(
+        return Err(Error::config(format!(
             "source_maxlength {source_maxlength} + 2 × candidate_maxlength {candidate_maxlength} is more than {MAX_PAIR_TOKENS} tokens per pair"
         )));
     }
@@ -307,9 +306,7 @@ pub fn parse_model_config(text: &str) -> Result<ConfigSource> {
         .get("model_name")
         .and_then(Value::as_str)
         .ok_or_else(|| {
-            Error::Config(
-                "config.json has neither backbone dims (hidden_size) nor a model_name".into(),
-            )
+            Error::config("config.json has neither backbone dims (hidden_size) nor a model_name")
         })?
         .to_string();
     if model_name == DEBERTA_V3_LARGE {
@@ -337,7 +334,7 @@ fn check_quantization(v: &Value) -> Result<()> {
         return Ok(());
     };
     let bad = |what: String| {
-        Err(Error::Config(format!(
+        Err(Error::config(format!(
             "quantization_config: {what}; only compressed-tensors int8 weights, symmetric, one scale per channel are supported"
         )))
     };
@@ -373,7 +370,7 @@ pub fn resolve_config(
         ConfigSource::Ready(c) => Ok(c),
         ConfigSource::NeedsBackbone(pending) => {
             let backbone = backbone_config_json.ok_or_else(|| {
-                Error::Config(format!(
+                Error::config(format!(
                     "model_name {:?} is a folder, but its config.json was not given",
                     pending.model_name
                 ))

@@ -38,7 +38,7 @@ pub mod relative;
 use burn::tensor::{Device, Tensor};
 
 use crate::config::{BackboneConfig, PairRmConfig};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, WeightsError};
 use crate::segments::PairInput;
 use crate::weights::{PairRmWeights, Part};
 use embeddings::DebertaV2Embeddings;
@@ -146,13 +146,15 @@ impl ModelBuilder {
     pub fn add_group(&mut self, weights: &mut PairRmWeights) -> Result<()> {
         let groups = load_groups(&self.config.backbone);
         let group = groups.get(self.groups_added).ok_or_else(|| {
-            Error::Weights(format!(
+            Error::weights(format!(
                 "all {} weight groups were added already",
                 groups.len()
             ))
         })?;
         if let Some(missing) = group.iter().find(|name| !weights.contains(name)) {
-            return Err(Error::Weights(format!("missing tensor {missing}")));
+            return Err(Error::Weights(WeightsError::MissingTensor {
+                key: missing.to_string(),
+            }));
         }
         self.groups_added += 1;
         if self.engine == Engine::FusedCpu {
@@ -222,8 +224,7 @@ impl ModelBuilder {
     }
 
     pub fn finish(self) -> Result<PairRmModel> {
-        let incomplete =
-            || Error::Weights("the model was built from an incomplete set of tensors".into());
+        let incomplete = || Error::weights("the model was built from an incomplete set of tensors");
         let longest = self.config.source_maxlength
             + 2 * (self.config.candidate_maxlength + self.config.source_maxlength / 2);
         let buckets = BucketTable::new(&self.config.backbone, longest);

@@ -152,7 +152,7 @@ impl<'e> TensorEncoder<'e> {
         );
         let values = decode(self.entry.dtype, raw);
         let bad = || {
-            Error::Weights(format!(
+            Error::weights(format!(
                 "tensor {} holds NaN or infinite values: not converted",
                 self.entry.key
             ))

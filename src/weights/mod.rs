@@ -8,7 +8,7 @@ use safetensors::tensor::{Metadata, TensorInfo};
 use safetensors::Dtype;
 
 use crate::config::BackboneConfig;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, WeightsError};
 use crate::quant::{quantize_row, round_to_f16, Q8Matrix, WeightDtype};
 
 mod convert;
@@ -227,7 +227,7 @@ impl WeightsPlan {
         let stored = self.stored_dtype();
         match target {
             None => Ok(stored),
-            Some(t) if t.bits() > stored.bits() => Err(Error::Weights(format!(
+            Some(t) if t.bits() > stored.bits() => Err(Error::weights(format!(
                 "model.safetensors holds {stored} weights: it cannot be loaded as {t} (load the f32 model to get {t})"
             ))),
             Some(t) => Ok(t),
@@ -249,11 +249,11 @@ pub fn header_len(first_bytes: &[u8]) -> Result<usize> {
         .get(..8)
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| {
-            Error::Weights("model.safetensors is shorter than its 8-byte header length".into())
+            Error::weights("model.safetensors is shorter than its 8-byte header length")
         })?;
     let n = u64::from_le_bytes(head);
     if !(2..=MAX_HEADER_BYTES as u64).contains(&n) {
-        return Err(Error::Weights(format!(
+        return Err(Error::weights(format!(
             "model.safetensors header length {n} is implausible (expected 2 to {MAX_HEADER_BYTES} bytes): not a safetensors file"
         )));
     }
@@ -267,9 +267,9 @@ pub fn plan_from_header(header: &[u8], config: &BackboneConfig) -> Result<Weight
     let n = header_len(header)?;
     let json = header
         .get(8..8 + n)
-        .ok_or_else(|| Error::Weights("model.safetensors is truncated inside its header".into()))?;
+        .ok_or_else(|| Error::weights("model.safetensors is truncated inside its header"))?;
     let meta: Metadata = serde_json::from_slice(json)
-        .map_err(|e| Error::Weights(format!("model.safetensors has an invalid header: {e}")))?;
+        .map_err(|e| Error::weights(format!("model.safetensors has an invalid header: {e}")))?;
     let infos = meta.tensors();
     let data_len = infos.values().map(|t| t.data_offsets.1).max().unwrap_or(0);
     let find = |suffix: &str, in_backbone: bool| -> Result<(String, &TensorInfo)> {
@@ -288,7 +288,7 @@ pub fn plan_from_header(header: &[u8], config: &BackboneConfig) -> Result<Weight
                 } else {
                     suffix.to_string()
                 };
-                Error::Weights(format!("missing tensor {shown}"))
+                Error::Weights(WeightsError::MissingTensor { key: shown })
             })
     };
     let vocab_size = find(GLOBAL_KEYS[0].1, true)?
@@ -298,7 +298,7 @@ pub fn plan_from_header(header: &[u8], config: &BackboneConfig) -> Result<Weight
         .copied()
         .unwrap_or(0);
     crate::config::check_limit("vocab_size", vocab_size).map_err(|_| {
-        Error::Weights(format!(
+        Error::weights(format!(
             "the word embeddings have {vocab_size} rows: implausible"
         ))
     })?;
@@ -314,7 +314,7 @@ pub fn plan_from_header(header: &[u8], config: &BackboneConfig) -> Result<Weight
         config.num_hidden_layers
     );
     if find(&extra, true).is_ok() {
-        return Err(Error::Weights(format!(
+        return Err(Error::weights(format!(
             "the file has more than the {} layers the config declares",
             config.num_hidden_layers
         )));
@@ -323,22 +323,23 @@ pub fn plan_from_header(header: &[u8], config: &BackboneConfig) -> Result<Weight
     for spec in expected_tensors(config, vocab_size, n_tasks) {
         let (key, info) = find(&spec.key, spec.in_backbone())?;
         if info.shape != spec.shape {
-            return Err(Error::Weights(format!(
-                "tensor {key} has shape {:?}, expected {:?}",
-                info.shape, spec.shape
-            )));
+            return Err(Error::Weights(WeightsError::Shape {
+                key,
+                got: info.shape.clone(),
+                want: spec.shape.clone(),
+            }));
         }
         let int8_allowed = spec.int8_allowed();
         let scale = match info.dtype {
             Dtype::F32 | Dtype::F16 | Dtype::BF16 => None,
             Dtype::I8 if int8_allowed => Some(scale_entry(&key, spec.shape[0], &infos)?),
             Dtype::I8 => {
-                return Err(Error::Weights(format!(
+                return Err(Error::weights(format!(
                     "tensor {key} is I8, but only the layers' Linear weights and the word embeddings may be int8"
                 )))
             }
             other => {
-                return Err(Error::Weights(format!(
+                return Err(Error::weights(format!(
                     "tensor {key} has dtype {other:?}; only F32, F16, BF16 and I8 (with scales) are supported"
                 )))
             }
@@ -360,7 +361,7 @@ pub fn plan_from_header(header: &[u8], config: &BackboneConfig) -> Result<Weight
         .map(|(a, b)| b - a)
         .sum();
     if data_len > used + MAX_UNUSED_BYTES {
-        return Err(Error::Weights(format!(
+        return Err(Error::weights(format!(
             "model.safetensors holds {data_len} bytes of tensors, {} more than the model reads (at most {MAX_UNUSED_BYTES} unused bytes are accepted)",
             data_len - used
         )));
@@ -387,7 +388,7 @@ fn width(dtype: Dtype) -> usize {
 fn check_bytes(key: &str, shape: &[usize], info: &TensorInfo) -> Result<()> {
     let (start, end) = info.data_offsets;
     if end < start || end - start != shape.iter().product::<usize>() * width(info.dtype) {
-        return Err(Error::Weights(format!(
+        return Err(Error::weights(format!(
             "tensor {key}: its byte range {start}..{end} does not match shape {shape:?} in {:?}",
             info.dtype
         )));
@@ -400,18 +401,18 @@ fn check_bytes(key: &str, shape: &[usize], info: &TensorInfo) -> Result<()> {
 fn scale_entry(key: &str, rows: usize, infos: &HashMap<String, &TensorInfo>) -> Result<ScaleEntry> {
     let scale_key = format!("{key}_scale");
     let info = infos.get(&scale_key).ok_or_else(|| {
-        Error::Weights(format!(
+        Error::weights(format!(
             "tensor {key} is int8 but its scales, {scale_key}, are missing"
         ))
     })?;
     if info.shape != [rows, 1] && info.shape != [rows] {
-        return Err(Error::Weights(format!(
+        return Err(Error::weights(format!(
             "tensor {scale_key} has shape {:?}, expected [{rows}, 1] (one scale per row of {key})",
             info.shape
         )));
     }
     if !matches!(info.dtype, Dtype::F32 | Dtype::F16 | Dtype::BF16) {
-        return Err(Error::Weights(format!(
+        return Err(Error::weights(format!(
             "tensor {scale_key} has dtype {:?}; scales must be F32, F16 or BF16",
             info.dtype
         )));
@@ -495,7 +496,7 @@ impl PairRmWeights {
     ) -> Result<Self> {
         plan.check_target(target)?;
         if bytes.len() != plan.file_len() {
-            return Err(Error::Weights(format!(
+            return Err(Error::weights(format!(
                 "model.safetensors is {} bytes but its header describes {} bytes: the file is {}",
                 bytes.len(),
                 plan.file_len(),

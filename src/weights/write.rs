@@ -83,7 +83,7 @@ pub fn convert_model_dir(input: &Path, output: &Path, dtype: WeightDtype) -> Res
     let plan = plan_from_header(&head, &config.backbone)?;
     let size = file.metadata().map_err(|e| io(&source, e))?.len();
     if size != plan.file_len() as u64 {
-        return Err(Error::Weights(format!(
+        return Err(Error::weights(format!(
             "{} is {size} bytes but its header describes {} bytes",
             source.display(),
             plan.file_len()
@@ -104,7 +104,7 @@ pub fn convert_model_dir(input: &Path, output: &Path, dtype: WeightDtype) -> Res
         ));
     }
     let mut config_json: Value = serde_json::from_str(&config_text)
-        .map_err(|e| Error::Config(format!("config.json: {e}")))?;
+        .map_err(|e| Error::config(format!("config.json: {e}")))?;
     if let Some(obj) = config_json.as_object_mut() {
         obj.remove("quantization_config");
         match dtype {

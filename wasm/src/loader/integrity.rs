@@ -67,7 +67,7 @@ pub(super) async fn verify(
             cache::delete(&file.key(i)).await;
         }
         cache::delete(&format!("header:{}", file.url)).await;
-        return Err(Error::Weights(format!(
+        return Err(Error::weights(format!(
             "{} does not match its published sha256 ({want}; the download has {got}): \
              the cached copy was deleted, load again",
             file.url

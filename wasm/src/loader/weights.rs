@@ -142,7 +142,7 @@ pub(super) async fn open_weights(
     let plan = plan_from_header(&header, config)?;
     let total = first.total;
     if total != 0 && total != plan.file_len() as u64 {
-        return Err(Error::Weights(format!(
+        return Err(Error::weights(format!(
             "{url} is {total} bytes but its header describes {} bytes: the file is truncated or corrupt",
             plan.file_len()
         )));
@@ -271,7 +271,7 @@ pub(super) async fn download(
             let chunk: Vec<u8> = buffer.drain(..take).collect();
             let (start, end) = file.chunk_range(index);
             if chunk.len() as u64 != end - start {
-                return Err(Error::Weights(format!(
+                return Err(Error::weights(format!(
                     "{} ended early: the download was cut",
                     file.url
                 )));
@@ -289,7 +289,7 @@ pub(super) async fn download(
         }
     }
     if index != file.chunks() {
-        return Err(Error::Weights(format!(
+        return Err(Error::weights(format!(
             "{} ended early: the download was cut",
             file.url
         )));
@@ -319,13 +319,13 @@ impl ChunkReader<'_> {
             // says they are complete, and load again from the source.
             cache::delete(&converted_header_key(&self.file.url)).await;
             notes.start_over = true;
-            return Err(Error::Weights(format!(
+            return Err(Error::weights(format!(
                 "a cached piece of {} is damaged: load again",
                 self.file.url
             )));
         }
         if !self.file.ranged {
-            return Err(Error::Weights(format!(
+            return Err(Error::weights(format!(
                 "a cached piece of {} is damaged and the server does not support Range: load again",
                 self.file.url
             )));
