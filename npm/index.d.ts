@@ -5,7 +5,7 @@ export { PairRM, parseDataset, joinAlpacaEval, summarizePairs, summarizeRanks } 
 export type {
   LoadOptions, LoadProgress, RankRequest, RankOptions, Ranking, CompareRequest, Comparison,
   Message, ConversationRequest, BestOfNRequest, Best, RankWithRefRequest, RefRanking,
-  TokenizeRequest, TokenIds, CacheInfo,
+  TokenizeRequest, TokenIds, CacheInfo, ModelProbe,
   PairRow, RankRow, Scoring, DatasetOptions, PairResult, Summary, PairEvaluation,
   RankedRow, RankSummary, RankMany, RowError, ParsedDataset,
 } from "./pairrm_web.js";

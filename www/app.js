@@ -1,8 +1,10 @@
+// @ts-check
 // The page: collects text, talks to the worker, renders results as text only.
 import { setupDatasetView } from "./dataset.js";
+import { $ } from "./dom.js";
+import { ABORT, toWorker } from "./protocol.js";
 
 const params = new URLSearchParams(location.search);
-const DEFAULT_MODEL = "https://huggingface.co/llm-blender/PairRM/resolve/main/";
 const device = params.get("device") || "auto";
 // The weights' precision: int8 ("q8") unless this browser chose "full precision
 // (f32)" (remembered), or `?dtype=` (q8, f16, f32) says otherwise for this visit.
@@ -16,7 +18,6 @@ function rememberedFullPrecision() {
 }
 let dtype = params.get("dtype") || (rememberedFullPrecision() ? "f32" : "q8");
 
-const $ = (id) => document.getElementById(id);
 let worker = null;
 let nextId = 1;
 let loaded = false;
@@ -33,12 +34,6 @@ function parseModelUrl(text) {
     throw new Error(`?model= must be an http(s) URL, not ${url.protocol}`);
   }
   return url.href.endsWith("/") ? url.href : `${url.href}/`;
-}
-
-/** Models from these origins load without asking: the page's own and the default's. */
-function trustedOrigin(url) {
-  const origin = new URL(url).origin;
-  return origin === location.origin || origin === new URL(DEFAULT_MODEL).origin;
 }
 
 function formatBytes(n) {
@@ -86,7 +81,7 @@ function renumber() {
     area.id = `candidate-${i + 1}`;
     label.htmlFor = area.id;
     label.textContent = `Candidate ${i + 1}`;
-    row.querySelector(".remove").disabled = rows.length <= 2;
+    /** @type {HTMLButtonElement} */ (row.querySelector(".remove")).disabled = rows.length <= 2;
   });
 }
 
@@ -159,6 +154,7 @@ function render(candidates, result, ms) {
   $("results").hidden = false;
 }
 
+/** @type {Map<import("./protocol.js").Id, (msg: import("./protocol.js").Answer) => void>} */
 const pending = new Map();
 
 /** A dead worker (a crash, out of memory): say so, fail what waited on it, offer a retry. */
@@ -166,10 +162,10 @@ function workerFailed(message) {
   loaded = false;
   for (const [id, done] of pending) {
     pending.delete(id);
-    done({ type: "error", message });
+    done({ type: "error", id, name: "Error", kind: "", message });
   }
   $("cancel").hidden = true;
-  $("rank").disabled = true;
+  $("rank", HTMLButtonElement).disabled = true;
   $("rank").textContent = "Rank";
   $("progress").hidden = true;
   datasetView.modelReady();
@@ -178,6 +174,7 @@ function workerFailed(message) {
   $("retry").hidden = false;
 }
 
+/** @param {MessageEvent<import("./protocol.js").FromWorker>} event */
 function onWorkerMessage(event) {
   const msg = event.data;
   if (msg.type === "dataset-rows" || msg.type === "dataset-progress") {
@@ -188,8 +185,8 @@ function onWorkerMessage(event) {
     $("progress").hidden = false;
     $("cancel").hidden = false;
     const total = msg.total || 0;
-    $("progress-bar").max = total || 1;
-    $("progress-bar").value = msg.loaded || 0;
+    $("progress-bar", HTMLProgressElement).max = total || 1;
+    $("progress-bar", HTMLProgressElement).value = msg.loaded || 0;
     const phase = { download: "Downloading", cache: "Reading cache", convert: "Converting", upload: "Preparing model" }[msg.phase] || msg.phase;
     $("progress-text").textContent = `${phase}: ${formatBytes(msg.loaded)} / ${formatBytes(total)}`;
   } else if (msg.type === "loaded") {
@@ -201,7 +198,7 @@ function onWorkerMessage(event) {
     $("device-badge").dataset.dtype = msg.dtype || "";
     $("device-badge").dataset.threads = String(msg.threads || 1);
     $("device-badge").dataset.device = msg.device;
-    $("rank").disabled = false;
+    $("rank", HTMLButtonElement).disabled = false;
     datasetView.modelReady();
     if (msg.warnings && msg.warnings.length) {
       $("warning").textContent = [...new Set(msg.warnings)].join(" ");
@@ -211,14 +208,14 @@ function onWorkerMessage(event) {
   } else if (msg.type === "cache") {
     showCache(msg.cache);
   } else if (msg.type === "probed") {
-    askBeforeDownload(msg);
+    loadOrAsk(msg);
   } else if (msg.type === "result" || msg.type === "error") {
     const done = pending.get(msg.id);
     if (done) {
       pending.delete(msg.id);
       done(msg);
     } else if (msg.type === "error") {
-      const cancelled = msg.name === "AbortError";
+      const cancelled = msg.name === ABORT;
       $("device-badge").textContent = cancelled ? "cancelled" : "failed";
       $("progress").hidden = true;
       $("cancel").hidden = true;
@@ -235,12 +232,19 @@ function showCache(info) {
   $("cache-size").textContent = info.models.length
     ? `Cached in this browser: ${formatBytes(info.usage)}`
     : "Nothing cached in this browser.";
-  $("clear-cache").disabled = !info.models.length;
+  $("clear-cache", HTMLButtonElement).disabled = !info.models.length;
 }
 
-/** A model from another origin: show where it comes from and its size, and wait for a click. */
-function askBeforeDownload({ url, size, cached }) {
-  if (cached) {
+/**
+ * The worker's answer to which model: load it when it is trusted (the page's
+ * origin or the default's) or cached; else show where it comes from and its
+ * size, and wait for a click.
+ * @param {{ url: string, trusted: boolean, size: number, cached: boolean }} probe
+ */
+function loadOrAsk({ url, trusted, size, cached }) {
+  modelUrl = url;
+  $("model-url").textContent = url;
+  if (trusted || cached) {
     load(url);
     return;
   }
@@ -269,59 +273,63 @@ function startWorker() {
 
 function load(url) {
   $("device-badge").textContent = "loading…";
-  worker.postMessage({ type: "load", url, device, dtype });
+  toWorker(worker, { type: "load", url, device, dtype });
 }
 
 function start() {
   showError("");
   $("retry").hidden = true;
   $("confirm").hidden = true;
+  let asked = null;
   try {
-    modelUrl = parseModelUrl(params.get("model") || DEFAULT_MODEL);
+    asked = params.get("model") ? parseModelUrl(params.get("model")) : null;
   } catch (err) {
     $("device-badge").textContent = "failed";
     showError(err.message);
     return;
   }
-  $("model-url").textContent = modelUrl;
   startWorker();
-  if (trustedOrigin(modelUrl)) load(modelUrl);
-  else worker.postMessage({ type: "probe", url: modelUrl, device });
+  // Which model (none asked: the package's default) and whether to ask first.
+  toWorker(worker, { type: "probe", url: asked, device });
 }
 
 $("form").addEventListener("submit", (event) => {
   event.preventDefault();
   if (!loaded) return;
-  const candidates = [...document.querySelectorAll(".candidate-text")].map((a) => a.value);
-  const instruction = $("instruction").value;
+  const candidates = [.../** @type {NodeListOf<HTMLTextAreaElement>} */ (document.querySelectorAll(".candidate-text"))].map((a) => a.value);
+  const instruction = $("instruction", HTMLTextAreaElement).value;
   showError("");
   const id = nextId++;
-  $("rank").disabled = true;
+  $("rank", HTMLButtonElement).disabled = true;
   $("rank").textContent = "Ranking…";
   $("cancel").hidden = false;
   pending.set(id, (msg) => {
-    $("rank").disabled = false;
+    $("rank", HTMLButtonElement).disabled = false;
     $("rank").textContent = "Rank";
     $("cancel").hidden = true;
-    if (msg.type === "error") showError(msg.name === "AbortError" ? "Ranking was cancelled." : msg.message);
+    if (msg.type === "error") showError(msg.name === ABORT ? "Ranking was cancelled." : msg.message);
     else render(candidates, msg.result, msg.ms);
   });
-  worker.postMessage({ type: "rank", id, instruction, input: $("input").value, candidates });
+  toWorker(worker, { type: "rank", id, instruction, input: $("input", HTMLTextAreaElement).value, candidates });
 });
 
-/** Sends `msg` to the worker; resolves with its answer (`result` or `error`). */
+/**
+ * Sends `msg` to the worker; resolves with its answer (`result` or `error`).
+ * @param {import("./protocol.js").Request} msg
+ * @returns {Promise<import("./protocol.js").Answer>}
+ */
 function request(msg) {
-  const id = msg.id ?? nextId++;
+  const id = ("id" in msg ? msg.id : undefined) ?? nextId++;
   return new Promise((resolve) => {
     pending.set(id, resolve);
-    worker.postMessage({ device, ...msg, id });
+    toWorker(worker, { device, ...msg, id });
   });
 }
 
 let modelUrl = "";
 const datasetView = setupDatasetView({
   request,
-  post: (msg) => worker?.postMessage(msg),
+  post: (msg) => toWorker(worker, msg),
   currentModel: () => modelUrl,
   isLoaded: () => loaded,
 });
@@ -339,10 +347,10 @@ if (location.hash === "#dataset") showTab("dataset");
 
 $("add").addEventListener("click", () => addCandidate());
 $("retry").addEventListener("click", start);
-$("cancel").addEventListener("click", () => worker?.postMessage({ type: "cancel" }));
-$("full-precision").checked = dtype === "f32";
+$("cancel").addEventListener("click", () => toWorker(worker, { type: "cancel" }));
+$("full-precision", HTMLInputElement).checked = dtype === "f32";
 $("full-precision").addEventListener("change", (event) => {
-  const full = event.target.checked;
+  const full = $("full-precision", HTMLInputElement).checked;
   try {
     localStorage.setItem(PRECISION_KEY, full ? "1" : "0");
   } catch {
@@ -355,10 +363,10 @@ $("full-precision").addEventListener("change", (event) => {
     history.replaceState(null, "", location.pathname + (query ? `?${query}` : "") + location.hash);
   }
   loaded = false;
-  $("rank").disabled = true;
+  $("rank", HTMLButtonElement).disabled = true;
   start();
 });
-$("clear-cache").addEventListener("click", () => worker?.postMessage({ type: "clear-cache", device }));
+$("clear-cache").addEventListener("click", () => toWorker(worker, { type: "clear-cache", device }));
 addCandidate();
 addCandidate();
 

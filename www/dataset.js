@@ -1,10 +1,12 @@
+// @ts-check
 // The Dataset view: a file of pairs or rankings scored in the worker, results
 // saved as they arrive (runs.js), shown as a summary, a histogram and a
 // sortable table, downloadable as JSONL and CSV. Text is only ever set as
 // textContent: outputs holding markup stay text.
 import { saveRun, saveResults, loadRun, discardRun } from "./runs.js";
 
-const $ = (id) => document.getElementById(id);
+import { $ } from "./dom.js";
+import { ABORT } from "./protocol.js";
 const SHOWN_CHARS = 160;
 /** Rows the table shows (after sorting); the downloads hold them all. */
 const SHOWN_ROWS = 500;
@@ -50,6 +52,14 @@ function download(name, type, text) {
   setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
 }
 
+/**
+ * The dataset tab, driven by the page's worker.
+ * @param {object} page
+ * @param {(msg: import("./protocol.js").Request) => Promise<import("./protocol.js").Answer>} page.request
+ * @param {(msg: import("./protocol.js").ToWorker) => void} page.post
+ * @param {() => string} page.currentModel
+ * @param {() => boolean} page.isLoaded
+ */
 export function setupDatasetView({ request, post, currentModel, isLoaded }) {
   /** The parsed file ({format, description, kind, rows, lines, errors, generators, name}) and its run. */
   let dataset = null;
@@ -77,12 +87,12 @@ export function setupDatasetView({ request, post, currentModel, isLoaded }) {
     const total = dataset ? dataset.rows.length : 0;
     const partial = dataset && done() > 0 && done() < total;
     const sameModel = !savedModel || !currentModel() || savedModel === currentModel();
-    $("dataset-run").disabled = !dataset || !total || !!running || !isLoaded() || (done() === total) || !sameModel;
+    $("dataset-run", HTMLButtonElement).disabled = !dataset || !total || !!running || !isLoaded() || (done() === total) || !sameModel;
     $("dataset-run").textContent = partial ? `Resume (${done()}/${total} done)` : "Run";
     $("dataset-cancel").hidden = !running;
     $("dataset-discard").hidden = !dataset || !!running;
-    $("tie-band").disabled = $("seed").disabled = !!running || partial;
-    $("dataset-file").disabled = !!running;
+    $("tie-band", HTMLInputElement).disabled = $("seed", HTMLInputElement).disabled = !!running || partial;
+    $("dataset-file", HTMLInputElement).disabled = !!running;
     $("dataset-swap").hidden = !dataset || dataset.format !== "alpaca-eval" || !!running || done() > 0
       || lastFiles.length !== 2;
     if (dataset && !sameModel) {
@@ -155,10 +165,15 @@ export function setupDatasetView({ request, post, currentModel, isLoaded }) {
     });
   }
 
-  /** Table columns: header, value of row k for sorting, cell text. */
+  /**
+   * Table columns: header, value of row k for sorting, cell text, cell class.
+   * @typedef {[string, (k: number) => any, (k: number) => string, string?]} Column
+   * @returns {Column[]}
+   */
   function columns() {
     const row = (k) => dataset.rows[k];
     const result = (k) => results[k];
+    /** @type {Column[]} */
     const common = [["Line", (k) => k, (k) => String(dataset.lines[k] ?? k + 1), "num"],
       ["Instruction", (k) => row(k).instruction + (row(k).input || ""), (k) => cut(row(k).instruction + (row(k).input || ""))]];
     if (dataset.kind === "pairs") {
@@ -190,14 +205,14 @@ export function setupDatasetView({ request, post, currentModel, isLoaded }) {
       th.append(b);
       head.append(th);
     });
-    $("rows-table").tHead.replaceChildren(head);
+    $("rows-table", HTMLTableElement).tHead.replaceChildren(head);
     const key = cols[sort.column][1];
     const order = dataset.rows.map((_, k) => k).sort((a, b) => {
       const x = key(a), y = key(b);
       const c = x < y ? -1 : x > y ? 1 : a - b;
       return sort.descending ? -c : c;
     });
-    const body = $("rows-table").tBodies[0];
+    const body = $("rows-table", HTMLTableElement).tBodies[0];
     $("rows-shown").textContent = order.length > SHOWN_ROWS
       ? `Showing ${SHOWN_ROWS} of ${order.length} rows in this order; the downloads have all of them.` : "";
     body.replaceChildren(...order.slice(0, SHOWN_ROWS).map((k) => {
@@ -275,7 +290,7 @@ export function setupDatasetView({ request, post, currentModel, isLoaded }) {
     showProgress(start);
     updateControls();
     if (start === 0) {
-      options = { tieBand: Number($("tie-band").value || 0), seed: Number($("seed").value || 0) };
+      options = { tieBand: Number($("tie-band", HTMLInputElement).value || 0), seed: Number($("seed", HTMLInputElement).value || 0) };
       try {
         await saveRun({ dataset, options, model: currentModel() });
       } catch (err) {
@@ -288,7 +303,7 @@ export function setupDatasetView({ request, post, currentModel, isLoaded }) {
     running = null;
     $("dataset-progress").hidden = true;
     if (msg.type === "error") {
-      showErrors([msg.name === "AbortError"
+      showErrors([msg.name === ABORT
         ? `Cancelled after ${done()} of ${dataset.rows.length} rows; Resume goes on from there.`
         : `The run stopped at row ${done() + 1}: ${msg.message}`]);
     } else {
@@ -301,8 +316,8 @@ export function setupDatasetView({ request, post, currentModel, isLoaded }) {
   function showProgress(rowsDone) {
     if (!running) return;
     const total = dataset.rows.length;
-    $("dataset-bar").max = total;
-    $("dataset-bar").value = rowsDone;
+    $("dataset-bar", HTMLProgressElement).max = total;
+    $("dataset-bar", HTMLProgressElement).value = rowsDone;
     const elapsed = (performance.now() - running.started) / 1000;
     const rate = (rowsDone - running.doneAtStart) / Math.max(elapsed, 1e-3);
     $("dataset-progress-text").textContent = `${rowsDone} / ${total} rows · ` +
@@ -310,8 +325,9 @@ export function setupDatasetView({ request, post, currentModel, isLoaded }) {
     $("dataset-progress").dataset.done = String(rowsDone);
   }
 
+  /** @param {import("./protocol.js").FromWorker} msg */
   async function onMessage(msg) {
-    if (!running || msg.id !== running.id) return;
+    if (!running || !("id" in msg) || msg.id !== running.id) return;
     if (msg.type === "dataset-rows") {
       msg.results.forEach((r, k) => { results[msg.start + k] = r; });
       try {
@@ -341,8 +357,8 @@ export function setupDatasetView({ request, post, currentModel, isLoaded }) {
     options = saved.options;
     savedModel = saved.model;
     results = saved.results;
-    $("tie-band").value = String(options.tieBand);
-    $("seed").value = String(options.seed);
+    $("tie-band", HTMLInputElement).value = String(options.tieBand);
+    $("seed", HTMLInputElement).value = String(options.seed);
     showInfo();
     showErrors(dataset.errors.map((e) => e.error));
     await renderResults();
@@ -361,8 +377,8 @@ export function setupDatasetView({ request, post, currentModel, isLoaded }) {
     readFiles(e.dataTransfer.files);
   });
   $("dataset-file").addEventListener("change", (e) => {
-    readFiles(e.target.files);
-    e.target.value = "";
+    readFiles($("dataset-file", HTMLInputElement).files);
+    $("dataset-file", HTMLInputElement).value = "";
   });
   $("dataset-run").addEventListener("click", run);
   $("dataset-swap").addEventListener("click", () => parseFiles([lastFiles[1], lastFiles[0]]));

@@ -1,3 +1,4 @@
+// @ts-check
 // The Dataset view's saved run, in this browser's IndexedDB: the parsed rows,
 // the options, and each row's result as it arrives, so a reload (or a crash)
 // loses nothing and the run resumes at the first row without a result.

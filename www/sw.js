@@ -1,3 +1,4 @@
+// @ts-check
 // Keeps the page shell (HTML, scripts, styles, the wasm package) so the page
 // opens offline after one visit. Model files are not handled here: the wasm
 // loader caches them in IndexedDB, verified piece by piece.
@@ -11,6 +12,8 @@
 // worker takes control. COEP require-corp lets the model come from another
 // origin only with CORS (the Hugging Face hub sends it; so must any host the
 // model is fetched from, isolated or not, since the loader reads the bytes).
+/** This script's global scope (tsc reads `self` as a plain worker's). */
+const sw = /** @type {ServiceWorkerGlobalScope} */ (/** @type {unknown} */ (self));
 const CACHE = "pairrm-web-shell";
 const ISOLATION = {
   "Cross-Origin-Opener-Policy": "same-origin",
@@ -19,23 +22,23 @@ const ISOLATION = {
 // Written by build.sh: every file of the shell, relative to this script.
 const MANIFEST = "shell-files.json";
 
-self.addEventListener("install", (event) => {
+sw.addEventListener("install", (event) => {
   event.waitUntil((async () => {
     const cache = await caches.open(CACHE);
     const files = await (await fetch(MANIFEST, { cache: "no-store" })).json();
     await cache.addAll(["./", ...files]);
-    await self.skipWaiting();
+    await sw.skipWaiting();
   })());
 });
 
-self.addEventListener("activate", (event) => {
-  event.waitUntil(self.clients.claim());
+sw.addEventListener("activate", (event) => {
+  event.waitUntil(sw.clients.claim());
 });
 
 function isShell(request) {
   const url = new URL(request.url);
-  if (request.method !== "GET" || url.origin !== self.location.origin) return false;
-  if (!url.pathname.startsWith(new URL("./", self.location).pathname)) return false;
+  if (request.method !== "GET" || url.origin !== sw.location.origin) return false;
+  if (!url.pathname.startsWith(new URL("./", sw.location.href).pathname)) return false;
   // Scripts are also fetched as data: the threaded build's thread workers start
   // from a helper script that wasm-bindgen-rayon fetch()es (destination "").
   return request.mode === "navigate"
@@ -77,6 +80,6 @@ async function networkFirst(event) {
   }
 }
 
-self.addEventListener("fetch", (event) => {
+sw.addEventListener("fetch", (event) => {
   if (isShell(event.request)) event.respondWith(networkFirst(event));
 });

@@ -1,6 +1,8 @@
+// @ts-check
 // Runs the model off the main thread so the page never freezes.
 // The package's entry picks its threaded build on a cross-origin-isolated page.
 import init, { PairRM, threads, parseDataset, joinAlpacaEval, summarizePairs, summarizeRanks } from "./pkg/index.js";
+import { toPage } from "./protocol.js";
 
 let model = null;
 let ready = null;
@@ -12,7 +14,7 @@ const ROWS_PER_CALL = { pairs: 8, rankings: 1 };
 
 /** Errors cross to the page with their name ("AbortError" for a cancel, "PairRMError") and kind. */
 function fail(id, err) {
-  postMessage({
+  toPage({
     type: "error",
     id,
     name: (err && err.name) || "Error",
@@ -35,6 +37,7 @@ async function cacheInfo() {
   }
 }
 
+/** @param {MessageEvent<import("./protocol.js").ToWorker>} event */
 onmessage = async (event) => {
   const msg = event.data;
   try {
@@ -44,53 +47,46 @@ onmessage = async (event) => {
       await initOnce(msg.device);
       job = new AbortController();
       model = await PairRM.load(msg.url, {
-        device: msg.device || "auto",
-        ...(msg.dtype ? { dtype: msg.dtype } : {}),
+        device: /** @type {"auto" | "webgpu" | "cpu"} */ (msg.device || "auto"),
+        // The page passes ?device= and ?dtype= as typed; the package refuses unknown ones.
+        ...(msg.dtype ? { dtype: /** @type {"f32" | "f16" | "q8"} */ (msg.dtype) } : {}),
         signal: job.signal,
-        onProgress: (p) => postMessage({ type: "progress", ...p }),
+        onProgress: (p) => toPage({ type: "progress", ...p }),
       });
-      postMessage({ type: "loaded", device: model.device, dtype: model.dtype, threads, warnings: model.warnings, cache: await cacheInfo() });
+      toPage({ type: "loaded", device: model.device, dtype: model.dtype, threads, warnings: model.warnings, cache: await cacheInfo() });
     } else if (msg.type === "probe") {
-      // Is this model cached, and how big is it? (Asked before downloading it.)
+      // Which model (none asked: the package's default), is it cached, and
+      // how big is it? Asked before anything is downloaded; models from the
+      // page's own origin or the default's load without asking.
       await initOnce(msg.device);
-      const info = await cacheInfo();
-      const cached = !!info && info.models.some((m) => m.startsWith(msg.url));
-      let size = 0;
-      if (!cached) {
-        try {
-          const resp = await fetch(`${msg.url}model.safetensors`, { headers: { Range: "bytes=0-0" }, cache: "no-store" });
-          const range = resp.headers.get("Content-Range") || "";
-          size = Number(range.slice(range.lastIndexOf("/") + 1)) || Number(resp.headers.get("Content-Length")) || 0;
-          await resp.body?.cancel();
-        } catch {
-          size = 0;
-        }
-      }
-      postMessage({ type: "probed", url: msg.url, size, cached });
+      const url = msg.url || PairRM.defaultUrl();
+      const trusted = [self.location.origin, new URL(PairRM.defaultUrl()).origin].includes(new URL(url).origin);
+      const probe = trusted ? { url, size: 0, cached: false } : await PairRM.probe(url);
+      toPage({ type: "probed", trusted, ...probe });
     } else if (msg.type === "clear-cache") {
       await initOnce(msg.device);
       await PairRM.clearCache();
-      postMessage({ type: "cache", cache: await cacheInfo() });
+      toPage({ type: "cache", cache: await cacheInfo() });
     } else if (msg.type === "rank") {
       if (!model) throw new Error("the model is not loaded yet");
       const started = performance.now();
       job = new AbortController();
       const result = await model.rank({ instruction: msg.instruction, input: msg.input, candidates: msg.candidates }, {
         signal: job.signal,
-        onProgress: (done, total) => postMessage({ type: "rank-progress", id: msg.id, done, total }),
+        onProgress: (done, total) => toPage({ type: "rank-progress", id: msg.id, done, total }),
       });
-      postMessage({ type: "result", id: msg.id, result, ms: performance.now() - started });
+      toPage({ type: "result", id: msg.id, result, ms: performance.now() - started });
     } else if (msg.type === "dataset-parse") {
       await initOnce(msg.device);
       const [a, b] = msg.files;
       const result = b ? joinAlpacaEval(a.text, b.text) : parseDataset(a.text);
-      postMessage({ type: "result", id: msg.id, result });
+      toPage({ type: "result", id: msg.id, result });
     } else if (msg.type === "dataset-summary") {
       await initOnce(msg.device);
       const result = msg.kind === "pairs"
         ? summarizePairs(msg.rows, { tieBand: msg.tieBand, seed: msg.seed })
         : summarizeRanks(msg.rows);
-      postMessage({ type: "result", id: msg.id, result });
+      toPage({ type: "result", id: msg.id, result });
     } else if (msg.type === "dataset-run") {
       if (!model) throw new Error("the model is not loaded yet");
       job = new AbortController();
@@ -102,14 +98,14 @@ onmessage = async (event) => {
           signal: job.signal,
           tieBand: msg.tieBand,
           seed: msg.seed,
-          onProgress: (done) => postMessage({ type: "dataset-progress", id: msg.id, done: start + done }),
+          onProgress: (done) => toPage({ type: "dataset-progress", id: msg.id, done: start + done }),
         };
         const out = msg.kind === "pairs" ? await model.evaluatePairs(chunk, opts) : await model.rankMany(chunk, opts);
-        postMessage({ type: "dataset-rows", id: msg.id, start, results: out.rows });
+        toPage({ type: "dataset-rows", id: msg.id, start, results: out.rows });
       }
-      postMessage({ type: "result", id: msg.id, result: { rows: msg.rows.length } });
+      toPage({ type: "result", id: msg.id, result: { rows: msg.rows.length } });
     }
   } catch (err) {
-    fail(msg.id, err);
+    fail("id" in msg ? msg.id : undefined, err);
   }
 };

@@ -85,7 +85,8 @@ async function crashAndRetry(context) {
     contentType: "text/javascript",
     headers: SCRIPT_HEADERS,
     body: `onmessage = (e) => {
-      if (e.data.type === "load") postMessage({ type: "loaded", device: "cpu", threads: 1, warnings: [] });
+      if (e.data.type === "probe") postMessage({ type: "probed", url: e.data.url, trusted: true, size: 0, cached: false });
+      else if (e.data.type === "load") postMessage({ type: "loaded", device: "cpu", threads: 1, warnings: [] });
       else if (e.data.type === "rank") setTimeout(() => { throw new Error("simulated crash while ranking"); });
     };`,
   });

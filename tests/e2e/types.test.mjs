@@ -97,3 +97,38 @@ export {};
   const misspelt = typecheck(`${first}await m.evaluatePairs([{ instruction: "i", output_a: "x", outputB: "y" }]);\nexport {};\n`);
   assert.match(misspelt, /outputB|output_b/);
 });
+
+/** Run tsc on a project file; its output, or "" when it passes. */
+function tsc(project) {
+  try {
+    execFileSync(TSC, ["-p", project], { encoding: "utf8" });
+    return "";
+  } catch (err) {
+    return String(err.stdout || err.message);
+  }
+}
+
+test("the page's scripts type-check with tsc --checkJs (the worker against the built package)", () => {
+  assert.equal(tsc(join(ROOT, "www", "tsconfig.json")), "");
+  assert.equal(tsc(join(ROOT, "www", "tsconfig.worker.json")), "");
+});
+
+test("a worker message that is not in the protocol does not type-check", () => {
+  const dir = mkdtempSync(join(tmpdir(), "pairrm-protocol-"));
+  try {
+    const check = (line) => {
+      writeFileSync(join(dir, "use.js"), `// @ts-check\nimport { toWorker, toPage } from ${JSON.stringify(join(ROOT, "www", "protocol.js"))};\n${line}\n`);
+      writeFileSync(join(dir, "tsconfig.json"), JSON.stringify({
+        extends: join(ROOT, "www", "tsconfig.json"),
+        files: [join(dir, "use.js")],
+      }));
+      return tsc(dir);
+    };
+    assert.equal(check(`toWorker(null, { type: "rank", id: 1, instruction: "i", input: "", candidates: ["a", "b"] });`), "");
+    assert.match(check(`toWorker(null, { type: "rank", id: 1, instruction: "i", input: "", candidate: ["a", "b"] });`), /candidate/);
+    assert.match(check(`toWorker(null, { type: "rnak", id: 1 });`), /rnak/);
+    assert.match(check(`toPage({ type: "probed", url: "u", trusted: false, size: "big", cached: false });`), /size|string/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
-use super::{cache, js, loader};
+use super::{cache, fetch, js, loader};
 use pairrm_web::api::Ranker;
 use pairrm_web::device::DeviceChoice;
 use pairrm_web::error::Error;
@@ -176,7 +176,37 @@ export interface RefRanking { reference: number; ranks: number[]; scores: number
 export interface TokenizeRequest { text: string; }
 export interface TokenIds { ids: number[]; }
 export interface CacheInfo { entries: number; models: string[]; usage: number; quota: number; }
+/** What `PairRM.probe` tells before a download: the model's base URL, its weights' size in bytes (0: unknown), and whether this browser's cache holds it. */
+export interface ModelProbe { url: string; size: number; cached: boolean; }
 "#;
+
+/// A probe's size request gives up after this long: it only informs a question.
+const PROBE_TIMEOUT_MS: u32 = 10_000;
+
+/// `base_url` with a trailing slash; the default model when absent or empty.
+fn base_url_or_default(base_url: Option<String>) -> String {
+    let mut base = base_url
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
+    if !base.ends_with('/') {
+        base.push('/');
+    }
+    base
+}
+
+/// The base URLs of the models the cache holds, sorted: a model's source
+/// header and its converted header (`…#q8`) name one model.
+fn cached_models(keys: &[String]) -> Vec<&str> {
+    let mut models: Vec<&str> = keys
+        .iter()
+        .filter_map(|k| k.strip_prefix("header:"))
+        .map(|u| u.split('#').next().unwrap_or(u))
+        .map(|u| u.trim_end_matches("model.safetensors"))
+        .collect();
+    models.sort_unstable();
+    models.dedup();
+    models
+}
 
 /// A loaded PairRM model in the page.
 #[wasm_bindgen]
@@ -202,12 +232,7 @@ impl PairRM {
     ) -> Result<PairRM, JsValue> {
         let options = options.map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
         console_error_panic_hook::set_once();
-        let mut base = base_url
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
-        if !base.ends_with('/') {
-            base.push('/');
-        }
+        let base = base_url_or_default(base_url);
         let device_choice: DeviceChoice = js::get(&options, "device")
             .as_string()
             .unwrap_or_else(|| "auto".into())
@@ -388,20 +413,50 @@ impl PairRM {
         to_value(&TokenIds { ids })
     }
 
+    /// The model `load()` fetches when given no URL: the Hugging Face repo.
+    #[wasm_bindgen(js_name = defaultUrl)]
+    pub fn default_url() -> String {
+        DEFAULT_BASE_URL.to_string()
+    }
+
+    /// Before a download: `{url, size, cached}` for the model at `baseUrl`
+    /// (default: [`Self::default_url`]). `cached` when this browser's cache
+    /// holds it (then nothing is fetched); else `size` is the weights' size
+    /// from a one-byte Range request (a server without Range: its
+    /// Content-Length; the body is not read), 0 when the server does not say
+    /// or cannot be reached: a page can still ask whether to download.
+    #[wasm_bindgen(unchecked_return_type = "ModelProbe")]
+    pub async fn probe(base_url: Option<String>) -> Result<JsValue, JsValue> {
+        let url = base_url_or_default(base_url);
+        let cached = cached_models(&cache::keys().await)
+            .iter()
+            .any(|m| m.starts_with(&url));
+        let size = if cached {
+            0
+        } else {
+            let options = fetch::Options {
+                timeout_ms: PROBE_TIMEOUT_MS,
+                ..Default::default()
+            };
+            fetch::head(&format!("{url}model.safetensors"), 1, &options)
+                .await
+                .map_or(0, |f| f.total)
+        };
+        Ok(js::object(&[
+            ("url", url.as_str().into()),
+            ("size", (size as f64).into()),
+            ("cached", cached.into()),
+        ]))
+    }
+
     /// `{entries, models, usage, quota}`: what the IndexedDB cache holds.
     #[wasm_bindgen(js_name = cacheInfo, unchecked_return_type = "CacheInfo")]
     pub async fn cache_info() -> Result<JsValue, JsValue> {
         let keys = cache::keys().await;
-        // A model's source header and its converted header (`…#q8`) name one model.
-        let mut models: Vec<&str> = keys
-            .iter()
-            .filter_map(|k| k.strip_prefix("header:"))
-            .map(|u| u.split('#').next().unwrap_or(u))
-            .map(|u| u.trim_end_matches("model.safetensors"))
+        let models: Vec<JsValue> = cached_models(&keys)
+            .into_iter()
+            .map(JsValue::from_str)
             .collect();
-        models.sort_unstable();
-        models.dedup();
-        let models: Vec<JsValue> = models.into_iter().map(JsValue::from_str).collect();
         let estimate = cache::estimate().await;
         Ok(js::object(&[
             ("entries", (keys.len() as f64).into()),

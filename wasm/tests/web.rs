@@ -1024,3 +1024,49 @@ async fn q8_is_the_default_and_is_kept_converted_in_the_cache() {
         "q8 keeps {converted} bytes, f32 {f32_bytes}"
     );
 }
+
+#[wasm_bindgen_test]
+async fn a_probe_tells_the_size_and_whether_cached_before_any_download() {
+    const SIZE: f64 = include_bytes!("../../tests/fixtures/tiny-hf/model.safetensors").len() as f64;
+    let probe = |url: Option<String>| async move {
+        serde_wasm_bindgen::from_value::<Value>(PairRM::probe(url).await.unwrap()).unwrap()
+    };
+    assert!(PairRM::default_url().starts_with("https://"));
+    PairRM::clear_cache().await.unwrap();
+    fetch_json("/__reset").await;
+    let p = probe(Some(format!("{SERVER}/models/tiny-hf"))).await;
+    assert_eq!(
+        p["url"],
+        model_url().as_str(),
+        "the base URL ends with a slash"
+    );
+    assert_eq!(
+        (p["size"].as_f64(), p["cached"].as_bool()),
+        (Some(SIZE), Some(false))
+    );
+    assert_eq!(weight_requests().await, 1, "one request, for one byte");
+    let p = probe(Some(format!("{SERVER_NO_RANGE}/models/tiny-hf/"))).await;
+    assert_eq!(
+        p["size"].as_f64(),
+        Some(SIZE),
+        "without Range: Content-Length"
+    );
+    let p = probe(Some(format!("{SERVER}/models/no-such-model/"))).await;
+    assert_eq!(
+        (p["size"].as_f64(), p["cached"].as_bool()),
+        (Some(0.0), Some(false))
+    );
+
+    load("cpu", None).await.unwrap();
+    fetch_json("/__reset").await;
+    let p = probe(Some(model_url())).await;
+    assert_eq!(
+        (p["size"].as_f64(), p["cached"].as_bool()),
+        (Some(0.0), Some(true))
+    );
+    assert_eq!(
+        weight_requests().await,
+        0,
+        "a cached model is not asked for"
+    );
+}
