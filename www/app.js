@@ -239,7 +239,7 @@ function showCache(info) {
  * The worker's answer to which model: load it when it is trusted (the page's
  * origin or the default's) or cached; else show where it comes from and its
  * size, and wait for a click.
- * @param {{ url: string, trusted: boolean, size: number, cached: boolean }} probe
+ * @param {import("./protocol.js").Probed} probe
  */
 function loadOrAsk({ url, trusted, size, cached }) {
   modelUrl = url;

@@ -40,13 +40,20 @@
  * What the worker tells the page.
  * @typedef {{ type: "progress", phase: string, loaded: number, total: number }
  *   | { type: "loaded", device: string, dtype: string, threads: number, warnings: string[], cache: CacheInfo }
- *   | { type: "probed", url: string, trusted: boolean, size: number, cached: boolean }
+ *   | Probed
  *   | { type: "cache", cache: CacheInfo }
  *   | { type: "rank-progress", id: Id, done: number, total: number }
  *   | { type: "dataset-progress", id: Id, done: number }
  *   | { type: "dataset-rows", id: Id, start: number, results: any[] }
  *   | Answer
  * } FromWorker
+ */
+
+/**
+ * Which model the page gets (its own `?model=`, else the package's default),
+ * whether it loads without asking (the page's origin or the default's), and
+ * what `PairRM.probe` said of it.
+ * @typedef {{ type: "probed", url: string, trusted: boolean, size: number, cached: boolean }} Probed
  */
 
 /**
