@@ -46,7 +46,7 @@ pub mod fuzz;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use api::block_on;
-pub use api::{BestOfN, Comparison, Message, ModelFiles, Ranker, RefRanking, TokenizerFiles};
+pub use api::{BestOfN, Comparison, Keep, Message, ModelFiles, Ranker, RefRanking, TokenizerFiles};
 pub use error::{ConfigError, Error, Result, WeightsError};
 pub use quant::WeightDtype;
 pub use rank::{CompareMode, Ranking};

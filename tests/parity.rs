@@ -8,7 +8,7 @@ use burn::tensor::Device;
 use common::*;
 use pairrm_web::api::{read_model_dir, TokenizerPreference};
 use pairrm_web::model::Engine;
-use pairrm_web::{block_on, device, BestOfN, CompareMode, Message, Ranker};
+use pairrm_web::{block_on, device, BestOfN, CompareMode, Keep, Message, Ranker};
 use serde_json::Value;
 
 fn mode(v: &Value) -> CompareMode {
@@ -131,6 +131,61 @@ fn fixtures_match_the_reference_on_cpu() {
     for (dir, expected) in fixtures() {
         check_fixture(&dir, &expected, &device::cpu(), "cpu");
     }
+}
+
+/// The bubble pass the reference's `_bubble_predict` makes over `order`,
+/// from the reference's own logit matrix `m`: `[carried, dropped…]`, or
+/// `None` when a step is too close to a tie to call at the tolerance.
+fn reference_bubble(m: &[Vec<f64>], order: &[usize], worst: bool) -> Option<Vec<usize>> {
+    let mut carried = order[0];
+    let mut dropped = Vec::new();
+    for &next in &order[1..] {
+        let value = m[carried][next] - m[next][carried];
+        if value.abs() <= 4.0 * *TOLERANCE {
+            return None;
+        }
+        if (value > 0.0) != worst {
+            dropped.push(next);
+        } else {
+            dropped.push(std::mem::replace(&mut carried, next));
+        }
+    }
+    Some(std::iter::once(carried).chain(dropped).collect())
+}
+
+#[test]
+fn bubble_passes_follow_the_reference_logits_for_best_and_worst() {
+    let mut checked = 0;
+    for (dir, expected) in fixtures() {
+        let ranker = Ranker::load_dir(&dir, &device::cpu()).unwrap();
+        for (k, c) in cases(&expected, "rank").iter().enumerate().take(6) {
+            let cands = strings(&c["candidates"]);
+            if cands.len() < 3 {
+                continue;
+            }
+            let m: Vec<Vec<f64>> = c["logits"].as_array().unwrap().iter().map(floats).collect();
+            let forward: Vec<usize> = (0..cands.len()).collect();
+            let backward: Vec<usize> = forward.iter().rev().copied().collect();
+            for order in [forward, backward] {
+                for (keep, worst) in [(Keep::Best, false), (Keep::Worst, true)] {
+                    let Some(want) = reference_bubble(&m, &order, worst) else {
+                        continue;
+                    };
+                    let got = block_on(ranker.bubble_pass(
+                        &s(&c["instruction"]),
+                        &s(&c["input"]),
+                        &cands,
+                        &order,
+                        keep,
+                    ))
+                    .unwrap();
+                    assert_eq!(got, want, "{}: rank[{k}] {keep:?} over {order:?}", dir.display());
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked >= 20, "only {checked} bubble passes were checked");
 }
 
 #[test]

@@ -8,6 +8,15 @@ use crate::rank::{self, CompareMode};
 use crate::requests::RefRanking;
 use crate::segments::{self, PairInput};
 
+/// What a bubble pass ([`Ranker::bubble_pass`]) carries to the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// The better of each pair: best-of-n.
+    Best,
+    /// The worse of each pair: worst-of-n.
+    Worst,
+}
+
 impl Ranker {
     /// Compare two conversations with identical USER turns (default `both` mode).
     pub async fn compare_conversations(&self, a: &[Message], b: &[Message]) -> Result<f64> {
@@ -91,9 +100,28 @@ impl Ranker {
         candidates: &[String],
         order: &[usize],
     ) -> Result<usize> {
+        let pass = self.bubble_pass(instruction, input, candidates, order, Keep::Best);
+        Ok(pass.await?[0])
+    }
+
+    /// One bubble pass over `order`, as the reference's `_bubble_predict`:
+    /// the candidate carried so far meets the next one, and the better one
+    /// (the worse one for [`Keep::Worst`]) is carried on; on a tie (value 0)
+    /// the next one is carried. Returns the candidate carried to the end, then
+    /// the one left behind at each step, in order: the reference's
+    /// `return_all` order for best-of-n and worst-of-n.
+    pub async fn bubble_pass(
+        &self,
+        instruction: &str,
+        input: &str,
+        candidates: &[String],
+        order: &[usize],
+        keep: Keep,
+    ) -> Result<Vec<usize>> {
         let n = candidates.len();
         let mut seen = vec![false; n];
-        if order.len() != n
+        if n == 0
+            || order.len() != n
             || order
                 .iter()
                 .any(|&i| i >= n || std::mem::replace(&mut seen[i], true))
@@ -102,22 +130,28 @@ impl Ranker {
                 "order must be a permutation of the candidate indices".into(),
             ));
         }
-        let mut best = order[0];
+        let mut carried = order[0];
+        let mut dropped = Vec::with_capacity(n - 1);
         for &next in &order[1..] {
-            if self
+            let value = self
                 .compare(
                     instruction,
                     input,
-                    &candidates[best],
+                    &candidates[carried],
                     &candidates[next],
                     CompareMode::Both,
                 )
-                .await?
-                <= 0.0
-            {
-                best = next;
+                .await?;
+            let keep_current = match keep {
+                Keep::Best => value > 0.0,
+                Keep::Worst => value < 0.0,
+            };
+            if keep_current {
+                dropped.push(next);
+            } else {
+                dropped.push(std::mem::replace(&mut carried, next));
             }
         }
-        Ok(best)
+        Ok(std::iter::once(carried).chain(dropped).collect())
     }
 }

@@ -28,6 +28,7 @@ pub use crate::requests::{Comparison, RefRanking};
 pub use futures_lite::future::block_on;
 
 mod derived;
+pub use derived::Keep;
 
 /// Most candidates of one `rank`, `rank_with_ref` or `best_of_n`: a ranking of
 /// 100 is 9,900 comparisons (minutes on a GPU, hours on a CPU).
