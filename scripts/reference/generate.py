@@ -12,7 +12,8 @@ For each fixture this script
   3. reloads it through LLM-Blender's inference path
      (Blender().loadranker(dir, device="cpu"), f32 on CPU) and records
      expected.json (tokenize / forward / rank / compare / conversations /
-     best_of_n / rank_with_ref), everything computed by the reference code.
+     best_of_n / rank_with_ref / judge, the last as TRL's PairRMJudge called
+     LLM-Blender), everything computed by the reference code.
 
 Run with scripts/reference/run.sh (sets PYTHONPATH and HF_HUB_OFFLINE), e.g.
     scripts/reference/run.sh scripts/reference/generate.py
@@ -435,7 +436,8 @@ def run_reference(fixture_dir, spec, cases, recorder=None):
 def record(blender, cases):
     rec = Recorder(blender)
     tok = blender.ranker_tokenizer
-    out = {k: [] for k in ["tokenize", "forward", "rank", "compare", "conversations", "best_of_n", "rank_with_ref"]}
+    out = {k: [] for k in ["tokenize", "forward", "rank", "compare", "conversations", "best_of_n", "rank_with_ref",
+                           "judge"]}
 
     for text in cases["tokenize"]:
         out["tokenize"].append({"text": text, "ids": list(map(int, tok(text)["input_ids"]))})
@@ -495,7 +497,42 @@ def record(blender, cases):
                                        batch_size=1, ref_mode="longest")
         out["rank_with_ref"].append({"instruction": ins, "input": inp, "candidates": cands,
                                      "ref_mode": "longest", "scores": [f(x) for x in scores[0]]})
+
+    for (prompts, completions) in cases["judge"]:
+        for shuffle, seed, scores, temperature in [(False, None, False, 1.0), (True, 7, False, 1.0),
+                                                   (True, 7, True, 1.0), (False, None, True, 0.5)]:
+            result = trl_pairrm_judge(blender, prompts, completions, shuffle, seed, scores, temperature)
+            out["judge"].append({"prompts": prompts, "completions": completions, "shuffle_order": shuffle,
+                                 "seed": seed, "return_scores": scores, "temperature": temperature,
+                                 "result": [f(x) if scores else int(x) for x in result]})
     return out
+
+
+def trl_pairrm_judge(blender, prompts, completions, shuffle_order, seed, return_scores, temperature):
+    """What TRL's PairRMJudge.judge returned, before TRL removed it in 2026:
+    the pairs flipped by np.random.choice([True, False]) when shuffling, ranked
+    by LLM-Blender's `rank` (prompts as inputs), flipped
+    back; then the 0-based rank of the first completion, or the softmax over
+    scores / temperature for the first."""
+    if seed is not None:
+        np.random.seed(seed)
+    pairs = [list(c) for c in completions]
+    if shuffle_order:
+        flips = np.random.choice([True, False], size=len(prompts))
+        pairs = [p[::-1] if fl else p for fl, p in zip(flips, pairs)]
+    # TRL left batch_size at rank's default, 8. In a batch the reference cuts
+    # each candidate by the longest source of the batch (pairrm-spec 3.3, a
+    # documented difference), so one prompt per batch records the
+    # batch-independent values; where nothing is cut (tiny-hf, tiny-ranker)
+    # batch 8 gives the same.
+    values = blender.rank(prompts, pairs, return_scores=return_scores, disable_tqdm=True, batch_size=1)
+    values = values / temperature if return_scores else values - 1
+    if shuffle_order:
+        values[flips] = values[flips][:, ::-1]
+    if not return_scores:
+        return values[:, 0].tolist()
+    e = np.exp(values - np.amax(values, axis=-1, keepdims=True))
+    return (e / e.sum(axis=-1, keepdims=True))[:, 0].tolist()
 
 
 def cross_check_hf(fixture_dir, blender, expected):
@@ -633,8 +670,18 @@ def common_cases():
         PLAIN,
         ("Pick one.", "", ["abc", "xyz", "ab", "c"]),  # two longest of equal length: first wins
     ]
+    # TRL's PairRMJudge: prompts (as LLM-Blender inputs) with two completions
+    # each; an exact tie ("Same answer.") included.
+    judge = [
+        (["What is the capital of France?", "Write a greeting.", "Explain [SEP].",
+          "Pick the best answer.", "Translate to Japanese: good morning ☀️"],
+         [["Paris.", "London is the capital of France."], ["Hello there! 👋", ""],
+          ["A separator [SEP] token.", "café ＡＢＣ"], ["Same answer.", "Same answer."],
+          ["おはようございます", "Good morning 😀👍"]]),
+    ]
     return dict(tokenize=list(TOKENIZE_TEXTS), rank=rank, forward=forward, compare=compare,
-                conversations=conversations, best_of_n=best_of_n, rank_with_ref=rank_with_ref)
+                conversations=conversations, best_of_n=best_of_n, rank_with_ref=rank_with_ref,
+                judge=judge)
 
 
 def cases_for(name):
