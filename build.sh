@@ -2,7 +2,7 @@
 # pairrm-web entry points.
 #   ./build.sh serve   build the wasm package and the page, then serve it at a printed local URL
 #   ./build.sh dist    build the page into dist/ for a static host (see deploy/)
-#   ./build.sh test    every test: native parity on CPU and wgpu, CLI, loader, then the page in Chromium
+#   ./build.sh test    every test: native parity on CPU and wgpu, CLI, loader, the Python package, then the page in Chromium
 #   ./build.sh bench   forward-pass benchmark at PairRM-large dims (CPU and wgpu)
 #   ./build.sh setup   install what the others need (apt packages, rustup target); they call it
 set -euo pipefail
@@ -165,6 +165,30 @@ browser_unit_tests() {
     wasm-pack test --headless --chrome --chromedriver "$(command -v chromedriver)" --release wasm --test web
 }
 
+# The Python package as a user installs it: `pip install ./python` (maturin
+# builds the wheel on the workspace's target dir, so the core compiled by
+# `cargo test --release` is reused), into a virtual env of the test's own,
+# then pytest (reference cases, TRL's judge, the CLI's numbers, Ray on a local
+# cluster, a local hub server).
+PY_VENV="${CARGO_TARGET_DIR:-$PWD/target}/py-venv"
+
+# The test env for the Python package: what pytest needs besides the wheel.
+# Mostly downloads, so `test` runs it in the background during the cargo build.
+python_env() {
+  mkdir -p "$(dirname "$PY_VENV")"
+  [ -x "$PY_VENV/bin/python" ] || python3 -m venv "$PY_VENV"
+  "$PY_VENV/bin/python" -m pip install -q --upgrade pip
+  "$PY_VENV/bin/python" -m pip install -q pytest numpy tqdm "huggingface_hub>=0.19" "ray[data]>=2.9"
+}
+
+# The wheel, built as a user would (`pip install ./python`) on the workspace's
+# target dir, so the core compiled by `cargo test --release` is reused.
+python_tests() {
+  local venv="$PY_VENV"
+  "$venv/bin/python" -m pip install -q --force-reinstall --no-deps ./python
+  (cd tests/python && "$venv/bin/python" -m pytest -q -p no:cacheprovider)
+}
+
 # The crates as they would be published: the core library, and the CLI with
 # its sources only; nothing of the tests or the build (`include` in each
 # Cargo.toml). The wasm crate ships through npm (pkg/), not crates.io.
@@ -174,7 +198,7 @@ check_crate_package() {
   for f in Cargo.toml README.md CHANGELOG.md LICENSE-MIT LICENSE-APACHE src/lib.rs src/model/mod.rs; do
     grep -qx "$f" <<<"$files" || { echo "the pairrm-web crate package lacks $f" >&2; return 1; }
   done
-  if grep -E '^(tests|target|node_modules|www|scripts|cli|wasm)/' <<<"$files" >&2; then
+  if grep -E '^(tests|target|node_modules|www|scripts|cli|wasm|python)/' <<<"$files" >&2; then
     echo "the pairrm-web crate package holds files it should not (above)" >&2
     return 1
   fi
@@ -211,8 +235,12 @@ case "$cmd" in
     setup_build
     setup_test
     # Native: unit tests, parity with the reference fixtures on CPU and wgpu, CLI, loader.
+    python_env > "${TMPDIR:-/tmp}/pairrm-python-env.log" 2>&1 &
+    py_env=$!
     cargo test --release
     check_crate_package
+    wait "$py_env" || { cat "${TMPDIR:-/tmp}/pairrm-python-env.log" >&2; exit 1; }
+    python_tests
     # Browser: build the package and the page; wasm tests in headless Chromium
     # (WebGPU and CPU parity, Range, IndexedDB cache, resume, damage, bad files);
     # then the page and the packed npm package, driven by playwright-core.
