@@ -235,6 +235,10 @@ case "$cmd" in
     setup_build
     setup_test
     # Native: unit tests, parity with the reference fixtures on CPU and wgpu, CLI, loader.
+    # wgpu here is lavapipe (Vulkan emulated on the CPU): timing kernel variants
+    # there measures nothing and can take many minutes per shape, so the tests
+    # autotune minimally; every variant computes the same products.
+    export CUBECL_AUTOTUNE_LEVEL=minimal
     python_env > "${TMPDIR:-/tmp}/pairrm-python-env.log" 2>&1 &
     py_env=$!
     cargo test --release
