@@ -4,6 +4,7 @@
 ``fuse``, ``*_generate``) is not PairRM and is not here."""
 
 import functools
+import warnings
 
 from ._model import PairRM
 
@@ -18,8 +19,16 @@ class Blender:
     def loadranker(self, ranker_path, device=None, **kwargs):
         """Load PairRM from a folder or a hub repo id (``"llm-blender/PairRM"``).
         ``device``: None (a GPU when there is one, as LLM-Blender), "cpu",
-        "cuda"/"gpu" or "auto"; ``dtype`` and ``batch_size`` as ``PairRM.load``."""
-        self.ranker = PairRM.load(ranker_path, device=device, **kwargs)
+        "cuda"/"gpu" or "auto"; ``cache_dir``, ``dtype``, ``batch_size`` and
+        ``revision`` as ``PairRM.load``; ``fp16=True`` loads f16 weights.
+        LLM-Blender's other ``RankerConfig`` settings are ignored, with a warning
+        (the model's config sets the lengths)."""
+        load = {k: kwargs.pop(k) for k in ("cache_dir", "dtype", "batch_size", "revision") if k in kwargs}
+        if kwargs.pop("fp16", False) and load.get("dtype") is None:
+            load["dtype"] = "f16"
+        if kwargs:
+            warnings.warn(f"loadranker ignores {', '.join(sorted(kwargs))}", stacklevel=2)
+        self.ranker = PairRM.load(ranker_path, device=device, **load)
 
     def __getattr__(self, name):
         if name not in _METHODS:

@@ -11,8 +11,9 @@ _OPTIONAL = ("tokenizer.json", "spm.model", "added_tokens.json",
              "special_tokens_map.json", "tokenizer_config.json")
 
 
-def resolve(path_or_repo, revision=None):
-    """A local folder as it is; anything else is taken as a hub repo id."""
+def resolve(path_or_repo, revision=None, cache_dir=None):
+    """A local folder as it is; anything else is taken as a hub repo id
+    (downloaded to ``cache_dir``, default huggingface_hub's cache)."""
     path = os.fspath(path_or_repo)
     if os.path.isdir(path):
         return path
@@ -27,7 +28,7 @@ def resolve(path_or_repo, revision=None):
     folder = None
     for name in _REQUIRED + _OPTIONAL:
         try:
-            got = hf_hub_download(path, name, revision=revision)
+            got = hf_hub_download(path, name, revision=revision, cache_dir=cache_dir)
         except Exception as e:  # noqa: BLE001 - only a missing optional file is skipped
             if name in _REQUIRED or not _missing(e):
                 raise

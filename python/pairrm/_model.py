@@ -11,7 +11,11 @@ Differences from LLM-Blender, all deliberate:
   never control tokens.
 - ``source_max_length``/``candidate_max_length`` overrides are not supported:
   the model's config sets them.
+- As LLM-Blender, an unknown compare ``mode`` scores both orders and an
+  unknown ``pairrm_cmp_type`` ranks fully; here with a warning.
 """
+
+import warnings
 
 import numpy as np
 
@@ -32,6 +36,10 @@ def _device(device):
 
 
 def _texts(name, values):
+    # A bare string is a sequence of characters: a common slip (one candidate
+    # list given as a string) that would otherwise rank single characters.
+    if isinstance(values, (str, bytes)):
+        raise TypeError(f"{name} must be a list of strings, not a single {type(values).__name__}")
     values = list(values)
     for v in values:
         if not isinstance(v, str):
@@ -71,13 +79,15 @@ class PairRM:
         self._model = model
 
     @classmethod
-    def load(cls, path_or_repo, device="cpu", dtype=None, batch_size=None, revision=None):
+    def load(cls, path_or_repo, device="cpu", dtype=None, batch_size=None, revision=None,
+             cache_dir=None):
         """Load a folder of ``llm-blender/PairRM`` or ``PairRM-hf`` files (or one
         written by ``pairrm convert``), or fetch a hub repo id with
         ``huggingface_hub``. ``device``: "cpu", "gpu" (wgpu: Vulkan, Metal,
         DX12) or "auto"; ``dtype``: None (as stored), "f32", "f16" or "q8"
-        (converted while loading); ``batch_size``: comparisons per forward pass."""
-        folder = resolve(path_or_repo, revision)
+        (converted while loading); ``batch_size``: comparisons per forward pass;
+        ``revision``, ``cache_dir``: for a hub repo id."""
+        folder = resolve(path_or_repo, revision, cache_dir)
         return cls(_pairrm.Model.load(folder, device=_device(device), dtype=dtype,
                                       batch_size=batch_size))
 
@@ -114,9 +124,11 @@ class PairRM:
             rows = [(instructions[k], inputs[k], candidates[k]) for k in work]
             with progress("Ranking candidates", disable_tqdm) as report:
                 ranked = self._model.rank(rows, report)
-            for k, (_, s, r, _) in zip(work, ranked):
+            for k, (_, s, _, _) in zip(work, ranked):
                 scores[k] = s
-                ranks[k] = r
+                # Ranks from the float32 scores, as the reference ranks them:
+                # scores equal in float32 share a rank there.
+                ranks[k] = _pairrm.ranks([float(x) for x in scores[k]])
         return scores if return_scores else ranks
 
     def compare(self, inputs, candidates_A, candidates_B, instructions=None, batch_size=4,
@@ -136,7 +148,13 @@ class PairRM:
         return values if return_logits else values > 0
 
     def _compare(self, rows, mode, disable_tqdm=True):
-        mode = _pairrm.compare_mode(mode)
+        try:
+            mode = _pairrm.compare_mode(mode)
+        except ValueError as e:
+            # LLM-Blender scores both orders for any mode but "[A,B]" and
+            # "[B,A]"; so does this drop-in, saying so.
+            warnings.warn(f"{e}; scoring both orders, as LLM-Blender does", stacklevel=3)
+            mode = "both"
         with progress("Comparing candidates", disable_tqdm) as report:
             if mode == "both":
                 values = [s[0] for s in self._model.score_pairs(rows, report)]
@@ -166,12 +184,13 @@ class PairRM:
         return values if return_logits else values > 0
 
     def rank_with_ref(self, inputs, candidates, instructions=None, return_scores=False,
-                      batch_size=8, ref_mode="longest", ref_candidates=None):
+                      batch_size=8, ref_mode="longest", ref_candidates=None, **rank_kwargs):
         """Score each candidate against a reference answer: ``score =
         −compare(reference, candidate)`` in "[A,B]+[B,A]" mode; float64 scores
         with ``return_scores``, else int32 ranks. The reference is
         ``ref_candidates[i]``, else picked from the candidates by ``ref_mode``:
-        "longest", "shortest", "median_length", "first" or "last"."""
+        "longest", "shortest", "median_length", "first" or "last". Other keywords
+        go to ``compare`` as in the reference (``mode``)."""
         inputs = _texts("inputs", inputs)
         candidates = _candidate_lists(candidates, len(inputs))
         _same_count(candidates)
@@ -193,7 +212,7 @@ class PairRM:
                 raise ValueError("Number of ref_candidates must be the same as inputs")
         rows = [(instructions[i], inputs[i], refs[i], c)
                 for i in range(len(inputs)) for c in candidates[i]]
-        values = self._compare(rows, "both").astype(np.float64)
+        values = self._compare(rows, rank_kwargs.get("mode", "[A,B]+[B,A]")).astype(np.float64)
         scores = -values.reshape(len(inputs), -1)
         if return_scores:
             return scores
@@ -217,8 +236,6 @@ class PairRM:
         inputs = _texts("inputs", inputs)
         candidates = _candidate_lists(candidates, len(inputs))
         instructions = _instructions(instructions, len(inputs))
-        if cmp_type not in ("bubble", "full"):
-            raise ValueError(f"pairrm_cmp_type must be 'bubble' or 'full', not {cmp_type!r}")
         if all(len(c) == 1 for c in candidates):
             return candidates if return_all else [c[0] for c in candidates]
         if cmp_type == "bubble":
@@ -226,11 +243,17 @@ class PairRM:
             for i, c in enumerate(candidates):
                 order = _pairrm.permutation(len(c), seed)
                 orders.append(self._model.bubble(instructions[i], inputs[i], c, order, worst))
-        else:
-            _same_count(candidates)
-            ranks = self.rank(inputs, candidates, instructions=instructions, disable_tqdm=True)
-            orders = np.argsort(-ranks if worst else ranks, axis=1)
-        picked = [[c[j] for j in order] for c, order in zip(candidates, orders)]
+            picked = [[c[j] for j in order] for c, order in zip(candidates, orders)]
+            return picked if return_all else [p[0] for p in picked]
+        # Anything but "bubble" ranks fully, as the reference, and returns its
+        # types: an array of all candidates, or a list of the first of each.
+        if cmp_type != "full":
+            warnings.warn(f"unknown pairrm_cmp_type {cmp_type!r}; ranking fully, as LLM-Blender does",
+                          stacklevel=3)
+        _same_count(candidates)
+        ranks = self.rank(inputs, candidates, instructions=instructions, disable_tqdm=True)
+        orders = np.argsort(-ranks if worst else ranks, axis=1)
+        picked = np.array(candidates)[np.arange(len(candidates))[:, None], orders]
         return picked if return_all else [p[0] for p in picked]
 
     def evaluate_pairs(self, rows, tie_band=0.0, seed=0, disable_tqdm=False):

@@ -4,7 +4,13 @@ same signature and results, on this package instead of llm-blender."""
 import numpy as np
 
 from ._blender import Blender
-from ._model import PairRM
+from ._model import PairRM, _texts
+
+
+def _texts_or_lists(values):
+    if isinstance(values, (str, bytes)):
+        raise TypeError("completions must be a list of [first, second] pairs")
+    return list(values)
 
 
 class PairRMJudge:
@@ -17,6 +23,8 @@ class PairRMJudge:
 
     def __init__(self, model="llm-blender/PairRM", device="auto", dtype=None, seed=0):
         if isinstance(model, Blender):
+            if model.ranker is None:
+                raise ValueError("the Blender has no ranker: call loadranker() first")
             model = model.ranker
         if not isinstance(model, PairRM):
             model = PairRM.load(model, device=device, dtype=dtype)
@@ -28,7 +36,8 @@ class PairRMJudge:
         """For each prompt and its two completions: the index of the preferred
         one (0 or 1), or with ``return_scores`` the probability that the first
         is preferred, ``softmax(scores / temperature)[0]``."""
-        prompts, completions = list(prompts), [list(c) for c in completions]
+        prompts = _texts("prompts", prompts)
+        completions = [_texts("completions", c) for c in _texts_or_lists(completions)]
         if len(prompts) != len(completions):
             raise ValueError(f"{len(completions)} completion pairs for {len(prompts)} prompts")
         if any(len(c) != 2 for c in completions):

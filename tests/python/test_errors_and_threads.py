@@ -18,8 +18,6 @@ def test_bad_inputs(models):
         model.rank(["x", "y"], [["a", "b"], ["a", "b", "c"]])
     with pytest.raises(ValueError, match="more than 100"):
         model.rank(["x"], [[str(k) for k in range(101)]])
-    with pytest.raises(ValueError, match="unknown compare mode"):
-        model.compare(["x"], ["a"], ["b"], mode="[A,A]")
     with pytest.raises(ValueError, match="same length"):
         model.compare(["x"], ["a"], ["b", "c"])
     with pytest.raises(TypeError, match="strings"):
@@ -31,8 +29,34 @@ def test_bad_inputs(models):
         model.compare_conversations([["hi", "there"]], [["hi", "there"]])
     with pytest.raises(ValueError, match="Unknown ref_mode"):
         model.rank_with_ref(["x"], [["a", "b"]], ref_mode="random")
-    with pytest.raises(ValueError, match="bubble' or 'full"):
-        model.get_best_of_n(["x"], [["a", "b"]], pairrm_cmp_type="quick")
+    # A bare string where a list of strings belongs is refused, not split into characters.
+    with pytest.raises(TypeError, match="list of strings"):
+        model.rank(["x"], ["ab"])
+    with pytest.raises(TypeError, match="list of strings"):
+        model.compare("xyz", "abc", "def")
+    with pytest.raises(TypeError, match="list of strings"):
+        pairrm.PairRMJudge(model).judge(["p"], ["ab"])
+    with pytest.raises(ValueError, match="loadranker"):
+        pairrm.PairRMJudge(pairrm.Blender())
+
+
+def test_unknown_modes_fall_back_as_llm_blender_with_a_warning(models):
+    """LLM-Blender scores both orders for any compare mode but "[A,B]"/"[B,A]",
+    and ranks fully for any pairrm_cmp_type but "bubble"; so does the drop-in,
+    with a warning."""
+    model = models["tiny-hf"]
+    args = (["Which?"], ["a short one"], ["a longer answer here"])
+    with pytest.warns(UserWarning, match="both orders"):
+        odd = model.compare(*args, mode="[A,A]", return_logits=True)
+    assert odd.tolist() == model.compare(*args, return_logits=True).tolist()
+    cands = [["a", "bb", "ccc dd"]]
+    with pytest.warns(UserWarning, match="ranking fully"):
+        quick = model.get_best_of_n(["x"], cands, pairrm_cmp_type="quick", return_all=True)
+    assert quick.tolist() == model.get_best_of_n(["x"], cands, pairrm_cmp_type="full",
+                                                 return_all=True).tolist()
+    with pytest.warns(UserWarning, match="ignores source_maxlength"):
+        blender = pairrm.Blender()
+        blender.loadranker(str(FIXTURES / "tiny-hf"), device="cpu", source_maxlength=64)
 
 
 def test_one_candidate_ranks_first_as_in_the_reference(models):

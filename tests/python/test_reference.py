@@ -87,7 +87,8 @@ def test_best_and_worst_of_n_follow_the_ranking(case):
     args = ([c["input"]], [cands])
     best = model.get_best_of_n(*args, instructions=[c["instruction"]], pairrm_cmp_type="full",
                                return_all=True)
-    assert best == [[cands[k] for k in order]]
+    # As the reference, "full" gives an array of candidates with return_all.
+    assert isinstance(best, np.ndarray) and best.tolist() == [[cands[k] for k in order]]
     worst = model.get_worst_of_n(*args, instructions=[c["instruction"]], pairrm_cmp_type="full")
     assert worst == [cands[order[-1]]]
     # A seeded bubble pass: return_all lists every candidate once, the kept
@@ -113,6 +114,13 @@ def test_rank_with_ref(case):
         again = model.rank_with_ref([c["input"]], [c["candidates"]], instructions=[c["instruction"]],
                                     return_scores=True, ref_candidates=[longest])
         close(again, scores)
+        # Other keywords go to compare, as in the reference: one order only.
+        one = model.rank_with_ref([c["input"]], [c["candidates"]], instructions=[c["instruction"]],
+                                  return_scores=True, mode="[A,B]")
+        logits = model.compare([c["input"]] * len(c["candidates"]), [longest] * len(c["candidates"]),
+                               c["candidates"], instructions=[c["instruction"]] * len(c["candidates"]),
+                               mode="[A,B]", return_logits=True)
+        close(one[0], -logits)
 
 
 def test_blender_is_a_drop_in():
