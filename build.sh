@@ -38,7 +38,7 @@ setup_build() {
 
 # Test side: Vulkan on the CPU for native wgpu, Chromium and its driver, playwright-core.
 setup_test() {
-  command -v apt-get >/dev/null 2>&1 && apt_install mesa-vulkan-drivers chromium chromium-driver
+  command -v apt-get >/dev/null 2>&1 && apt_install mesa-vulkan-drivers chromium chromium-driver python3-venv
   { [ -d node_modules/playwright-core ] && [ -x node_modules/.bin/tsc ]; } || npm install --no-audit --no-fund --silent
 }
 
