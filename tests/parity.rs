@@ -179,7 +179,12 @@ fn bubble_passes_follow_the_reference_logits_for_best_and_worst() {
                         keep,
                     ))
                     .unwrap();
-                    assert_eq!(got, want, "{}: rank[{k}] {keep:?} over {order:?}", dir.display());
+                    assert_eq!(
+                        got,
+                        want,
+                        "{}: rank[{k}] {keep:?} over {order:?}",
+                        dir.display()
+                    );
                     checked += 1;
                 }
             }

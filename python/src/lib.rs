@@ -193,7 +193,14 @@ impl Model {
         })?;
         Ok(ranked
             .into_iter()
-            .map(|r| (r.ranking.logits, r.ranking.scores, r.ranking.ranks, r.truncated))
+            .map(|r| {
+                (
+                    r.ranking.logits,
+                    r.ranking.scores,
+                    r.ranking.ranks,
+                    r.truncated,
+                )
+            })
             .collect())
     }
 
