@@ -35,12 +35,16 @@ def _device(device):
     return _DEVICES[name]
 
 
-def _texts(name, values):
+def _sequence(name, values, of="strings"):
     # A bare string is a sequence of characters: a common slip (one candidate
     # list given as a string) that would otherwise rank single characters.
     if isinstance(values, (str, bytes)):
-        raise TypeError(f"{name} must be a list of strings, not a single {type(values).__name__}")
-    values = list(values)
+        raise TypeError(f"{name} must be a list of {of}, not a single {type(values).__name__}")
+    return list(values)
+
+
+def _texts(name, values):
+    values = _sequence(name, values)
     for v in values:
         if not isinstance(v, str):
             raise TypeError(f"{name} must hold strings, got {type(v).__name__}")

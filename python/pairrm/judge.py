@@ -4,13 +4,7 @@ same signature and results, on this package instead of llm-blender."""
 import numpy as np
 
 from ._blender import Blender
-from ._model import PairRM, _texts
-
-
-def _texts_or_lists(values):
-    if isinstance(values, (str, bytes)):
-        raise TypeError("completions must be a list of [first, second] pairs")
-    return list(values)
+from ._model import PairRM, _sequence, _texts
 
 
 class PairRMJudge:
@@ -37,7 +31,7 @@ class PairRMJudge:
         one (0 or 1), or with ``return_scores`` the probability that the first
         is preferred, ``softmax(scores / temperature)[0]``."""
         prompts = _texts("prompts", prompts)
-        completions = [_texts("completions", c) for c in _texts_or_lists(completions)]
+        completions = [_texts("completions", c) for c in _sequence("completions", completions, "pairs")]
         if len(prompts) != len(completions):
             raise ValueError(f"{len(completions)} completion pairs for {len(prompts)} prompts")
         if any(len(c) != 2 for c in completions):
