@@ -60,11 +60,21 @@ build_threads() {
   rm -f pkg/threads/package.json pkg/threads/README.md pkg/threads/.gitignore
 }
 
-# wasm-pack → pkg/ (the npm package, with www/ bundled), and dist/ (the page).
-build_web() {
+# The single-thread wasm build (WebGPU and the CPU fallback) into pkg/.
+build_wasm() {
   rm -rf pkg # nothing of an earlier build (a renamed crate's snippets) may ship
   wasm-pack build wasm --target web --release --out-dir ../pkg --out-name pairrm_web
+}
+
+# wasm-pack → pkg/ (the npm package, with www/ bundled), and dist/ (the page).
+build_web() {
+  build_wasm
   build_threads
+  package_web
+}
+
+# pkg/ (both builds) → the npm package and dist/.
+package_web() {
   cp npm/README.md npm/index.js npm/index.d.ts LICENSE-MIT LICENSE-APACHE pkg/
   # wasm-bindgen drops the `?` of an optional parameter given a declared type:
   # every method's and function's options may be left out.
@@ -145,7 +155,8 @@ prepare_broken_fixtures() {
 # wasm-bindgen-test in headless Chromium against a local server with Range support.
 browser_unit_tests() {
   prepare_broken_fixtures
-  local port=$((19000 + RANDOM % 1000))
+  # Ports apart from the e2e tests' (17000–21999), which may run meanwhile.
+  local port=$((23000 + RANDOM % 1000))
   node scripts/serve.mjs --root dist --port "$port" --mount /models=tests/fixtures \
     --mount /broken=target/web-fixtures --swap /swap=target/web-fixtures \
     --hub /hub=tests/fixtures > target/test-server.log 2>&1 &
@@ -187,6 +198,62 @@ python_tests() {
   local venv="$PY_VENV"
   "$venv/bin/python" -m pip install -q --force-reinstall --no-deps ./python
   (cd tests/python && "$venv/bin/python" -m pytest -q -p no:cacheprovider)
+}
+
+# `cargo test --release` in two steps, so that the test executables can run
+# while cargo builds the wasm package (cargo holds the target dir's lock while
+# it runs tests; the executables alone take no lock). The native tests spend
+# much of their time in lavapipe's single-threaded shader compiles, leaving a
+# core idle that the wasm build uses.
+# First: compile every test executable (and the CLI the tests run) and list
+# them, one "package dir<TAB>executable" per line, in $1.
+compile_native_tests() {
+  cargo test --release --no-run --message-format=json-render-diagnostics \
+    | node -e '
+      const path = require("path");
+      for (const line of require("fs").readFileSync(0, "utf8").split("\n")) {
+        if (!line.startsWith("{")) continue;
+        const m = JSON.parse(line);
+        if (m.reason === "compiler-artifact" && m.profile.test && m.executable)
+          console.log(path.dirname(m.manifest_path) + "\t" + m.executable);
+      }' > "$1"
+  [ -s "$1" ] || { echo "cargo listed no test executables" >&2; return 1; }
+}
+
+# Then run them as cargo would (from the package's directory), every one even
+# after a failure; the status says whether all passed.
+run_native_tests() {
+  local failed=() dir exe
+  while IFS=$'\t' read -r dir exe; do
+    echo "     Running $exe"
+    (cd "$dir" && "$exe") || failed+=("$exe")
+  done < "$1"
+  [ ${#failed[@]} -eq 0 ] || { printf 'failed: %s\n' "${failed[@]}" >&2; return 1; }
+}
+
+# Jobs that run beside the foreground: output to a log, shown when awaited.
+TEST_LOGS="${TMPDIR:-/tmp}/pairrm-test-logs"
+declare -A BG_PID=()
+start_bg() {
+  local name=$1
+  shift
+  mkdir -p "$TEST_LOGS"
+  "$@" > "$TEST_LOGS/$name.log" 2>&1 &
+  BG_PID[$name]=$!
+}
+# Waits for a job, prints its output, and stops the run if it failed.
+finish_bg() {
+  local name=$1 rc=0
+  wait "${BG_PID[$name]}" || rc=$?
+  unset "BG_PID[$name]"
+  echo "──── $name ────"
+  cat "$TEST_LOGS/$name.log"
+  [ "$rc" -eq 0 ] || { echo "$name failed (status $rc)" >&2; exit "$rc"; }
+}
+# A failed step leaves no job running behind it.
+stop_bg() {
+  local pid
+  for pid in "${BG_PID[@]}"; do pkill -P "$pid" 2>/dev/null || true; kill "$pid" 2>/dev/null || true; done
 }
 
 # The crates as they would be published: the core library, and the CLI with
@@ -239,18 +306,29 @@ case "$cmd" in
     # there measures nothing and can take many minutes per shape, so the tests
     # autotune minimally; every variant computes the same products.
     export CUBECL_AUTOTUNE_LEVEL=minimal
-    python_env > "${TMPDIR:-/tmp}/pairrm-python-env.log" 2>&1 &
-    py_env=$!
-    cargo test --release
+    trap stop_bg EXIT
+    # The machine has two cores and most steps fill both; steps that leave
+    # one idle (lavapipe, headless Chromium) run beside a build.
+    start_bg python-env python_env
+    tests_list="$TEST_LOGS/native-tests.txt"
+    mkdir -p "$TEST_LOGS"
+    compile_native_tests "$tests_list"
+    cargo test --release --doc -p pairrm-web
     check_crate_package
-    wait "$py_env" || { cat "${TMPDIR:-/tmp}/pairrm-python-env.log" >&2; exit 1; }
+    finish_bg python-env
     python_tests
+    start_bg native-tests run_native_tests "$tests_list"
     # Browser: build the package and the page; wasm tests in headless Chromium
-    # (WebGPU and CPU parity, Range, IndexedDB cache, resume, damage, bad files);
+    # (WebGPU and CPU parity, Range, IndexedDB cache, resume, damage, bad files)
+    # beside the threaded build (its own target dir, so no lock between them);
     # then the page and the packed npm package, driven by playwright-core.
-    build_web
-    browser_unit_tests
+    build_wasm
+    start_bg browser-unit-tests browser_unit_tests
+    build_threads
+    package_web
+    finish_bg native-tests
     node --test tests/e2e/
+    finish_bg browser-unit-tests
     ;;
   bench)
     setup_test
