@@ -27,14 +27,7 @@ while [ $# -gt 0 ]; do
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
-onnx=target/onnx/pairrm-large.onnx
-int8=target/onnx/pairrm-large-int8.onnx
-if [ ! -f "$onnx" ] || [ ! -f "$onnx.data" ]; then
-  scripts/reference/run.sh scripts/reference/export_onnx.py --out "$onnx"
-fi
-if [ ! -f "$int8" ] || [ ! -f "$int8.data" ]; then
-  scripts/reference/run.sh scripts/reference/quantize_onnx.py --model "$onnx" --out "$int8"
-fi
+source scripts/reference/onnx_anchors.sh
 ours=$(RAYON_NUM_THREADS=$threads target/release/pairrm bench --device "$device" --tokens "$tokens" --batch-size "$batch" --iters "$iters")
 echo "$ours"
 declare -A lowp

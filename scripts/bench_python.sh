@@ -17,11 +17,8 @@ while [ $# -gt 0 ]; do
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
-onnx=target/onnx/pairrm-large.onnx
-int8=target/onnx/pairrm-large-int8.onnx
 [ -d "$model" ] || target/release/pairrm make-random-model --model tests/fixtures/tiny-hf --out "$model" --seed 42
-[ -f "$onnx.data" ] || scripts/reference/run.sh scripts/reference/export_onnx.py --out "$onnx"
-[ -f "$int8.data" ] || scripts/reference/run.sh scripts/reference/quantize_onnx.py --model "$onnx" --out "$int8"
+source scripts/reference/onnx_anchors.sh
 mean() { grep -oE 'pairs/s: [0-9.]+' | head -1 | awk '{print $2}'; }
 declare -A ps
 for b in 1 8; do
