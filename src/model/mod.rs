@@ -2,51 +2,42 @@
 //! already assembled ([`crate::segments::PairInput`]); output is one logit per
 //! comparison.
 //!
-//! Two engines compute it. On a burn device (wgpu, or burn's CPU backend) the
-//! network is a tree of `#[derive(Module)]` structs that mirror the Hugging
-//! Face modules one to one, with burn-nn's `Linear` and `LayerNorm`:
+//! Both engines build from the checkpoint's typed groups
+//! ([`crate::weights::Group`]: globals, one per layer, the head), fed in load
+//! order through one [`ModelBuilder`]; what depends only on weights and is
+//! the same for both (the normalised relative-embedding table,
+//! [`relative::normalized_table`]) is computed once, here.
 //!
 //! ```text
-//! DebertaV2PairRm                       pairrm.rs   (LLM-Blender's DebertaV2PairRM)
-//! ├── pretrained_model: DebertaV2Model  encoder.rs
-//! │   ├── embeddings: DebertaV2Embeddings           embeddings.rs
-//! │   └── encoder: DebertaV2Encoder                 encoder.rs
-//! │       ├── layer[i]: DebertaV2Layer              layer.rs
-//! │       │   ├── attention: DebertaV2Attention     attention.rs
-//! │       │   │   ├── self_attention: DisentangledSelfAttention
-//! │       │   │   └── output: DebertaV2SelfOutput
-//! │       │   ├── intermediate: DebertaV2Intermediate
-//! │       │   └── output: DebertaV2Output
-//! │       ├── rel_embeddings, layer_norm
-//! └── head_layer: PairRmHead
+//! model/
+//! ├── mod.rs        Engine, ModelBuilder, PairRmModel
+//! ├── relative.rs   relative positions and the normalised table (both engines)
+//! ├── kernels/      host kernels: products, fused row passes, int8
+//! ├── tensors/      burn's tensor ops on any burn device (wgpu, Flex)
+//! └── fused/        the fused CPU engine on host buffers
 //! ```
 //!
-//! On the CPU the fused engine ([`cpu`]) computes the same network on host
-//! buffers, faster (its module docs say why). Relative-position buckets
-//! ([`relative`]) are backend-free and shared by both.
+//! [`tensors`] is a tree of `#[derive(Module)]` structs that mirror the Hugging
+//! Face modules one to one; [`fused`] computes the same network on the CPU,
+//! faster (its module docs say why).
 
-pub mod attention;
-pub mod cpu;
-pub mod embeddings;
-pub mod encoder;
+pub mod fused;
 pub mod kernels;
-pub mod layer;
-pub mod pairrm;
-pub mod params;
 pub mod relative;
+pub mod tensors;
 
-use burn::tensor::{Device, Tensor};
+#[cfg(test)]
+mod tests;
 
-use crate::config::{BackboneConfig, PairRmConfig};
-use crate::error::{Error, Result, WeightsError};
+use burn::tensor::Device;
+
+use crate::config::PairRmConfig;
+use crate::error::{Error, Result};
 use crate::segments::PairInput;
-use crate::weights::{PairRmWeights, Part};
-use embeddings::DebertaV2Embeddings;
-use encoder::{DebertaV2Encoder, DebertaV2Model};
-use layer::DebertaV2Layer;
-use pairrm::{DebertaV2PairRm, PairRmHead};
-use params::PartWeights;
+use crate::weights::{Group, PairRmWeights};
 use relative::BucketTable;
+
+pub use crate::weights::group_names as load_groups;
 
 /// Largest attention-score tensor computed at once, in f32 elements (128 MiB):
 /// within WebGPU's default storage-binding limit and lavapipe's allocations.
@@ -58,12 +49,15 @@ pub const SCORE_BUDGET: usize = 32 * 1024 * 1024;
 pub enum Engine {
     /// burn tensor ops on the model's device (any burn backend: wgpu, Flex).
     Tensors,
-    /// The fused CPU engine ([`cpu`]) on host buffers.
+    /// The fused CPU engine ([`fused`]) on host buffers.
     FusedCpu,
 }
 
 impl Engine {
-    /// The fused engine on the CPU device, burn's tensor ops elsewhere.
+    /// The default for a device: the fused engine for the CPU device
+    /// ([`crate::device::cpu`], the only CPU device this crate makes), burn's
+    /// tensor ops for every other (wgpu). Callers that want burn's ops on the
+    /// CPU (the bench, tests as an oracle) pass [`Engine::Tensors`] instead.
     pub fn for_device(device: &Device) -> Self {
         if *device == crate::device::cpu() {
             Self::FusedCpu
@@ -84,29 +78,26 @@ pub struct PairRmModel {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Network {
-    Tensors {
-        model: DebertaV2PairRm,
-        buckets: BucketTable,
-    },
-    FusedCpu(cpu::CpuModel),
+    Tensors(tensors::TensorsModel),
+    FusedCpu(fused::FusedModel),
 }
 
-/// Builds a [`PairRmModel`] part by part, in [`load_groups`] order, so that a
-/// caller streaming weights (a browser) holds one part's host tensors at a time.
+/// One engine's model under construction.
+// One per load: the size difference between the variants is noise.
+#[allow(clippy::large_enum_variant)]
+enum EngineBuilder {
+    Tensors(tensors::Builder),
+    FusedCpu(fused::Builder),
+}
+
+/// Builds a [`PairRmModel`] group by group, in [`load_groups`] order, so that
+/// a caller streaming weights (a browser) holds one group's host tensors at a
+/// time.
 pub struct ModelBuilder {
     config: PairRmConfig,
     pad_id: u32,
     device: Device,
-    engine: Engine,
-    embeddings: Option<DebertaV2Embeddings>,
-    encoder: Option<DebertaV2Encoder>,
-    /// The encoder's normalised relative embeddings, projected by each layer at load.
-    rel: Option<Tensor<2>>,
-    head: Option<PairRmHead>,
-    cpu_embeddings: Option<cpu::CpuEmbeddings>,
-    cpu_rel: Vec<f32>,
-    cpu_layers: Vec<cpu::CpuLayer>,
-    cpu_head: Option<cpu::CpuHead>,
+    engine: EngineBuilder,
     /// Groups of [`load_groups`] consumed so far.
     groups_added: usize,
 }
@@ -123,19 +114,15 @@ impl ModelBuilder {
         device: &Device,
         engine: Engine,
     ) -> Self {
+        let bb = &config.backbone;
         Self {
             config: config.clone(),
             pad_id,
             device: device.clone(),
-            engine,
-            embeddings: None,
-            encoder: None,
-            rel: None,
-            head: None,
-            cpu_embeddings: None,
-            cpu_rel: Vec::new(),
-            cpu_layers: Vec::new(),
-            cpu_head: None,
+            engine: match engine {
+                Engine::Tensors => EngineBuilder::Tensors(tensors::Builder::new(bb, device)),
+                Engine::FusedCpu => EngineBuilder::FusedCpu(fused::Builder::new(bb)),
+            },
             groups_added: 0,
         }
     }
@@ -144,45 +131,29 @@ impl ModelBuilder {
     /// an error names a tensor of the group that `weights` lacks, or says every
     /// group was added already.
     pub fn add_group(&mut self, weights: &mut PairRmWeights) -> Result<()> {
-        let groups = load_groups(&self.config.backbone);
-        let group = groups.get(self.groups_added).ok_or_else(|| {
-            Error::weights(format!(
-                "all {} weight groups were added already",
-                groups.len()
-            ))
-        })?;
-        if let Some(missing) = group.iter().find(|name| !weights.contains(name)) {
-            return Err(Error::Weights(WeightsError::MissingTensor {
-                key: missing.to_string(),
-            }));
-        }
+        let group = weights.take_group(&self.config.backbone, self.groups_added)?;
         self.groups_added += 1;
-        if self.engine == Engine::FusedCpu {
-            self.add_cpu_group(weights);
-            return Ok(());
-        }
-        let bb = &self.config.backbone;
-        let heads = bb.num_attention_heads;
-        let mut w = PartWeights {
-            weights,
-            prefix: String::new(),
-            eps: bb.layer_norm_eps,
-            device: &self.device,
-        };
-        match (&mut self.encoder, &self.rel) {
-            (None, _) => {
-                self.embeddings = Some(DebertaV2Embeddings::load(&mut w));
-                let encoder = DebertaV2Encoder::load_globals(&mut w);
-                self.rel = Some(encoder.rel_embedding());
-                self.encoder = Some(encoder);
-            }
-            (Some(encoder), Some(rel)) if encoder.layer.len() < bb.num_hidden_layers => {
-                w.prefix = format!("layer.{}.", encoder.layer.len());
-                encoder.layer.push(DebertaV2Layer::load(&mut w, rel, heads));
-            }
-            _ => self.head = Some(PairRmHead::load(&mut w)),
-        }
+        self.add(group);
         Ok(())
+    }
+
+    /// Build from one group (the groups in load order).
+    fn add(&mut self, group: Group) {
+        let eps = self.config.backbone.layer_norm_eps;
+        match (&mut self.engine, group) {
+            (engine, Group::Globals(g)) => {
+                let rel = relative::normalized_table(g.rel_embeddings, &g.rel_ln, eps);
+                let (table, norm) = (g.word_embeddings, g.embeddings_ln);
+                match engine {
+                    EngineBuilder::Tensors(b) => b.add_globals(table, norm, rel),
+                    EngineBuilder::FusedCpu(b) => b.add_globals(table, norm, rel),
+                }
+            }
+            (EngineBuilder::Tensors(b), Group::Layer(_, l)) => b.add_layer(l),
+            (EngineBuilder::FusedCpu(b), Group::Layer(_, l)) => b.add_layer(l),
+            (EngineBuilder::Tensors(b), Group::Head(h)) => b.add_head(h),
+            (EngineBuilder::FusedCpu(b), Group::Head(h)) => b.add_head(h),
+        }
     }
 
     /// Wait until the device has done the work the groups added so far gave
@@ -194,32 +165,9 @@ impl ModelBuilder {
     /// page's work. Called between groups, it also bounds what a cancelled
     /// load leaves queued to one group. The fused CPU engine computes eagerly.
     pub async fn settle(&self) -> Result<()> {
-        let probe = match (&self.encoder, &self.rel) {
-            (Some(encoder), _) if !encoder.layer.is_empty() => encoder.layer
-                [encoder.layer.len() - 1]
-                .attention
-                .self_attention
-                .load_probe(),
-            (_, Some(rel)) => rel.clone().flatten::<1>(0, 1).slice(0..1),
-            _ => return Ok(()),
-        };
-        probe
-            .into_data_async()
-            .await
-            .map(drop)
-            .map_err(|e| Error::Device(format!("the device failed while loading: {e:?}")))
-    }
-
-    fn add_cpu_group(&mut self, weights: &mut PairRmWeights) {
-        let bb = &self.config.backbone;
-        if self.cpu_embeddings.is_none() {
-            self.cpu_embeddings = Some(cpu::CpuEmbeddings::load(bb, weights));
-            self.cpu_rel = cpu::normalized_rel_embeddings(bb, weights);
-        } else if self.cpu_layers.len() < bb.num_hidden_layers {
-            let layer = cpu::CpuLayer::load(self.cpu_layers.len(), bb, weights, &self.cpu_rel);
-            self.cpu_layers.push(layer);
-        } else {
-            self.cpu_head = Some(cpu::CpuHead::load(weights));
+        match &self.engine {
+            EngineBuilder::Tensors(b) => b.settle().await,
+            EngineBuilder::FusedCpu(_) => Ok(()),
         }
     }
 
@@ -228,36 +176,13 @@ impl ModelBuilder {
         let longest = self.config.source_maxlength
             + 2 * (self.config.candidate_maxlength + self.config.source_maxlength / 2);
         let buckets = BucketTable::new(&self.config.backbone, longest);
-        let layers = self.config.backbone.num_hidden_layers;
+        let bb = &self.config.backbone;
         let network = match self.engine {
-            Engine::Tensors => {
-                let encoder = self.encoder.ok_or_else(incomplete)?;
-                if encoder.layer.len() != layers {
-                    return Err(incomplete());
-                }
-                let pretrained_model = DebertaV2Model {
-                    embeddings: self.embeddings.ok_or_else(incomplete)?,
-                    encoder,
-                };
-                Network::Tensors {
-                    model: DebertaV2PairRm {
-                        pretrained_model,
-                        head_layer: self.head.ok_or_else(incomplete)?,
-                    },
-                    buckets,
-                }
+            EngineBuilder::Tensors(b) => {
+                Network::Tensors(b.finish(bb, buckets).ok_or_else(incomplete)?)
             }
-            Engine::FusedCpu => {
-                if self.cpu_layers.len() != layers {
-                    return Err(incomplete());
-                }
-                Network::FusedCpu(cpu::CpuModel::new(
-                    &self.config.backbone,
-                    self.cpu_embeddings.ok_or_else(incomplete)?,
-                    self.cpu_layers,
-                    self.cpu_head.ok_or_else(incomplete)?,
-                    buckets,
-                ))
+            EngineBuilder::FusedCpu(b) => {
+                Network::FusedCpu(b.finish(bb, buckets).ok_or_else(incomplete)?)
             }
         };
         Ok(PairRmModel {
@@ -266,21 +191,6 @@ impl ModelBuilder {
             device: self.device,
         })
     }
-}
-
-/// Our tensor names grouped in load order: globals (embeddings and relative
-/// embeddings), then one group per layer, then the head.
-pub fn load_groups(config: &BackboneConfig) -> Vec<Vec<String>> {
-    let mut groups = vec![Vec::new(); config.num_hidden_layers + 2];
-    for (name, part) in crate::weights::tensor_names(config) {
-        let g = match part {
-            Part::Globals => 0,
-            Part::Layer(i) => 1 + i,
-            Part::Head => config.num_hidden_layers + 1,
-        };
-        groups[g].push(name);
-    }
-    groups
 }
 
 impl PairRmModel {
@@ -315,7 +225,7 @@ impl PairRmModel {
 
     pub fn engine(&self) -> Engine {
         match self.network {
-            Network::Tensors { .. } => Engine::Tensors,
+            Network::Tensors(_) => Engine::Tensors,
             Network::FusedCpu(_) => Engine::FusedCpu,
         }
     }
@@ -325,13 +235,13 @@ impl PairRmModel {
     pub fn host_weight_bytes(&self) -> Option<usize> {
         match &self.network {
             Network::FusedCpu(m) => Some(m.weight_bytes()),
-            Network::Tensors { .. } => None,
+            Network::Tensors(_) => None,
         }
     }
 
     pub fn vocab_size(&self) -> usize {
         match &self.network {
-            Network::Tensors { model, .. } => model.pretrained_model.embeddings.vocab_size(),
+            Network::Tensors(m) => m.vocab_size(),
             Network::FusedCpu(m) => m.vocab_size(),
         }
     }
@@ -342,12 +252,12 @@ impl PairRmModel {
             return Err(Error::Input("empty batch".into()));
         }
         self.check_ids(batch)?;
-        let (model, buckets) = match &self.network {
+        let model = match &self.network {
             Network::FusedCpu(m) => return Ok(m.forward(batch)),
-            Network::Tensors { model, buckets } => (model, buckets),
+            Network::Tensors(m) => m,
         };
         let data = model
-            .forward(batch, self.pad_id, buckets, &self.device)
+            .forward(batch, self.pad_id, &self.device)
             .into_data_async()
             .await
             .map_err(|e| Error::Device(format!("reading results back failed: {e:?}")))?;

@@ -4,6 +4,22 @@
 //! (`make_log_bucket_position`, `build_relative_position`).
 
 use crate::config::BackboneConfig;
+use crate::model::kernels;
+use crate::weights::{HostTensor, NormTensors};
+
+/// The relative-embedding table after the encoder's LayerNorm
+/// (`get_rel_embedding` with `norm_rel_ebd: layer_norm`), `[2·span, hidden]`.
+/// It depends only on weights, so it is computed once at load, on the host,
+/// for either engine; each layer then projects it by its own query and key
+/// weights (on the engine's device).
+pub fn normalized_table(rel: HostTensor, norm: &NormTensors, eps: f64) -> HostTensor {
+    let mut rel = rel;
+    let (gamma, beta) = (&norm.gamma.data, &norm.beta.data);
+    kernels::for_rows(&mut rel.data, gamma.len(), |rows| {
+        kernels::bias_layer_norm(rows, &[], gamma, beta, eps as f32)
+    });
+    rel
+}
 
 /// HF's `make_log_bucket_position` for one relative distance `r = i - j`,
 /// computed in f32 exactly as the reference does so that bucket edges agree.

@@ -12,13 +12,17 @@ use crate::error::{Error, Result, WeightsError};
 use crate::quant::{quantize_row, round_to_f16, Q8Matrix, WeightDtype};
 
 mod convert;
+mod groups;
 mod keys;
 mod random;
 mod write;
 
 pub use convert::{Conversion, TensorEncoder};
+pub use groups::{
+    group_names, group_part, GlobalTensors, Group, HeadTensors, LayerTensors, LinearTensors,
+    NormTensors,
+};
 pub(crate) use keys::expected_tensors;
-pub(crate) use keys::tensor_names;
 use keys::BACKBONE_PREFIXES;
 pub use keys::{Dim, Init, KeyRow, Part, GLOBAL_KEYS, HEAD_KEYS, LAYER_KEYS};
 pub use random::{write_random_safetensors, write_stand_in_model, STAND_IN_VOCAB};
@@ -461,16 +465,20 @@ impl PairRmWeights {
         self.tensors.contains_key(name)
     }
 
-    /// A tensor [`crate::model::ModelBuilder::add_group`] has checked is here, in f32.
-    pub(crate) fn take(&mut self, name: &str) -> HostTensor {
-        self.take_weight(name).into_f32()
+    /// How many tensors are held.
+    pub fn len(&self) -> usize {
+        self.tensors.len()
     }
 
-    /// As [`Self::take`], keeping an int8 tensor int8.
-    pub(crate) fn take_weight(&mut self, name: &str) -> Weight {
+    pub fn is_empty(&self) -> bool {
+        self.tensors.is_empty()
+    }
+
+    /// A tensor [`Self::take_group`] has checked is here.
+    fn take_weight(&mut self, name: &str) -> Weight {
         self.tensors
             .remove(name)
-            .unwrap_or_else(|| panic!("{name} was checked by add_group"))
+            .unwrap_or_else(|| panic!("{name} was checked by take_group"))
     }
 
     /// Parse a whole safetensors file held in memory and check it against `config`.

@@ -1,4 +1,5 @@
-//! CPU kernels on plain f32 slices for the CPU engine ([`crate::model::cpu`]):
+//! Host kernels on plain f32 slices, for the fused engine ([`crate::model::fused`])
+//! and the work done once at load for both engines ([`crate::model::relative`]):
 //! matrix products through the `gemm` crate, and the elementwise passes
 //! (bias, GELU, LayerNorm, softmax) fused so that each touches a row once or
 //! twice instead of once per tensor op.

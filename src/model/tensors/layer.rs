@@ -7,8 +7,9 @@ use burn::module::Module;
 use burn::nn::{LayerNorm, Linear};
 use burn::tensor::{activation, Tensor};
 
-use crate::model::attention::{DebertaV2Attention, RelativeIndex};
-use crate::model::params::PartWeights;
+use super::attention::{DebertaV2Attention, RelativeIndex};
+use super::params::Ctx;
+use crate::weights::LayerTensors;
 
 /// `DebertaV2Intermediate`: `gelu(dense(x))` (exact erf GELU, `hidden_act: gelu`).
 #[derive(Module, Debug)]
@@ -43,17 +44,22 @@ pub struct DebertaV2Layer {
 }
 
 impl DebertaV2Layer {
-    /// From one layer's part (`layer.N.*`); `rel` is the encoder's normalised
+    /// From one layer's tensors; `rel` is the encoder's normalised
     /// relative-embedding table.
-    pub(crate) fn load(w: &mut PartWeights, rel: &Tensor<2>, heads: usize) -> Self {
+    pub(crate) fn load(l: LayerTensors, rel: &Tensor<2>, ctx: Ctx) -> Self {
         Self {
-            attention: DebertaV2Attention::load(w, rel, heads),
+            attention: DebertaV2Attention::load(
+                (l.query, l.key, l.value),
+                (l.attn_out, l.attn_ln),
+                rel,
+                ctx,
+            ),
             intermediate: DebertaV2Intermediate {
-                dense: w.linear("ffn_in"),
+                dense: ctx.linear(l.ffn_in),
             },
             output: DebertaV2Output {
-                dense: w.linear("ffn_out"),
-                layer_norm: w.layer_norm("ffn_ln"),
+                dense: ctx.linear(l.ffn_out),
+                layer_norm: ctx.layer_norm(l.ffn_ln),
             },
         }
     }

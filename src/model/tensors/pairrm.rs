@@ -6,10 +6,11 @@ use burn::module::Module;
 use burn::nn::Linear;
 use burn::tensor::{activation, Device, Int, Tensor, TensorData};
 
-use crate::model::encoder::DebertaV2Model;
-use crate::model::params::PartWeights;
+use super::encoder::DebertaV2Model;
+use super::params::Ctx;
 use crate::model::relative::BucketTable;
 use crate::segments::PairInput;
+use crate::weights::HeadTensors;
 
 /// `head_layer`: `Sequential(Dropout, Linear(2H, H), Tanh, Dropout, Linear(H, n_tasks))`;
 /// dropout is off at inference.
@@ -20,10 +21,10 @@ pub struct PairRmHead {
 }
 
 impl PairRmHead {
-    pub(crate) fn load(w: &mut PartWeights) -> Self {
+    pub(crate) fn load(h: HeadTensors, ctx: Ctx) -> Self {
         Self {
-            dense: w.linear("head.dense"),
-            out: w.linear("head.out"),
+            dense: ctx.linear(h.dense),
+            out: ctx.linear(h.out),
         }
     }
 

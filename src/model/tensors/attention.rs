@@ -7,8 +7,9 @@ use burn::module::Module;
 use burn::nn::{LayerNorm, Linear};
 use burn::tensor::{activation, Device, Int, Tensor, TensorData};
 
-use crate::model::params::PartWeights;
+use super::params::Ctx;
 use crate::model::relative::BucketTable;
+use crate::weights::{LinearTensors, NormTensors};
 
 /// Position indices for one padded length, ready for `gather`.
 pub struct RelativeIndex {
@@ -55,9 +56,14 @@ pub struct DisentangledSelfAttention {
 
 impl DisentangledSelfAttention {
     /// `rel` is the encoder's normalised relative-embedding table `[2·span, hidden]`.
-    pub(crate) fn load(w: &mut PartWeights, rel: &Tensor<2>, heads: usize) -> Self {
+    pub(crate) fn load(
+        (query, key, value): (LinearTensors, LinearTensors, LinearTensors),
+        rel: &Tensor<2>,
+        ctx: Ctx,
+    ) -> Self {
+        let heads = ctx.heads;
         let (query_proj, key_proj, value_proj) =
-            (w.linear("query"), w.linear("key"), w.linear("value"));
+            (ctx.linear(query), ctx.linear(key), ctx.linear(value));
         let [rows, hidden] = rel.dims();
         let per_head_t = |proj: &Linear| {
             proj.forward(rel.clone())
@@ -76,7 +82,7 @@ impl DisentangledSelfAttention {
     }
 
     /// One value of the projections computed at load: reading it back waits
-    /// for the device to finish them (see [`super::ModelBuilder::settle`]).
+    /// for the device to finish them (see [`crate::model::ModelBuilder::settle`]).
     pub(crate) fn load_probe(&self) -> Tensor<1> {
         self.pos_query_t.clone().flatten::<1>(0, 3).slice(0..1)
     }
@@ -170,12 +176,19 @@ pub struct DebertaV2Attention {
 }
 
 impl DebertaV2Attention {
-    pub(crate) fn load(w: &mut PartWeights, rel: &Tensor<2>, heads: usize) -> Self {
+    /// From a layer's attention tensors: Q, K, V, the output projection and
+    /// its LayerNorm.
+    pub(crate) fn load(
+        qkv: (LinearTensors, LinearTensors, LinearTensors),
+        (attn_out, attn_ln): (LinearTensors, NormTensors),
+        rel: &Tensor<2>,
+        ctx: Ctx,
+    ) -> Self {
         Self {
-            self_attention: DisentangledSelfAttention::load(w, rel, heads),
+            self_attention: DisentangledSelfAttention::load(qkv, rel, ctx),
             output: DebertaV2SelfOutput {
-                dense: w.linear("attn_out"),
-                layer_norm: w.layer_norm("attn_ln"),
+                dense: ctx.linear(attn_out),
+                layer_norm: ctx.layer_norm(attn_ln),
             },
         }
     }

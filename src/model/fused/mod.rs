@@ -1,4 +1,4 @@
-//! The CPU engine: the same network as the burn modules (embeddings →
+//! The fused CPU engine: the same network as the burn modules (embeddings →
 //! DeBERTa-v3 layers → PairRM head), computed on host f32 buffers.
 //!
 //! Why a second implementation: on the CPU a forward pass through generic
@@ -26,7 +26,64 @@ mod weights;
 
 use crate::model::relative::BucketTable;
 use crate::segments::PairInput;
-pub use weights::{normalized_rel_embeddings, CpuEmbeddings, CpuHead, CpuLayer};
+use crate::weights::{HeadTensors, HostTensor, LayerTensors, NormTensors, Weight};
+pub use weights::{FusedEmbeddings, FusedHead, FusedLayer};
+
+/// The fused engine's side of [`crate::model::ModelBuilder`].
+pub(crate) struct Builder {
+    config: BackboneConfig,
+    embeddings: Option<FusedEmbeddings>,
+    /// The normalised relative-embedding table, `[2·span, hidden]`: each
+    /// layer's position projections are computed from it at load.
+    rel: Vec<f32>,
+    layers: Vec<FusedLayer>,
+    head: Option<FusedHead>,
+}
+
+impl Builder {
+    pub(crate) fn new(config: &BackboneConfig) -> Self {
+        Self {
+            config: config.clone(),
+            embeddings: None,
+            rel: Vec::new(),
+            layers: Vec::new(),
+            head: None,
+        }
+    }
+
+    pub(crate) fn add_globals(&mut self, table: Weight, norm: NormTensors, rel: HostTensor) {
+        let eps = self.config.layer_norm_eps;
+        self.embeddings = Some(FusedEmbeddings::load(table, norm, eps));
+        self.rel = rel.data;
+    }
+
+    pub(crate) fn add_layer(&mut self, layer: LayerTensors) {
+        let layer = FusedLayer::load(layer, &self.config, &self.rel);
+        self.layers.push(layer);
+    }
+
+    pub(crate) fn add_head(&mut self, head: HeadTensors) {
+        self.head = Some(FusedHead::load(head));
+    }
+
+    /// The model, or None when a group is missing.
+    pub(crate) fn finish(
+        self,
+        config: &BackboneConfig,
+        buckets: BucketTable,
+    ) -> Option<FusedModel> {
+        if self.layers.len() != config.num_hidden_layers {
+            return None;
+        }
+        Some(FusedModel::new(
+            config,
+            self.embeddings?,
+            self.layers,
+            self.head?,
+            buckets,
+        ))
+    }
+}
 
 /// Activations of one forward pass, kept for the next.
 #[derive(Default)]
@@ -67,31 +124,31 @@ struct Sequence {
 /// Score rows computed at once: a tile of about 256 KiB stays in cache.
 const TILE_ELEMENTS: usize = 64 * 1024;
 
-pub struct CpuModel {
-    embeddings: CpuEmbeddings,
-    layers: Vec<CpuLayer>,
-    head: CpuHead,
+pub struct FusedModel {
+    embeddings: FusedEmbeddings,
+    layers: Vec<FusedLayer>,
+    head: FusedHead,
     buckets: BucketTable,
     heads: usize,
     hidden: usize,
     workspace: Mutex<Workspace>,
 }
 
-impl std::fmt::Debug for CpuModel {
+impl std::fmt::Debug for FusedModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CpuModel")
+        f.debug_struct("FusedModel")
             .field("layers", &self.layers.len())
             .field("hidden", &self.hidden)
             .finish()
     }
 }
 
-impl CpuModel {
+impl FusedModel {
     pub fn new(
         config: &BackboneConfig,
-        embeddings: CpuEmbeddings,
-        layers: Vec<CpuLayer>,
-        head: CpuHead,
+        embeddings: FusedEmbeddings,
+        layers: Vec<FusedLayer>,
+        head: FusedHead,
         buckets: BucketTable,
     ) -> Self {
         Self {
@@ -160,7 +217,33 @@ impl CpuModel {
             .collect()
     }
 
-    fn layer(&self, layer: &CpuLayer, ws: &mut Workspace, tokens: usize, seqs: &[Sequence]) {
+    /// Layer `i` alone on hidden states `x` (`[Σ lens, hidden]`, sequences
+    /// one after another): the cross-engine test compares layer by layer.
+    #[cfg(test)]
+    pub(crate) fn forward_layer(&self, i: usize, x: &[f32], lens: &[usize]) -> Vec<f32> {
+        let mut start = 0;
+        let seqs: Vec<Sequence> = lens
+            .iter()
+            .map(|&len| {
+                let seq = Sequence {
+                    start,
+                    len,
+                    deltas: self.buckets.deltas(len),
+                };
+                start += len;
+                seq
+            })
+            .collect();
+        let mut ws = Workspace {
+            x: x.to_vec(),
+            ..Workspace::default()
+        };
+        self.layer(&self.layers[i], &mut ws, start, &seqs);
+        ws.x.truncate(start * self.hidden);
+        ws.x
+    }
+
+    fn layer(&self, layer: &FusedLayer, ws: &mut Workspace, tokens: usize, seqs: &[Sequence]) {
         let h = self.hidden;
         let x = &mut ws.x[..tokens * h];
         let qkv = sized(&mut ws.qkv, tokens * 3 * h);
@@ -197,7 +280,7 @@ impl CpuModel {
     }
 
     /// One head of one sequence: `softmax((c2c + c2p + p2c)·scale)·V`, `[len, head_dim]`.
-    fn attend(&self, layer: &CpuLayer, qkv: &[f32], seq: &Sequence, head: usize) -> Vec<f32> {
+    fn attend(&self, layer: &FusedLayer, qkv: &[f32], seq: &Sequence, head: usize) -> Vec<f32> {
         let (start, len, deltas) = (seq.start, seq.len, &seq.deltas);
         let h = self.hidden;
         let d = h / self.heads;

@@ -11,8 +11,8 @@ use burn::module::Module;
 use burn::nn::LayerNorm;
 use burn::tensor::{Device, Tensor, TensorData};
 
-use crate::model::params::PartWeights;
-use crate::weights::Weight;
+use super::params::Ctx;
+use crate::weights::{NormTensors, Weight};
 
 #[derive(Module, Debug)]
 pub struct DebertaV2Embeddings {
@@ -24,11 +24,11 @@ pub struct DebertaV2Embeddings {
 }
 
 impl DebertaV2Embeddings {
-    /// From the globals part (`word_embeddings`, `embeddings_ln.*`).
-    pub(crate) fn load(w: &mut PartWeights) -> Self {
+    /// From the globals' table and its LayerNorm.
+    pub(crate) fn load(table: Weight, norm: NormTensors, ctx: Ctx) -> Self {
         Self {
-            word_embeddings: w.take_weight("word_embeddings"),
-            layer_norm: w.layer_norm("embeddings_ln"),
+            word_embeddings: table,
+            layer_norm: ctx.layer_norm(norm),
         }
     }
 

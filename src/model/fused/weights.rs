@@ -9,7 +9,7 @@ use crate::config::BackboneConfig;
 use crate::model::kernels::int8::{PackedQ8, QuantizedRows};
 use crate::model::kernels::{self, matmul, Threads, View};
 use crate::quant::Q8Matrix;
-use crate::weights::{HostTensor, PairRmWeights, Weight};
+use crate::weights::{HeadTensors, HostTensor, LayerTensors, LinearTensors, NormTensors, Weight};
 
 /// A product's weights: f32 `[in, out]` row-major for `gemm`, or int8 packed.
 #[derive(Debug, Clone)]
@@ -36,11 +36,11 @@ impl Dense {
     /// From PyTorch Linears (`[out, in]` each) sharing an input: their outputs
     /// side by side. int8 weights stay int8 (their rows stacked); a mix is
     /// computed in f32.
-    pub(super) fn from_torch(parts: Vec<(Weight, HostTensor)>) -> Self {
-        if parts.iter().all(|(w, _)| matches!(w, Weight::Q8(_))) {
+    pub(super) fn from_torch(parts: Vec<LinearTensors>) -> Self {
+        if parts.iter().all(|p| matches!(p.weight, Weight::Q8(_))) {
             let mats: Vec<&Q8Matrix> = parts
                 .iter()
-                .filter_map(|(w, _)| match w {
+                .filter_map(|p| match &p.weight {
                     Weight::Q8(q) => Some(q),
                     Weight::F32(_) => None,
                 })
@@ -52,12 +52,14 @@ impl Dense {
                 w: Matrix::Q8(PackedQ8::pack(&stacked)),
                 b: parts
                     .iter()
-                    .flat_map(|(_, b)| b.data.iter().copied())
+                    .flat_map(|p| p.bias.data.iter().copied())
                     .collect(),
             };
         }
-        let parts: Vec<(HostTensor, HostTensor)> =
-            parts.into_iter().map(|(w, b)| (w.into_f32(), b)).collect();
+        let parts: Vec<(HostTensor, HostTensor)> = parts
+            .into_iter()
+            .map(|p| (p.weight.into_f32(), p.bias))
+            .collect();
         Self::from_f32(&parts)
     }
 
@@ -149,10 +151,10 @@ pub(super) struct Norm {
 }
 
 impl Norm {
-    pub(super) fn new(weights: &mut PairRmWeights, name: &str, eps: f64) -> Self {
+    pub(super) fn new(t: NormTensors, eps: f64) -> Self {
         Self {
-            gamma: weights.take(&format!("{name}.weight")).data,
-            beta: weights.take(&format!("{name}.bias")).data,
+            gamma: t.gamma.data,
+            beta: t.beta.data,
             eps: eps as f32,
         }
     }
@@ -167,7 +169,7 @@ impl Norm {
 }
 
 #[derive(Debug, Clone)]
-pub struct CpuLayer {
+pub struct FusedLayer {
     /// Query, key and value projections side by side: `[hidden, 3·hidden]`.
     pub(super) qkv: Dense,
     /// The layer's key / query projections of the normalised relative
@@ -181,27 +183,15 @@ pub struct CpuLayer {
     pub(super) ffn_ln: Norm,
 }
 
-impl CpuLayer {
-    /// Takes layer `i`'s tensors out of `weights`; `rel` is the normalised
-    /// relative-embedding table `[2·span, hidden]`.
-    pub fn load(
-        i: usize,
-        config: &BackboneConfig,
-        weights: &mut PairRmWeights,
-        rel: &[f32],
-    ) -> Self {
-        let mut linear = |name: &str| {
-            (
-                weights.take_weight(&format!("layer.{i}.{name}.weight")),
-                weights.take(&format!("layer.{i}.{name}.bias")),
-            )
-        };
-        let (q, k, v) = (linear("query"), linear("key"), linear("value"));
-        let (o, fi, fo) = (linear("attn_out"), linear("ffn_in"), linear("ffn_out"));
+impl FusedLayer {
+    /// From one layer's tensors; `rel` is the normalised relative-embedding
+    /// table `[2·span, hidden]`.
+    pub fn load(l: LayerTensors, config: &BackboneConfig, rel: &[f32]) -> Self {
+        let (q, k, v) = (l.query, l.key, l.value);
         let h = config.hidden_size;
         let rows = rel.len() / h;
-        let f32_projection = |(w, b): &(Weight, HostTensor)| {
-            let d = Dense::from_f32(&[(w.clone().into_f32(), b.clone())]);
+        let f32_projection = |t: &LinearTensors| {
+            let d = Dense::from_f32(&[(t.weight.clone().into_f32(), t.bias.clone())]);
             let mut out = vec![0.0f32; rows * h];
             d.product(rel, rows, &mut out, false);
             kernels::add_bias(&mut out, &d.b);
@@ -213,7 +203,7 @@ impl CpuLayer {
         // to these f32 projections (1.07 GFLOP each) of weights dequantized
         // and transposed for them.
         let f32_parts = (!matches!(
-            (&q.0, &k.0, &v.0),
+            (&q.weight, &k.weight, &v.weight),
             (Weight::Q8(_), Weight::Q8(_), Weight::Q8(_))
         ))
         .then(|| (f32_projection(&k), f32_projection(&q)));
@@ -237,35 +227,27 @@ impl CpuLayer {
             qkv,
             pos_key,
             pos_query,
-            attn_out: Dense::from_torch(vec![o]),
-            attn_ln: Norm::new(weights, &format!("layer.{i}.attn_ln"), eps),
-            ffn_in: Dense::from_torch(vec![fi]),
-            ffn_out: Dense::from_torch(vec![fo]),
-            ffn_ln: Norm::new(weights, &format!("layer.{i}.ffn_ln"), eps),
+            attn_out: Dense::from_torch(vec![l.attn_out]),
+            attn_ln: Norm::new(l.attn_ln, eps),
+            ffn_in: Dense::from_torch(vec![l.ffn_in]),
+            ffn_out: Dense::from_torch(vec![l.ffn_out]),
+            ffn_ln: Norm::new(l.ffn_ln, eps),
         }
     }
 }
 
-/// The relative-embedding table after the encoder's LayerNorm, `[2·span, hidden]`.
-pub fn normalized_rel_embeddings(config: &BackboneConfig, weights: &mut PairRmWeights) -> Vec<f32> {
-    let norm = Norm::new(weights, "rel_ln", config.layer_norm_eps);
-    let mut rel = weights.take("rel_embeddings").data;
-    norm.apply(&mut rel, &[]);
-    rel
-}
-
 /// Embedding table (host, f32 or int8), its LayerNorm, and the head.
 #[derive(Debug, Clone)]
-pub struct CpuEmbeddings {
+pub struct FusedEmbeddings {
     table: Weight,
     pub(super) norm: Norm,
 }
 
-impl CpuEmbeddings {
-    pub fn load(config: &BackboneConfig, weights: &mut PairRmWeights) -> Self {
+impl FusedEmbeddings {
+    pub fn load(table: Weight, norm: NormTensors, eps: f64) -> Self {
         Self {
-            table: weights.take_weight("word_embeddings"),
-            norm: Norm::new(weights, "embeddings_ln", config.layer_norm_eps),
+            table,
+            norm: Norm::new(norm, eps),
         }
     }
 
@@ -287,22 +269,16 @@ impl CpuEmbeddings {
 }
 
 #[derive(Debug, Clone)]
-pub struct CpuHead {
+pub struct FusedHead {
     pub(super) dense: Dense,
     pub(super) out: Dense,
 }
 
-impl CpuHead {
-    pub fn load(weights: &mut PairRmWeights) -> Self {
-        let mut linear = |name: &str| {
-            Dense::from_torch(vec![(
-                weights.take_weight(&format!("head.{name}.weight")),
-                weights.take(&format!("head.{name}.bias")),
-            )])
-        };
+impl FusedHead {
+    pub fn load(h: HeadTensors) -> Self {
         Self {
-            dense: linear("dense"),
-            out: linear("out"),
+            dense: Dense::from_torch(vec![h.dense]),
+            out: Dense::from_torch(vec![h.out]),
         }
     }
 
