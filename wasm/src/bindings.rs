@@ -230,15 +230,20 @@ impl PairRM {
         base_url: Option<String>,
         #[wasm_bindgen(unchecked_param_type = "LoadOptions")] options: Option<js_sys::Object>,
     ) -> Result<PairRM, JsValue> {
-        let options = options.map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
         console_error_panic_hook::set_once();
+        let options: loader::LoadOptions = match options {
+            Some(o) => from_js(o.into(), "load options")?,
+            None => loader::LoadOptions::default(),
+        };
         let base = base_url_or_default(base_url);
-        let device_choice: DeviceChoice = js::get(&options, "device")
-            .as_string()
-            .unwrap_or_else(|| "auto".into())
+        let device_choice: DeviceChoice = options
+            .device
+            .as_deref()
+            .unwrap_or("auto")
             .parse()
             .map_err(to_js)?;
-        let on_progress = js::get(&options, "onProgress").dyn_into::<Function>().ok();
+        let settings = loader::Settings::new(&options, DEFAULT_DTYPE).map_err(to_js)?;
+        let on_progress = options.on_progress.dyn_ref::<Function>();
         let (device, name) = match device_choice {
             DeviceChoice::Cpu => (pairrm_web::device::cpu(), "cpu"),
             DeviceChoice::Wgpu => (webgpu().await.map_err(to_js)?, "webgpu"),
@@ -255,32 +260,7 @@ impl PairRM {
             }
         };
         let _ = JsFuture::from(js::request_persistence()).await;
-        let mut notes = loader::Notes::default();
-        notes.revalidate = js::get(&options, "revalidate").as_bool().unwrap_or(false);
-        if let Some(ms) = js::get(&options, "stallTimeout")
-            .as_f64()
-            .filter(|n| *n >= 1.0)
-        {
-            notes.stall_ms = ms.min(f64::from(u32::MAX)) as u32;
-        }
-        if let Some(chunk) = js::get(&options, "chunkSize")
-            .as_f64()
-            .filter(|n| *n >= 1024.0)
-        {
-            notes.chunk = chunk as u64;
-        }
-        notes.signal = js::get(&options, "signal");
-        let dtype = js::get(&options, "dtype");
-        notes.dtype = Some(if dtype.is_undefined() || dtype.is_null() {
-            DEFAULT_DTYPE
-        } else {
-            let name = dtype.as_string().ok_or_else(|| {
-                to_js(pairrm_web::Error::Input(
-                    "dtype must be \"f32\", \"f16\" or \"q8\"".into(),
-                ))
-            })?;
-            name.parse().map_err(to_js)?
-        });
+        let mut notes = loader::Notes::new(settings, options.revalidate.unwrap_or(false));
         let mut progress = |phase: &str, file: &str, done: u64, total: u64| {
             if let Some(f) = &on_progress {
                 let event = js::object(&[
@@ -298,7 +278,7 @@ impl PairRM {
         Ok(PairRM {
             ranker: Rc::new(ranker),
             device: name.to_string(),
-            warnings: notes.warnings,
+            warnings: notes.report.warnings,
         })
     }
 

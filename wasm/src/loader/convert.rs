@@ -70,7 +70,7 @@ pub(super) async fn convert_into_cache(
     let plan = plan_from_header(&conversion.header, config)?;
     let target = WeightsFile::converted(
         converted_url(source, dtype),
-        notes.chunk,
+        notes.settings.chunk,
         source.version.clone(),
         plan,
     );

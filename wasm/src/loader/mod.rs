@@ -29,8 +29,8 @@ pub type ProgressFn<'a> = dyn FnMut(&str, &str, u64, u64) + 'a;
 use convert::*;
 use files::*;
 use integrity::*;
-pub use notes::Notes;
 use notes::*;
+pub use notes::{LoadOptions, Notes, Settings};
 use weights::*;
 
 /// Loads a file changed on the server while it was read this many times
@@ -145,9 +145,12 @@ async fn load_once(
     let url = format!("{base}model.safetensors");
     let mut file = open_weights(&url, &config.backbone, notes, progress).await?;
     check_vocab(&tokenizer, file.plan.vocab_size)?;
-    let dtype = file.plan.check_target(notes.dtype)?;
+    let dtype = file.plan.check_target(notes.settings.dtype)?;
     // A dtype below the stored one: converted once into the cache.
-    let conversion = notes.dtype.filter(|&d| d != file.plan.stored_dtype());
+    let conversion = notes
+        .settings
+        .dtype
+        .filter(|&d| d != file.plan.stored_dtype());
     let cached = match conversion {
         Some(d) => cached_conversion(&file, d, &config.backbone, notes).await,
         None => None,
@@ -184,7 +187,7 @@ async fn load_once(
     // as it goes (when the cache could not hold the converted file).
     let (file, convert) = match converted.as_mut() {
         Some(c) => (c, None),
-        None => (&mut file, notes.dtype),
+        None => (&mut file, notes.settings.dtype),
     };
     let plan = file.plan.clone();
     let entries: HashMap<&str, _> = plan.entries.iter().map(|e| (e.name.as_str(), e)).collect();

@@ -95,7 +95,7 @@ pub(super) async fn open_weights(
             progress("cache", url, header.len() as u64, header.len() as u64);
             return Ok(WeightsFile {
                 url: url.into(),
-                chunk: notes.chunk,
+                chunk: notes.settings.chunk,
                 version: version.into(),
                 expected: Expected {
                     etag: etag.into(),
@@ -156,7 +156,7 @@ pub(super) async fn open_weights(
     store(&key, &header, &meta, notes).await;
     Ok(WeightsFile {
         url: url.into(),
-        chunk: notes.chunk,
+        chunk: notes.settings.chunk,
         version,
         expected: Expected {
             etag: first.etag,
