@@ -132,13 +132,13 @@ impl ModelBuilder {
     /// group was added already.
     pub fn add_group(&mut self, weights: &mut PairRmWeights) -> Result<()> {
         let group = weights.take_group(&self.config.backbone, self.groups_added)?;
-        self.groups_added += 1;
         self.add(group);
         Ok(())
     }
 
     /// Build from one group (the groups in load order).
     fn add(&mut self, group: Group) {
+        self.groups_added += 1;
         let eps = self.config.backbone.layer_norm_eps;
         match (&mut self.engine, group) {
             (engine, Group::Globals(g)) => {
@@ -176,13 +176,16 @@ impl ModelBuilder {
         let longest = self.config.source_maxlength
             + 2 * (self.config.candidate_maxlength + self.config.source_maxlength / 2);
         let buckets = BucketTable::new(&self.config.backbone, longest);
-        let bb = &self.config.backbone;
+        // Every group, in order: the globals, each layer, the head.
+        if self.groups_added != self.config.backbone.num_hidden_layers + 2 {
+            return Err(incomplete());
+        }
         let network = match self.engine {
             EngineBuilder::Tensors(b) => {
-                Network::Tensors(b.finish(bb, buckets).ok_or_else(incomplete)?)
+                Network::Tensors(b.finish(buckets).ok_or_else(incomplete)?)
             }
             EngineBuilder::FusedCpu(b) => {
-                Network::FusedCpu(b.finish(bb, buckets).ok_or_else(incomplete)?)
+                Network::FusedCpu(b.finish(buckets).ok_or_else(incomplete)?)
             }
         };
         Ok(PairRmModel {

@@ -465,13 +465,10 @@ impl PairRmWeights {
         self.tensors.contains_key(name)
     }
 
-    /// How many tensors are held.
-    pub fn len(&self) -> usize {
+    /// How many tensors are held (tests check what taking groups leaves).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.tensors.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.tensors.is_empty()
     }
 
     /// A tensor [`Self::take_group`] has checked is here.

@@ -66,17 +66,10 @@ impl Builder {
         self.head = Some(FusedHead::load(head));
     }
 
-    /// The model, or None when a group is missing.
-    pub(crate) fn finish(
-        self,
-        config: &BackboneConfig,
-        buckets: BucketTable,
-    ) -> Option<FusedModel> {
-        if self.layers.len() != config.num_hidden_layers {
-            return None;
-        }
+    /// The model, or None before the globals or the head were added.
+    pub(crate) fn finish(self, buckets: BucketTable) -> Option<FusedModel> {
         Some(FusedModel::new(
-            config,
+            &self.config,
             self.embeddings?,
             self.layers,
             self.head?,
@@ -183,19 +176,24 @@ impl FusedModel {
         self.embeddings.bytes() + layers + self.head.dense.bytes() + self.head.out.bytes()
     }
 
-    /// `logit(A, B)` per comparison (ids already checked against the vocabulary).
-    pub fn forward(&self, batch: &[PairInput]) -> Vec<f32> {
-        let h = self.hidden;
+    /// Sequences of these lengths laid out one after another, and the rows in all.
+    fn sequences(&self, lens: impl Iterator<Item = usize>) -> (Vec<Sequence>, usize) {
         let mut tokens = 0;
-        let seqs: Vec<Sequence> = batch
-            .iter()
-            .map(|p| {
-                let (start, len) = (tokens, p.ids.len());
+        let seqs = lens
+            .map(|len| {
+                let start = tokens;
                 tokens += len;
                 let deltas = self.buckets.deltas(len);
                 Sequence { start, len, deltas }
             })
             .collect();
+        (seqs, tokens)
+    }
+
+    /// `logit(A, B)` per comparison (ids already checked against the vocabulary).
+    pub fn forward(&self, batch: &[PairInput]) -> Vec<f32> {
+        let h = self.hidden;
+        let (seqs, tokens) = self.sequences(batch.iter().map(|p| p.ids.len()));
         let mut guard = self.workspace.lock().unwrap_or_else(|e| e.into_inner());
         let ws = &mut *guard;
         let x = sized(&mut ws.x, tokens * h);
@@ -221,25 +219,13 @@ impl FusedModel {
     /// one after another): the cross-engine test compares layer by layer.
     #[cfg(test)]
     pub(crate) fn forward_layer(&self, i: usize, x: &[f32], lens: &[usize]) -> Vec<f32> {
-        let mut start = 0;
-        let seqs: Vec<Sequence> = lens
-            .iter()
-            .map(|&len| {
-                let seq = Sequence {
-                    start,
-                    len,
-                    deltas: self.buckets.deltas(len),
-                };
-                start += len;
-                seq
-            })
-            .collect();
+        let (seqs, tokens) = self.sequences(lens.iter().copied());
         let mut ws = Workspace {
             x: x.to_vec(),
             ..Workspace::default()
         };
-        self.layer(&self.layers[i], &mut ws, start, &seqs);
-        ws.x.truncate(start * self.hidden);
+        self.layer(&self.layers[i], &mut ws, tokens, &seqs);
+        ws.x.truncate(tokens * self.hidden);
         ws.x
     }
 

@@ -41,13 +41,16 @@ impl DebertaV2Encoder {
 
 /// `[n, 1, 1, len]`: 0 on each row's `lengths[k]` real keys, [`MASKED`] on its padding.
 pub(crate) fn attention_bias(lengths: &[usize], len: usize, device: &Device) -> Tensor<4> {
-    let bias: Vec<f32> = lengths
-        .iter()
-        .flat_map(|&real| {
-            std::iter::repeat_n(0.0f32, real).chain(std::iter::repeat_n(MASKED, len - real))
-        })
-        .collect();
+    let bias = per_token(lengths, len, 0.0, MASKED);
     Tensor::<4>::from_data(TensorData::new(bias, [lengths.len(), 1, 1, len]), device)
+}
+
+/// Row-major `[n, len]`: `real` on each row's `lengths[k]` real tokens, `pad` after.
+fn per_token(lengths: &[usize], len: usize, real: f32, pad: f32) -> Vec<f32> {
+    lengths
+        .iter()
+        .flat_map(|&n| std::iter::repeat_n(real, n).chain(std::iter::repeat_n(pad, len - n)))
+        .collect()
 }
 
 /// `DebertaV2Model`: embeddings, then the encoder; returns the last hidden states.
@@ -68,12 +71,7 @@ impl DebertaV2Model {
         buckets: &BucketTable,
         device: &Device,
     ) -> Tensor<3> {
-        let mask: Vec<f32> = lengths
-            .iter()
-            .flat_map(|&real| {
-                std::iter::repeat_n(1.0f32, real).chain(std::iter::repeat_n(0.0, len - real))
-            })
-            .collect();
+        let mask = per_token(lengths, len, 1.0, 0.0);
         let x = self
             .embeddings
             .forward(ids, &mask, lengths.len(), len, device);

@@ -118,15 +118,8 @@ impl Builder {
             .map_err(|e| Error::Device(format!("the device failed while loading: {e:?}")))
     }
 
-    /// The model, or None when a group is missing.
-    pub(crate) fn finish(
-        self,
-        config: &BackboneConfig,
-        buckets: BucketTable,
-    ) -> Option<TensorsModel> {
-        if self.layers.len() != config.num_hidden_layers {
-            return None;
-        }
+    /// The model, or None before the globals or the head were added.
+    pub(crate) fn finish(self, buckets: BucketTable) -> Option<TensorsModel> {
         let pretrained_model = DebertaV2Model {
             embeddings: self.embeddings?,
             encoder: DebertaV2Encoder { layer: self.layers },

@@ -72,17 +72,6 @@ impl Settings {
     }
 }
 
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            chunk: CHUNK,
-            stall_ms: fetch::STALL_MS,
-            dtype: None,
-            signal: JsValue::UNDEFINED,
-        }
-    }
-}
-
 /// What a load tells its caller besides the model.
 #[derive(Debug, Default)]
 pub struct LoadReport {
@@ -91,7 +80,6 @@ pub struct LoadReport {
 }
 
 /// One load under way: its settings, its report, and its bookkeeping.
-#[derive(Default)]
 pub struct Notes {
     pub settings: Settings,
     pub report: LoadReport,
@@ -114,8 +102,11 @@ impl Notes {
     pub fn new(settings: Settings, revalidate: bool) -> Self {
         Self {
             settings,
+            report: LoadReport::default(),
             revalidate,
-            ..Self::default()
+            used: HashSet::new(),
+            changed: false,
+            start_over: false,
         }
     }
 
