@@ -70,6 +70,8 @@ export function setupDatasetView({ request, post, currentModel, isLoaded }) {
   let savedModel = null;
   let sort = { column: 0, descending: false };
   let lastDrawn = 0;
+  /** The results' saves, one after another: a run ends only when they have all committed. */
+  let saving = Promise.resolve();
   /** The texts of the files last read: AlpacaEval's A and B can be swapped. */
   let lastFiles = [];
 
@@ -300,6 +302,9 @@ export function setupDatasetView({ request, post, currentModel, isLoaded }) {
     // Rows are done in order, so the rows from the first one without a result remain.
     const rows = dataset.rows.slice(start);
     const msg = await request({ type: "dataset-run", id, kind: dataset.kind, rows, start, ...options });
+    // What the page then reports as done is what a reload finds: a reload
+    // before a save commits would lose its rows while "Resume" counted them.
+    await saving;
     running = null;
     $("dataset-progress").hidden = true;
     if (msg.type === "error") {
@@ -330,11 +335,9 @@ export function setupDatasetView({ request, post, currentModel, isLoaded }) {
     if (!running || !("id" in msg) || msg.id !== running.id) return;
     if (msg.type === "dataset-rows") {
       msg.results.forEach((r, k) => { results[msg.start + k] = r; });
-      try {
-        await saveResults(msg.start, msg.results);
-      } catch {
-        // Not saved: the run goes on; a reload would redo these rows.
-      }
+      // Not saved (storage refused): the run goes on; a reload would redo these rows.
+      saving = saving.then(() => saveResults(msg.start, msg.results)).catch(() => {});
+      await saving;
       showProgress(done());
       if (performance.now() - lastDrawn > REDRAW_MS) {
         lastDrawn = performance.now();
