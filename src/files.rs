@@ -1,9 +1,18 @@
-//! A model's files: which ones, how big they may be, and reading them from a
-//! folder (natively; the browser fetches them in the wasm crate's loader).
+//! A model's files: which ones, how big they may be, and the sources
+//! [`crate::load`] reads them from: a folder ([`DirSource`]) or memory
+//! ([`MemorySource`]). The browser fetches them in the wasm crate's loader.
 
-use crate::config::{parse_model_config, ConfigSource};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use crate::config::{parse_model_config, BackboneConfig, ConfigSource};
 use crate::error::{Error, Result};
+use crate::load::ModelSource;
 use crate::tokenize::PairRmTokenizer;
+use crate::weights::{header_len, plan_from_header, WeightsPlan};
+
+/// The weights file of a model.
+pub const WEIGHTS_FILE: &str = "model.safetensors";
 
 /// Most bytes each small file of a model may have: the published ones are far
 /// smaller (config.json < 1 KB, spm.model 2.5 MB, tokenizer.json 8.7 MB); a
@@ -66,10 +75,14 @@ pub struct ModelFiles {
 }
 
 /// Which tokenizer files to read from a model dir.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TokenizerPreference {
     /// `tokenizer.json` when present, else `spm.model` + `added_tokens.json`.
+    #[default]
     Auto,
+    /// `spm.model` + `added_tokens.json` when present, else `tokenizer.json`:
+    /// the smaller download (2.5 MB against 8.7 MB), for the browser.
+    SpmFirst,
     Json,
     Spm,
 }
@@ -113,6 +126,7 @@ pub fn read_tokenizer_files(
         TokenizerPreference::Json => true,
         TokenizerPreference::Spm => false,
         TokenizerPreference::Auto => dir.join("tokenizer.json").is_file(),
+        TokenizerPreference::SpmFirst => !dir.join("spm.model").is_file(),
     };
     Ok(if use_json {
         TokenizerFiles::Json(read_text(&dir.join("tokenizer.json"))?)
@@ -137,6 +151,145 @@ pub fn read_model_dir(dir: &std::path::Path, pref: TokenizerPreference) -> Resul
         config_json,
         backbone_config_json,
         tokenizer: read_tokenizer_files(dir, pref)?,
-        safetensors: read_file(&dir.join("model.safetensors"))?,
+        safetensors: read_file(&dir.join(WEIGHTS_FILE))?,
     })
+}
+
+fn io_error(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |e| Error::Io {
+        what: path.display().to_string(),
+        cause: e.to_string(),
+    }
+}
+
+/// A model folder on disk, read as the loading pipeline asks: small files
+/// whole, the weights by byte range, so the whole weights file is never in
+/// memory at once.
+pub struct DirSource {
+    dir: PathBuf,
+    weights: Option<std::fs::File>,
+}
+
+impl DirSource {
+    pub fn new(dir: &Path) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+            weights: None,
+        }
+    }
+}
+
+impl ModelSource for DirSource {
+    fn locate(&self, name: &str) -> String {
+        self.dir.join(name).display().to_string()
+    }
+
+    async fn file(&mut self, name: &str) -> Result<Vec<u8>> {
+        // The system's own reason when it is missing or unreadable.
+        read_small(&self.dir.join(name))
+    }
+
+    async fn optional_file(&mut self, name: &str) -> Result<Option<Vec<u8>>> {
+        let path = self.dir.join(name);
+        path.is_file().then(|| read_small(&path)).transpose()
+    }
+
+    async fn weights_plan(&mut self, backbone: &BackboneConfig) -> Result<WeightsPlan> {
+        let path = self.dir.join(WEIGHTS_FILE);
+        let mut file = std::fs::File::open(&path).map_err(io_error(&path))?;
+        let len = file.metadata().map_err(io_error(&path))?.len();
+        let mut header = Vec::new();
+        (&mut file)
+            .take(8)
+            .read_to_end(&mut header)
+            .map_err(io_error(&path))?;
+        let n = header_len(&header)?;
+        (&mut file)
+            .take(n as u64)
+            .read_to_end(&mut header)
+            .map_err(io_error(&path))?;
+        let plan = plan_from_header(&header, backbone)?;
+        plan.check_file_len(len)?;
+        self.weights = Some(file);
+        Ok(plan)
+    }
+
+    async fn read(&mut self, start: u64, end: u64) -> Result<Vec<u8>> {
+        let path = self.dir.join(WEIGHTS_FILE);
+        let file = self.weights.as_mut().ok_or_else(|| Error::Io {
+            what: path.display().to_string(),
+            cause: "read before its header".into(),
+        })?;
+        let mut bytes = vec![0; (end - start) as usize];
+        file.seek(SeekFrom::Start(start))
+            .and_then(|_| file.read_exact(&mut bytes))
+            .map_err(io_error(&path))?;
+        Ok(bytes)
+    }
+}
+
+/// A model's files already in memory: [`ModelFiles`], or weights alone for a
+/// config and tokenizer loaded before ([`crate::load::build_ranker`]).
+pub struct MemorySource {
+    config_json: Option<String>,
+    backbone_config_json: Option<String>,
+    tokenizer: Option<TokenizerFiles>,
+    safetensors: Vec<u8>,
+}
+
+impl MemorySource {
+    pub fn new(files: ModelFiles) -> Self {
+        Self {
+            config_json: Some(files.config_json),
+            backbone_config_json: files.backbone_config_json,
+            tokenizer: Some(files.tokenizer),
+            safetensors: files.safetensors,
+        }
+    }
+
+    /// Only `model.safetensors`.
+    pub fn weights(safetensors: Vec<u8>) -> Self {
+        Self {
+            config_json: None,
+            backbone_config_json: None,
+            tokenizer: None,
+            safetensors,
+        }
+    }
+}
+
+impl ModelSource for MemorySource {
+    fn locate(&self, name: &str) -> String {
+        name.to_string()
+    }
+
+    /// By name; any `<folder>/config.json` is the backbone's (a [`ModelFiles`]
+    /// holds at most one).
+    async fn optional_file(&mut self, name: &str) -> Result<Option<Vec<u8>>> {
+        let text = |t: &Option<String>| t.as_ref().map(|t| t.as_bytes().to_vec());
+        Ok(match (name, &self.tokenizer) {
+            ("config.json", _) => text(&self.config_json),
+            (n, _) if n.ends_with("/config.json") => text(&self.backbone_config_json),
+            ("tokenizer.json", Some(TokenizerFiles::Json(json))) => Some(json.as_bytes().to_vec()),
+            ("spm.model", Some(TokenizerFiles::Spm { spm_model, .. })) => Some(spm_model.clone()),
+            (
+                "added_tokens.json",
+                Some(TokenizerFiles::Spm {
+                    added_tokens_json, ..
+                }),
+            ) => Some(added_tokens_json.as_bytes().to_vec()),
+            _ => None,
+        })
+    }
+
+    async fn weights_plan(&mut self, backbone: &BackboneConfig) -> Result<WeightsPlan> {
+        let plan = plan_from_header(&self.safetensors, backbone)?;
+        plan.check_file_len(self.safetensors.len() as u64)?;
+        Ok(plan)
+    }
+
+    async fn read(&mut self, start: u64, end: u64) -> Result<Vec<u8>> {
+        // Within the length the plan was checked against.
+        Ok(self.safetensors[start as usize..end as usize].to_vec())
+    }
 }

@@ -2,7 +2,8 @@
 //! — in Rust on burn, running on the CPU (burn Flex) or a GPU (burn wgpu,
 //! WebGPU in browsers).
 //!
-//! Data flows one way: model files → [`config`], [`tokenize`], [`weights`] →
+//! Data flows one way: model files ([`load`] reads them from a source) →
+//! [`config`], [`tokenize`], [`weights`] →
 //! [`segments`] (pair assembly and truncation) → [`model`] (encoder and head)
 //! → [`rank`] (scores, ranks, probabilities) → [`api`].
 //!
@@ -29,6 +30,7 @@ pub mod dataset;
 pub mod device;
 pub mod error;
 pub mod files;
+pub mod load;
 pub mod model;
 pub mod quant;
 pub mod random;

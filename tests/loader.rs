@@ -1,15 +1,20 @@
-//! Model-dir loading: both config layouts, the large built-in dims, and clear
-//! errors for wrong, truncated or unsupported weight files.
+//! Model-dir loading: both config layouts, the large built-in dims, clear
+//! errors for wrong, truncated or unsupported weight files, and what the one
+//! loading pipeline asks of its source.
 
 mod common;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use pairrm_web::api::{read_model_dir, TokenizerPreference};
+use pairrm_web::api::{read_model_dir, LoadSettings, TokenizerPreference};
 use pairrm_web::config::{parse_model_config, BackboneConfig, ConfigSource};
-use pairrm_web::weights::plan_from_header;
-use pairrm_web::{block_on, device, CompareMode, ConfigError, Error, Ranker, WeightsError};
+use pairrm_web::files::DirSource;
+use pairrm_web::load::{load_ranker, ModelSource};
+use pairrm_web::weights::{plan_from_header, WeightsPlan};
+use pairrm_web::{
+    block_on, device, CompareMode, ConfigError, Error, Ranker, WeightDtype, WeightsError,
+};
 use serde_json::json;
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -509,4 +514,180 @@ fn the_model_builder_refuses_incomplete_groups() {
         .expect_err("one group too many");
     assert!(err.to_string().contains("added already"), "{err}");
     assert!(builder.finish().is_ok());
+}
+
+/// What the loading pipeline asks of a folder, recorded; it can refuse to go
+/// on after some groups, as a cancelled load does.
+struct Recording {
+    inner: DirSource,
+    calls: Vec<String>,
+    reads: Vec<(u64, u64)>,
+    groups: Vec<(u64, u64)>,
+    cancel_after: Option<usize>,
+}
+
+impl Recording {
+    fn new(dir: &std::path::Path, cancel_after: Option<usize>) -> Self {
+        Self {
+            inner: DirSource::new(dir),
+            calls: Vec::new(),
+            reads: Vec::new(),
+            groups: Vec::new(),
+            cancel_after,
+        }
+    }
+}
+
+impl ModelSource for Recording {
+    fn locate(&self, name: &str) -> String {
+        self.inner.locate(name)
+    }
+    async fn config_json(&mut self) -> pairrm_web::Result<Vec<u8>> {
+        self.calls.push("config".into());
+        self.inner.config_json().await
+    }
+    async fn file(&mut self, name: &str) -> pairrm_web::Result<Vec<u8>> {
+        self.calls.push(format!("file {name}"));
+        self.inner.file(name).await
+    }
+    async fn optional_file(&mut self, name: &str) -> pairrm_web::Result<Option<Vec<u8>>> {
+        self.calls.push(format!("optional {name}"));
+        self.inner.optional_file(name).await
+    }
+    async fn weights_plan(&mut self, backbone: &BackboneConfig) -> pairrm_web::Result<WeightsPlan> {
+        self.calls.push("plan".into());
+        self.inner.weights_plan(backbone).await
+    }
+    async fn prepare(
+        &mut self,
+        plan: WeightsPlan,
+        dtype: Option<WeightDtype>,
+    ) -> pairrm_web::Result<(WeightsPlan, Option<WeightDtype>)> {
+        self.calls.push(format!("prepare {dtype:?}"));
+        self.inner.prepare(plan, dtype).await
+    }
+    async fn read(&mut self, start: u64, end: u64) -> pairrm_web::Result<Vec<u8>> {
+        self.reads.push((start, end));
+        self.inner.read(start, end).await
+    }
+    async fn group_loaded(&mut self, done: u64, total: u64) -> pairrm_web::Result<()> {
+        self.groups.push((done, total));
+        match self.cancel_after {
+            Some(n) if self.groups.len() >= n => Err(Error::Cancelled),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[test]
+fn one_pipeline_reads_config_tokenizer_header_then_each_group_once() {
+    let dir = common::fixtures_dir().join("tiny-ranker");
+    let settings = LoadSettings::default();
+    let mut source = Recording::new(&dir, None);
+    let ranker = block_on(load_ranker(&mut source, &device::cpu(), &settings)).unwrap();
+    // The ranker config names its backbone folder; Auto prefers tokenizer.json.
+    let folder =
+        match parse_model_config(&std::fs::read_to_string(dir.join("config.json")).unwrap())
+            .unwrap()
+        {
+            ConfigSource::NeedsBackbone(p) => p.model_name.trim_end_matches('/').to_string(),
+            ConfigSource::Ready(_) => panic!("tiny-ranker's config names a backbone folder"),
+        };
+    assert_eq!(
+        source.calls,
+        [
+            "config".to_string(),
+            format!("file {folder}/config.json"),
+            "optional tokenizer.json".into(),
+            "plan".into(),
+            "prepare None".into(),
+        ]
+    );
+    // Every group, in order, each tensor's bytes read once, in file order,
+    // and only after the header was checked.
+    let layers = ranker.config().backbone.num_hidden_layers;
+    assert_eq!(source.groups.len(), layers + 2);
+    let total = source.groups[0].1;
+    assert!(source
+        .groups
+        .windows(2)
+        .all(|w| w[0].0 < w[1].0 && w[1].1 == total));
+    let read: u64 = source.reads.iter().map(|(a, b)| b - a).sum();
+    assert_eq!(read, source.groups.last().unwrap().0);
+    assert!(read <= total);
+    let mut sorted = source.reads.clone();
+    sorted.sort();
+    assert!(
+        sorted.windows(2).all(|w| w[0].1 <= w[1].0),
+        "no byte is read twice"
+    );
+    let file_len = std::fs::metadata(dir.join("model.safetensors"))
+        .unwrap()
+        .len();
+    assert!(sorted.last().unwrap().1 <= file_len);
+    // What it loaded ranks as the whole-file route does.
+    let whole = Ranker::from_files(
+        read_model_dir(&dir, TokenizerPreference::Auto).unwrap(),
+        &device::cpu(),
+    )
+    .unwrap();
+    let candidates = vec!["Paris.".to_string(), "Lyon, I think.".to_string()];
+    let a = block_on(ranker.rank("Capital of France?", "", &candidates)).unwrap();
+    let b = block_on(whole.rank("Capital of France?", "", &candidates)).unwrap();
+    assert_eq!(a.scores, b.scores);
+
+    // The spm files first, when asked; a dtype reaches prepare and the ranker.
+    let settings = LoadSettings {
+        dtype: Some(WeightDtype::Q8),
+        tokenizer: TokenizerPreference::SpmFirst,
+        ..LoadSettings::default()
+    };
+    let mut source = Recording::new(&dir, None);
+    let ranker = block_on(load_ranker(&mut source, &device::cpu(), &settings)).unwrap();
+    assert_eq!(
+        source.calls[2..],
+        [
+            "optional spm.model".to_string(),
+            "file added_tokens.json".into(),
+            "plan".into(),
+            "prepare Some(Q8)".into(),
+        ]
+    );
+    assert_eq!(ranker.dtype(), WeightDtype::Q8);
+}
+
+#[test]
+fn a_source_that_says_stop_ends_the_load_between_groups() {
+    let dir = common::fixtures_dir().join("tiny-ranker");
+    let mut source = Recording::new(&dir, Some(2));
+    let err = block_on(load_ranker(
+        &mut source,
+        &device::cpu(),
+        &LoadSettings::default(),
+    ))
+    .err()
+    .expect("cancelled");
+    assert!(matches!(err, Error::Cancelled), "{err}");
+    assert_eq!(source.groups.len(), 2, "nothing is read after the stop");
+    let read: u64 = source.reads.iter().map(|(a, b)| b - a).sum();
+    assert_eq!(read, source.groups[1].0);
+}
+
+#[test]
+fn a_truncated_weights_file_is_refused_before_any_tensor_is_read() {
+    let dir = copy_fixture("tiny-hf", "pipeline-truncated");
+    let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
+    std::fs::write(dir.join("model.safetensors"), &bytes[..bytes.len() - 4]).unwrap();
+    let mut source = Recording::new(&dir, None);
+    let err = block_on(load_ranker(
+        &mut source,
+        &device::cpu(),
+        &LoadSettings::default(),
+    ))
+    .err()
+    .expect("truncated");
+    assert!(matches!(err, Error::Weights(_)), "{err}");
+    assert!(err.to_string().contains("truncated"), "{err}");
+    assert!(source.reads.is_empty());
+    assert!(!source.calls.iter().any(|c| c.starts_with("prepare")));
 }

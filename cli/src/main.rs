@@ -18,9 +18,10 @@ mod cli {
 
     use crate::bench::BenchOptions;
     use clap::{Args, Parser, Subcommand, ValueEnum};
-    use pairrm_web::api::{read_model_dir, read_tokenizer_files, TokenizerPreference};
+    use pairrm_web::api::{LoadSettings, TokenizerPreference};
     use pairrm_web::device::{self, DeviceChoice};
-    use pairrm_web::model::Engine;
+    use pairrm_web::files::DirSource;
+    use pairrm_web::load::load_tokenizer;
     use pairrm_web::requests::{Method, Request, Response, TokenIds};
     use pairrm_web::tokenize::PairRmTokenizer;
     use pairrm_web::{block_on, CompareMode, Error, Ranker, WeightDtype};
@@ -268,8 +269,8 @@ mod cli {
     fn load(command: &Command) -> Result<Loaded, Error> {
         let run = match command {
             Command::Tokenize(files) => {
-                let tokenizer =
-                    read_tokenizer_files(&files.model, files.tokenizer.into())?.load()?;
+                let mut source = DirSource::new(&files.model);
+                let tokenizer = block_on(load_tokenizer(&mut source, files.tokenizer.into()))?;
                 return Ok(Loaded::Tokenizer(tokenizer));
             }
             Command::Compare { run, .. } | Command::Winrate { run, .. } => run,
@@ -282,12 +283,12 @@ mod cli {
             }
         };
         let (dev, _) = device::select(run.device)?;
-        let mut ranker = Ranker::from_files_as(
-            read_model_dir(&run.files.model, run.files.tokenizer.into())?,
-            &dev,
-            Engine::for_device(&dev),
-            run.dtype,
-        )?;
+        let settings = LoadSettings {
+            dtype: run.dtype,
+            engine: None,
+            tokenizer: run.files.tokenizer.into(),
+        };
+        let mut ranker = Ranker::load_dir_with(&run.files.model, &dev, &settings)?;
         if let Some(b) = run.batch_size {
             ranker.set_batch_size(b);
         }

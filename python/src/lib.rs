@@ -6,10 +6,9 @@
 
 use std::path::PathBuf;
 
-use pairrm_web::api::{read_model_dir, TokenizerPreference};
+use pairrm_web::api::LoadSettings;
 use pairrm_web::dataset::{self, PairRow, PairScore, RankRow, Scoring, Verdict};
 use pairrm_web::device::{self, DeviceChoice};
-use pairrm_web::model::Engine;
 use pairrm_web::{block_on, CompareMode, Error, Keep, Message, Ranker, WeightDtype};
 use pyo3::exceptions::{PyKeyboardInterrupt, PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -83,8 +82,11 @@ impl Model {
         let dtype: Option<WeightDtype> = dtype.map(str::parse).transpose().map_err(to_py)?;
         py.detach(|| {
             let (dev, name) = device::select(choice)?;
-            let files = read_model_dir(&path, TokenizerPreference::Auto)?;
-            let mut ranker = Ranker::from_files_as(files, &dev, Engine::for_device(&dev), dtype)?;
+            let settings = LoadSettings {
+                dtype,
+                ..LoadSettings::default()
+            };
+            let mut ranker = Ranker::load_dir_with(&path, &dev, &settings)?;
             if let Some(b) = batch_size {
                 ranker.set_batch_size(b);
             }

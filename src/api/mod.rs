@@ -8,17 +8,19 @@ use burn::tensor::Device;
 
 use crate::config::PairRmConfig;
 use crate::error::{Error, Result};
+use crate::files::{DirSource, MemorySource};
+use crate::load::{build_ranker, load_ranker};
 use crate::model::{Engine, PairRmModel};
 use crate::quant::WeightDtype;
 use crate::rank::{CompareMode, Ranking};
 use crate::segments::{self, Limits, PairInput};
 use crate::tokenize::{text_head, PairRmTokenizer};
-use crate::weights::PairRmWeights;
 
 pub use crate::config::resolve_config;
 pub use crate::conversation::{conversation_texts, Message, CONVERSATION_INSTRUCTION};
 pub use crate::files::{read_model_dir, read_tokenizer_files, TokenizerPreference};
 pub use crate::files::{ModelFiles, TokenizerFiles};
+pub use crate::load::LoadSettings;
 use crate::requests::{Best, Request, Response, TokenIds};
 pub use crate::requests::{Comparison, RefRanking};
 
@@ -77,7 +79,7 @@ pub type YieldFn = fn() -> YieldFuture;
 impl Ranker {
     /// Parse config, tokenizer and weights, check them against each other, upload to `device`.
     pub fn from_files(files: ModelFiles, device: &Device) -> Result<Self> {
-        Self::from_files_with_engine(files, device, Engine::for_device(device))
+        Self::from_files_with(files, device, &LoadSettings::default())
     }
 
     /// As [`Self::from_files`], with the forward-pass engine chosen by the caller.
@@ -98,9 +100,21 @@ impl Ranker {
         engine: Engine,
         dtype: Option<WeightDtype>,
     ) -> Result<Self> {
-        let config = resolve_config(&files.config_json, files.backbone_config_json.as_deref())?;
-        let tokenizer = files.tokenizer.load()?;
-        Self::from_safetensors(config, tokenizer, files.safetensors, device, engine, dtype)
+        let settings = LoadSettings {
+            dtype,
+            engine: Some(engine),
+            ..LoadSettings::default()
+        };
+        Self::from_files_with(files, device, &settings)
+    }
+
+    /// Files in memory through the one loading pipeline ([`crate::load`]).
+    pub fn from_files_with(
+        files: ModelFiles,
+        device: &Device,
+        settings: &LoadSettings,
+    ) -> Result<Self> {
+        futures_lite::future::block_on(load_ranker(&mut MemorySource::new(files), device, settings))
     }
 
     /// As [`Self::from_files_as`], from a config and tokenizer already read.
@@ -112,14 +126,19 @@ impl Ranker {
         engine: Engine,
         dtype: Option<WeightDtype>,
     ) -> Result<Self> {
-        let plan = crate::weights::plan_from_header(&safetensors, &config.backbone)?;
-        let computed = plan.check_target(dtype)?;
-        let weights = PairRmWeights::from_plan(&plan, &safetensors, dtype)?;
-        drop(safetensors); // the decoded copy is all we keep
-        check_vocab(&tokenizer, weights.vocab_size)?;
-        let model =
-            PairRmModel::load_with_engine(&config, weights, tokenizer.special.pad, device, engine)?;
-        Ok(Self::from_parts(config, tokenizer, model).with_dtype(computed))
+        let settings = LoadSettings {
+            dtype,
+            engine: Some(engine),
+            ..LoadSettings::default()
+        };
+        let mut source = MemorySource::weights(safetensors);
+        futures_lite::future::block_on(build_ranker(
+            &mut source,
+            config,
+            tokenizer,
+            device,
+            &settings,
+        ))
     }
 
     /// Assemble from parts loaded elsewhere (the browser streams its weights).
@@ -166,7 +185,7 @@ impl Ranker {
     /// Load a model dir holding the files of `llm-blender/PairRM` or `llm-blender/PairRM-hf`.
     /// The tokenizer comes from `tokenizer.json` when present, else `spm.model` + `added_tokens.json`.
     pub fn load_dir(dir: &std::path::Path, device: &Device) -> Result<Self> {
-        Self::from_files(read_model_dir(dir, TokenizerPreference::Auto)?, device)
+        Self::load_dir_with(dir, device, &LoadSettings::default())
     }
 
     /// As [`Self::load_dir`], converting the weights to `dtype` as they are
@@ -176,8 +195,22 @@ impl Ranker {
         device: &Device,
         dtype: Option<WeightDtype>,
     ) -> Result<Self> {
-        let files = read_model_dir(dir, TokenizerPreference::Auto)?;
-        Self::from_files_as(files, device, Engine::for_device(device), dtype)
+        let settings = LoadSettings {
+            dtype,
+            ..LoadSettings::default()
+        };
+        Self::load_dir_with(dir, device, &settings)
+    }
+
+    /// As [`Self::load_dir`], with every setting of the load. The weights are
+    /// read group by group from the file: at most one layer's host tensors
+    /// (and no copy of the file) besides the model in memory.
+    pub fn load_dir_with(
+        dir: &std::path::Path,
+        device: &Device,
+        settings: &LoadSettings,
+    ) -> Result<Self> {
+        futures_lite::future::block_on(load_ranker(&mut DirSource::new(dir), device, settings))
     }
 
     pub fn config(&self) -> &PairRmConfig {

@@ -224,6 +224,19 @@ impl WeightsPlan {
         }
     }
 
+    /// A file of `len` bytes is the one the header describes: not cut short
+    /// (a dropped download), not longer (two files run together).
+    pub fn check_file_len(&self, len: u64) -> Result<()> {
+        let want = self.file_len() as u64;
+        if len == want {
+            return Ok(());
+        }
+        Err(Error::weights(format!(
+            "model.safetensors is {len} bytes but its header describes {want} bytes: the file is {}",
+            if len < want { "truncated" } else { "corrupt" }
+        )))
+    }
+
     /// The dtype a load with `target` computes with: `target`, or the file's
     /// own when none is asked for. Asking for more precision than the file
     /// holds is an error: rounded values cannot be made exact again.
@@ -500,18 +513,7 @@ impl PairRmWeights {
         target: Option<WeightDtype>,
     ) -> Result<Self> {
         plan.check_target(target)?;
-        if bytes.len() != plan.file_len() {
-            return Err(Error::weights(format!(
-                "model.safetensors is {} bytes but its header describes {} bytes: the file is {}",
-                bytes.len(),
-                plan.file_len(),
-                if bytes.len() < plan.file_len() {
-                    "truncated"
-                } else {
-                    "corrupt"
-                }
-            )));
-        }
+        plan.check_file_len(bytes.len() as u64)?;
         let data = &bytes[plan.data_start..];
         let tensors = plan
             .entries

@@ -117,10 +117,3 @@ pub(super) async fn required_file(
         .await?
         .ok_or_else(|| not_found(url))
 }
-
-pub(super) fn text(url: &str, bytes: Vec<u8>) -> Result<String> {
-    String::from_utf8(bytes).map_err(|_| Error::Io {
-        what: url.to_string(),
-        cause: "not UTF-8".into(),
-    })
-}
