@@ -27,7 +27,7 @@ pub struct Message {
 pub fn conversation_texts(a: &[Message], b: &[Message]) -> Result<(String, String, String)> {
     for (name, conv) in [("a", a), ("b", b)] {
         if conv.is_empty() || conv.len() % 2 != 0 {
-            return Err(Error::Input(format!(
+            return Err(Error::input(format!(
                 "conversation {name} must have an even, non-zero number of turns (got {})",
                 conv.len()
             )));
@@ -35,7 +35,7 @@ pub fn conversation_texts(a: &[Message], b: &[Message]) -> Result<(String, Strin
         for (k, m) in conv.iter().enumerate() {
             let want = if k % 2 == 0 { "USER" } else { "ASSISTANT" };
             if !m.role.eq_ignore_ascii_case(want) {
-                return Err(Error::Input(format!(
+                return Err(Error::input(format!(
                     "conversation {name}: turn {} must be {want}, got {:?}",
                     k + 1,
                     m.role
@@ -44,7 +44,7 @@ pub fn conversation_texts(a: &[Message], b: &[Message]) -> Result<(String, Strin
         }
     }
     if a.len() != b.len() {
-        return Err(Error::Input(format!(
+        return Err(Error::input(format!(
             "the conversations have {} and {} turns",
             a.len(),
             b.len()
@@ -54,7 +54,7 @@ pub fn conversation_texts(a: &[Message], b: &[Message]) -> Result<(String, Strin
         .step_by(2)
         .find(|&k| a[k].content != b[k].content)
     {
-        return Err(Error::Input(format!(
+        return Err(Error::input(format!(
             "USER turn {} differs between the conversations",
             k + 1
         )));

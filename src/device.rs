@@ -21,7 +21,7 @@ impl std::str::FromStr for DeviceChoice {
             "cpu" => Ok(Self::Cpu),
             "wgpu" | "webgpu" | "gpu" => Ok(Self::Wgpu),
             "auto" => Ok(Self::Auto),
-            other => Err(Error::Input(format!(
+            other => Err(Error::input(format!(
                 "unknown device {other:?} (expected cpu, wgpu or auto)"
             ))),
         }
@@ -42,14 +42,18 @@ pub fn wgpu() -> Result<Device> {
     static WGPU: OnceLock<std::result::Result<Device, String>> = OnceLock::new();
     WGPU.get_or_init(|| Device::wgpu_options().init().map_err(|e| format!("{e}")))
         .clone()
-        .map_err(|e| Error::Device(format!("no wgpu adapter: {e}")))
+        .map_err(|e| {
+            Error::Device(crate::error::DeviceError::Unavailable(format!(
+                "no wgpu adapter: {e}"
+            )))
+        })
 }
 
 #[cfg(all(not(target_arch = "wasm32"), not(feature = "gpu")))]
 pub fn wgpu() -> Result<Device> {
-    Err(Error::Device(
+    Err(Error::Device(crate::error::DeviceError::Unavailable(
         "built without the `gpu` feature (no wgpu)".into(),
-    ))
+    )))
 }
 
 /// Resolve a choice natively; returns the device and its name ("cpu" or "wgpu").

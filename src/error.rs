@@ -1,7 +1,8 @@
 //! One error type for the whole crate, so every failure reaches the CLI and JS
-//! as a message instead of a panic. Config and weights failures carry their
-//! data ([`ConfigError`], [`WeightsError`]): a caller or a test branches on
-//! the variant, and the message is its Display.
+//! as a message instead of a panic. Each concern has its own enum
+//! ([`ConfigError`], [`TokenizerError`], [`WeightsError`], [`InputError`],
+//! [`DeviceError`]) whose variants carry their data where a caller may branch
+//! on it; the message is its Display.
 
 use std::fmt;
 
@@ -13,13 +14,13 @@ pub enum Error {
     /// A config file is malformed or describes an architecture we do not run.
     Config(ConfigError),
     /// The tokenizer files are missing, malformed or inconsistent.
-    Tokenizer(String),
+    Tokenizer(TokenizerError),
     /// The weights file is malformed, or a tensor is missing or misshapen.
     Weights(WeightsError),
     /// The caller asked for something invalid (too few candidates, bad roles, ...).
-    Input(String),
+    Input(InputError),
     /// The compute device failed (adapter missing, readback failed).
-    Device(String),
+    Device(DeviceError),
     /// The caller stopped the work (an aborted signal, a Cancel button).
     Cancelled,
 }
@@ -101,7 +102,88 @@ impl fmt::Display for WeightsError {
     }
 }
 
+/// What is wrong with the tokenizer files.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum TokenizerError {
+    /// A token PairRM's input layout needs (`[CLS]`, a marker …) has no id.
+    MissingToken { token: String },
+    /// Anything else; the message says what (and which file).
+    Invalid(String),
+}
+
+impl fmt::Display for TokenizerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TokenizerError::MissingToken { token } => write!(f, "no id for {token}"),
+            TokenizerError::Invalid(m) => f.write_str(m),
+        }
+    }
+}
+
+/// What is wrong with a request.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum InputError {
+    /// Fewer candidates than a ranking compares.
+    TooFewCandidates { got: usize, min: usize },
+    /// More candidates than one request may rank (`api::MAX_CANDIDATES`).
+    TooManyCandidates { got: usize, max: usize },
+    /// Anything else; the message says what.
+    Invalid(String),
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InputError::TooFewCandidates { got, min } => {
+                write!(f, "need at least {min} candidates, got {got}")
+            }
+            InputError::TooManyCandidates { got, max } => write!(
+                f,
+                "{got} candidates is more than {max}: a ranking compares every ordered pair \
+                 ({} comparisons here); rank them in groups, or score them against one with rank-with-ref",
+                got * got.saturating_sub(1)
+            ),
+            InputError::Invalid(m) => f.write_str(m),
+        }
+    }
+}
+
+/// What went wrong with the compute device.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum DeviceError {
+    /// No GPU to run on: no adapter, no WebGPU in this browser or build.
+    Unavailable(String),
+    /// The device failed while loading or computing (a lost device, a readback).
+    Failed(String),
+}
+
+impl fmt::Display for DeviceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeviceError::Unavailable(m) | DeviceError::Failed(m) => f.write_str(m),
+        }
+    }
+}
+
 impl Error {
+    /// An invalid request described by its message.
+    pub fn input(message: String) -> Self {
+        Error::Input(InputError::Invalid(message))
+    }
+
+    /// A tokenizer failure described by its message.
+    pub fn tokenizer(message: String) -> Self {
+        Error::Tokenizer(TokenizerError::Invalid(message))
+    }
+
+    /// A device failure while loading or computing.
+    pub fn device(message: String) -> Self {
+        Error::Device(DeviceError::Failed(message))
+    }
+
     /// A config failure described by its message.
     pub fn config(message: impl Into<String>) -> Self {
         Error::Config(ConfigError::Invalid(message.into()))

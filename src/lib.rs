@@ -49,6 +49,8 @@ pub mod fuzz;
 #[cfg(not(target_arch = "wasm32"))]
 pub use api::block_on;
 pub use api::{BestOfN, Comparison, Keep, Message, ModelFiles, Ranker, RefRanking, TokenizerFiles};
-pub use error::{ConfigError, Error, Result, WeightsError};
+pub use error::{
+    ConfigError, DeviceError, Error, InputError, Result, TokenizerError, WeightsError,
+};
 pub use quant::WeightDtype;
 pub use rank::{CompareMode, Ranking};

@@ -59,7 +59,7 @@ impl FromStr for WeightDtype {
             "f32" | "fp32" | "float32" => Ok(WeightDtype::F32),
             "f16" | "fp16" | "float16" => Ok(WeightDtype::F16),
             "q8" | "int8" => Ok(WeightDtype::Q8),
-            _ => Err(Error::Input(format!(
+            _ => Err(Error::input(format!(
                 "unknown dtype {s:?}: choose f32, f16 or q8"
             ))),
         }

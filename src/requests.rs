@@ -82,11 +82,11 @@ impl BestOfNRequest {
             "bubble" => Ok(BestOfN::Bubble {
                 seed: self.seed.unwrap_or(0),
             }),
-            "full" if self.seed.is_some() => Err(Error::Input(
+            "full" if self.seed.is_some() => Err(Error::input(
                 "seed applies to the bubble mode only, not to full".into(),
             )),
             "full" => Ok(BestOfN::Full),
-            other => Err(Error::Input(format!(
+            other => Err(Error::input(format!(
                 "unknown best-of-n mode {other:?} (expected bubble or full)"
             ))),
         }
@@ -132,7 +132,7 @@ pub struct Best {
 
 /// One request from a JSON text (a CLI line).
 pub fn from_json<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T> {
-    serde_json::from_str(text).map_err(|e| Error::Input(e.to_string()))
+    serde_json::from_str(text).map_err(|e| Error::input(e.to_string()))
 }
 
 /// What a request asks for: a method of the JS class, a command of the CLI.

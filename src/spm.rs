@@ -35,7 +35,7 @@ enum Field<'a> {
 }
 
 fn bad(msg: &str) -> Error {
-    Error::Tokenizer(format!(
+    Error::tokenizer(format!(
         "spm.model is not a valid SentencePiece model: {msg}"
     ))
 }

@@ -21,7 +21,7 @@ use tokenizers::normalizers::{Precompiled, Replace, Sequence, Strip};
 use tokenizers::pre_tokenizers::metaspace::{Metaspace, PrependScheme};
 use tokenizers::{NormalizerWrapper, PreTokenizerWrapper, Tokenizer};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, TokenizerError};
 use crate::spm;
 
 /// Marker strings PairRM puts before each segment.
@@ -67,7 +67,7 @@ impl PairRmTokenizer {
     pub fn from_spm(spm_bytes: &[u8], added_tokens_json: &str) -> Result<Self> {
         let model = spm::parse(spm_bytes)?;
         let added: HashMap<String, u32> = serde_json::from_str(added_tokens_json)
-            .map_err(|e| Error::Tokenizer(format!("added_tokens.json: {e}")))?;
+            .map_err(|e| Error::tokenizer(format!("added_tokens.json: {e}")))?;
         let vocab: Vec<(String, f64, bool)> = model
             .pieces
             .iter()
@@ -80,7 +80,7 @@ impl PairRmTokenizer {
             .collect();
         let mut normalizers: Vec<NormalizerWrapper> = vec![Strip::new(true, true).into()];
         if !model.precompiled_charsmap.is_empty() {
-            let bad = |e: String| Error::Tokenizer(format!("spm.model precompiled_charsmap: {e}"));
+            let bad = |e: String| Error::tokenizer(format!("spm.model precompiled_charsmap: {e}"));
             crate::charsmap::check(&model.precompiled_charsmap).map_err(bad)?;
             let pre =
                 Precompiled::from(&model.precompiled_charsmap).map_err(|e| bad(e.to_string()))?;
@@ -94,7 +94,7 @@ impl PairRmTokenizer {
 
     /// Build from a `tokenizer.json` (the `tokenizers` serialization) text.
     pub fn from_tokenizer_json(json: &str) -> Result<Self> {
-        let err = |m: String| Error::Tokenizer(format!("tokenizer.json: {m}"));
+        let err = |m: String| Error::tokenizer(format!("tokenizer.json: {m}"));
         let v: Value = serde_json::from_str(json).map_err(|e| err(e.to_string()))?;
         let model = &v["model"];
         if model["type"].as_str() != Some("Unigram") {
@@ -146,7 +146,7 @@ impl PairRmTokenizer {
         pre_tokenizer: PreTokenizerWrapper,
         added: &HashMap<String, u32>,
     ) -> Result<Self> {
-        let err = |m: String| Error::Tokenizer(m);
+        let err = |m: String| Error::tokenizer(m);
         let piece_id = |name: &str| -> Option<u32> {
             vocab
                 .iter()
@@ -154,7 +154,13 @@ impl PairRmTokenizer {
                 .map(|i| i as u32)
                 .or_else(|| added.get(name).copied())
         };
-        let need = |name: &str| piece_id(name).ok_or_else(|| err(format!("no id for {name}")));
+        let need = |name: &str| {
+            piece_id(name).ok_or_else(|| {
+                Error::Tokenizer(TokenizerError::MissingToken {
+                    token: name.to_string(),
+                })
+            })
+        };
         let special = SpecialIds {
             cls: need("[CLS]")?,
             sep: need("[SEP]")?,
@@ -202,7 +208,7 @@ impl PairRmTokenizer {
     fn encoding(&self, text: &str) -> Result<tokenizers::Encoding> {
         self.inner
             .encode(text, false)
-            .map_err(|e| Error::Tokenizer(format!("encoding failed: {e}")))
+            .map_err(|e| Error::tokenizer(format!("encoding failed: {e}")))
     }
 
     /// The first `limit` piece ids of `text` (all of them when it has fewer),
@@ -392,7 +398,7 @@ fn collapse_spaces() -> Result<Replace> {
         tokenizers::normalizers::replace::ReplacePattern::Regex(" {2,}".into()),
         " ",
     )
-    .map_err(|e| Error::Tokenizer(format!("normalizer regex: {e}")))
+    .map_err(|e| Error::tokenizer(format!("normalizer regex: {e}")))
 }
 
 #[cfg(test)]
@@ -414,6 +420,34 @@ mod tests {
                 PairRmTokenizer::from_spm(&read("spm.model"), &added).unwrap(),
             ),
         ]
+    }
+
+    /// A marker the input layout needs, missing from `added_tokens.json`:
+    /// the error names it as data, not only in its message.
+    #[test]
+    fn a_missing_marker_is_named() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tiny-hf/");
+        let spm = std::fs::read(format!("{dir}spm.model")).unwrap();
+        let added: HashMap<String, u32> = serde_json::from_str(
+            &std::fs::read_to_string(format!("{dir}added_tokens.json")).unwrap(),
+        )
+        .unwrap();
+        assert!(added.contains_key(CANDIDATE2_MARKER));
+        let without: HashMap<&String, &u32> = added
+            .iter()
+            .filter(|(k, _)| *k != CANDIDATE2_MARKER)
+            .collect();
+        let err = PairRmTokenizer::from_spm(&spm, &serde_json::to_string(&without).unwrap())
+            .err()
+            .expect("the marker is missing");
+        let want = TokenizerError::MissingToken {
+            token: CANDIDATE2_MARKER.to_string(),
+        };
+        assert!(matches!(&err, Error::Tokenizer(e) if *e == want), "{err}");
+        assert_eq!(
+            err.to_string(),
+            format!("tokenizer: no id for {CANDIDATE2_MARKER}")
+        );
     }
 
     /// Text of about `bytes` bytes made by repeating `unit`.

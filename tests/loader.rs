@@ -13,7 +13,8 @@ use pairrm_web::files::DirSource;
 use pairrm_web::load::{load_ranker, ModelSource};
 use pairrm_web::weights::{plan_from_header, WeightsPlan};
 use pairrm_web::{
-    block_on, device, CompareMode, ConfigError, Error, Ranker, WeightDtype, WeightsError,
+    block_on, device, CompareMode, ConfigError, Error, InputError, Ranker, WeightDtype,
+    WeightsError,
 };
 use serde_json::json;
 
@@ -484,7 +485,12 @@ fn rankings_are_bounded_and_can_be_cancelled() {
         .map(|i| i.to_string())
         .collect();
     let err = block_on(ranker.rank("hi", "", &many)).expect_err("too many");
+    let want = InputError::TooManyCandidates { got: 101, max: 100 };
+    assert!(matches!(&err, Error::Input(e) if *e == want), "{err}");
     assert!(err.to_string().contains("more than 100"), "{err}");
+    let err = block_on(ranker.rank("hi", "", &many[..1])).expect_err("too few");
+    let want = InputError::TooFewCandidates { got: 1, min: 2 };
+    assert!(matches!(&err, Error::Input(e) if *e == want), "{err}");
 }
 
 /// The public builder checks what it is given: a group missing a tensor, or

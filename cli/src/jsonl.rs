@@ -48,7 +48,7 @@ pub fn run_with_limit(
         };
         let bytes = line.strip_suffix(b"\r").unwrap_or(&line);
         let reply = if read > max_line {
-            Err(Error::Input(format!(
+            Err(Error::input(format!(
                 "the line has {read} bytes, more than the {max_line} a line may have"
             )))
         } else {
@@ -56,7 +56,7 @@ pub fn run_with_limit(
         }
         .and_then(|bytes| {
             std::str::from_utf8(bytes).map_err(|e| {
-                Error::Input(format!(
+                Error::input(format!(
                     "the line is not valid UTF-8 (byte {})",
                     e.valid_up_to() + 1
                 ))
@@ -64,7 +64,7 @@ pub fn run_with_limit(
         })
         .and_then(|text| {
             if text.trim().is_empty() {
-                Err(Error::Input("empty line (expected one JSON object)".into()))
+                Err(Error::input("empty line (expected one JSON object)".into()))
             } else {
                 answer(text, lineno)
             }
@@ -143,7 +143,7 @@ mod tests {
     fn answers(input: &[u8]) -> (Vec<Value>, usize) {
         let mut out = Vec::new();
         let outcome = run(input, &mut out, |text, _| {
-            serde_json::from_str::<Value>(text).map_err(|e| Error::Input(e.to_string()))
+            serde_json::from_str::<Value>(text).map_err(|e| Error::input(e.to_string()))
         });
         let Outcome::Done { failed } = outcome else {
             panic!("run broke")
@@ -180,7 +180,7 @@ mod tests {
         // A reader that hands out a few bytes at a time, as a pipe may.
         let reader = std::io::BufReader::with_capacity(7, input.as_bytes());
         let outcome = run_with_limit(reader, &mut out, 50, |text, _| {
-            serde_json::from_str::<Value>(text).map_err(|e| Error::Input(e.to_string()))
+            serde_json::from_str::<Value>(text).map_err(|e| Error::input(e.to_string()))
         });
         assert!(matches!(outcome, Outcome::Done { failed: 1 }));
         let lines: Vec<Value> = String::from_utf8(out)

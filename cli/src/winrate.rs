@@ -25,7 +25,7 @@ pub fn read_pairs(
         String::from_utf8(bytes).map_err(|e| {
             let at = e.utf8_error().valid_up_to();
             let line = 1 + e.as_bytes()[..at].iter().filter(|&&c| c == b'\n').count();
-            Error::Input(format!("{what}: line {line} is not valid UTF-8 text"))
+            Error::input(format!("{what}: line {line} is not valid UTF-8 text"))
         })
     };
     let read = |p: &Path| {
@@ -48,11 +48,11 @@ pub fn read_pairs(
                 })?;
             dataset::parse(&text_of(bytes, "stdin")?)?
         }
-        _ => return Err(Error::Input("--a and --b go together".into())),
+        _ => return Err(Error::input("--a and --b go together".into())),
     };
     match d.rows {
         Rows::Pairs(rows) => Ok(rows),
-        Rows::Rankings(_) => Err(Error::Input(
+        Rows::Rankings(_) => Err(Error::input(
             "this is a rankings file (\"candidates\"): winrate needs pairs \
              (\"output_a\", \"output_b\"); rank prompts one by one with `pairrm rank`"
                 .into(),

@@ -43,7 +43,7 @@ impl Ranker {
         check_candidates(candidates)?;
         let reference = reference.unwrap_or_else(|| rank::longest(candidates));
         if reference >= candidates.len() {
-            return Err(Error::Input(format!(
+            return Err(Error::input(format!(
                 "reference {reference} is not a candidate index"
             )));
         }
@@ -126,7 +126,7 @@ impl Ranker {
                 .iter()
                 .any(|&i| i >= n || std::mem::replace(&mut seen[i], true))
         {
-            return Err(Error::Input(
+            return Err(Error::input(
                 "order must be a permutation of the candidate indices".into(),
             ));
         }

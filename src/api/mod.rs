@@ -7,7 +7,7 @@
 use burn::tensor::Device;
 
 use crate::config::PairRmConfig;
-use crate::error::{Error, Result};
+use crate::error::{Error, InputError, Result};
 use crate::files::{DirSource, MemorySource};
 use crate::load::{build_ranker, load_ranker};
 use crate::model::{Engine, PairRmModel};
@@ -507,19 +507,13 @@ pub fn check_vocab(tokenizer: &PairRmTokenizer, embedding_rows: usize) -> Result
 }
 
 pub(crate) fn check_candidates(candidates: &[String]) -> Result<()> {
-    if candidates.len() < 2 {
-        return Err(Error::Input(format!(
-            "need at least 2 candidates, got {}",
-            candidates.len()
-        )));
+    let got = candidates.len();
+    if got < 2 {
+        return Err(Error::Input(InputError::TooFewCandidates { got, min: 2 }));
     }
-    if candidates.len() > MAX_CANDIDATES {
-        return Err(Error::Input(format!(
-            "{} candidates is more than {MAX_CANDIDATES}: a ranking compares every ordered pair \
-             ({} comparisons here); rank them in groups, or score them against one with rank-with-ref",
-            candidates.len(),
-            candidates.len() * (candidates.len() - 1)
-        )));
+    if got > MAX_CANDIDATES {
+        let max = MAX_CANDIDATES;
+        return Err(Error::Input(InputError::TooManyCandidates { got, max }));
     }
     Ok(())
 }

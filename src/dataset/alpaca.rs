@@ -28,7 +28,7 @@ pub fn join_alpaca_eval(a: &str, b: &str) -> Result<(Dataset, [Option<String>; 2
     let read = |text: &str, side: &str| -> Result<Vec<std::result::Result<AlpacaItem, String>>> {
         let items: Vec<serde_json::Value> =
             serde_json::from_str(text.trim_start_matches('\u{feff}'))
-                .map_err(|e| Error::Input(format!("{side}: not a JSON array of outputs: {e}")))?;
+                .map_err(|e| Error::input(format!("{side}: not a JSON array of outputs: {e}")))?;
         Ok(items
             .into_iter()
             .map(|v| serde_json::from_value::<AlpacaItem>(v).map_err(|e| e.to_string()))

@@ -122,8 +122,8 @@ pub(super) fn null_as_empty<'de, D: serde::Deserializer<'de>>(
 pub fn parse(text: &str) -> Result<Dataset> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     match text.trim_start().chars().next() {
-        None => Err(Error::Input("the file is empty".into())),
-        Some('[') => Err(Error::Input(
+        None => Err(Error::input("the file is empty".into())),
+        Some('[') => Err(Error::input(
             "this is a JSON array (an AlpacaEval output file?): give the outputs of both models, \
              one file each"
                 .into(),
@@ -155,7 +155,7 @@ fn parse_jsonl(text: &str) -> Result<Dataset> {
             }
         })
         .ok_or_else(|| {
-            Error::Input(
+            Error::input(
                 "no line has \"output_a\"/\"output_b\" (pairs) or \"candidates\" (rankings)".into(),
             )
         })?;
@@ -230,7 +230,7 @@ fn parse_csv(text: &str) -> Result<Dataset> {
         .from_reader(text.as_bytes());
     let headers = reader
         .headers()
-        .map_err(|e| Error::Input(format!("CSV header: {e}")))?
+        .map_err(|e| Error::input(format!("CSV header: {e}")))?
         .clone();
     let column = |name: &str| headers.iter().position(|h| h.trim() == name);
     let (Some(ins), Some(a), Some(b)) = (
@@ -238,7 +238,7 @@ fn parse_csv(text: &str) -> Result<Dataset> {
         column("output_a"),
         column("output_b"),
     ) else {
-        return Err(Error::Input(format!(
+        return Err(Error::input(format!(
             "not a pairs file: a CSV header needs instruction, output_a and output_b (optional \
              input); the first line has {:?}",
             headers.iter().collect::<Vec<_>>()

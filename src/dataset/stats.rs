@@ -35,7 +35,7 @@ impl Default for Scoring {
 impl Scoring {
     pub fn check(&self) -> crate::Result<()> {
         if !(self.tie_band >= 0.0 && self.tie_band.is_finite()) {
-            return Err(crate::Error::Input(format!(
+            return Err(crate::Error::input(format!(
                 "tie band {} must be a finite number ≥ 0",
                 self.tie_band
             )));

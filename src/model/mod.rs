@@ -252,7 +252,7 @@ impl PairRmModel {
     /// `logit(A, B)` of each comparison in `batch`, read back to the host.
     pub async fn logits(&self, batch: &[PairInput]) -> Result<Vec<f32>> {
         if batch.is_empty() {
-            return Err(Error::Input("empty batch".into()));
+            return Err(Error::input("empty batch".into()));
         }
         self.check_ids(batch)?;
         let model = match &self.network {
@@ -263,15 +263,15 @@ impl PairRmModel {
             .forward(batch, self.pad_id, &self.device)
             .into_data_async()
             .await
-            .map_err(|e| Error::Device(format!("reading results back failed: {e:?}")))?;
+            .map_err(|e| Error::device(format!("reading results back failed: {e:?}")))?;
         data.try_into_vec()
-            .map_err(|e| Error::Device(format!("unexpected result type: {e:?}")))
+            .map_err(|e| Error::device(format!("unexpected result type: {e:?}")))
     }
 
     fn check_ids(&self, batch: &[PairInput]) -> Result<()> {
         let rows = self.vocab_size();
         match batch.iter().flat_map(|p| &p.ids).find(|&&id| id as usize >= rows) {
-            Some(bad) => Err(Error::Input(format!(
+            Some(bad) => Err(Error::input(format!(
                 "token id {bad} is outside the embedding table ({rows} rows): tokenizer and weights do not match"
             ))),
             None => Ok(()),

@@ -91,7 +91,7 @@ pub fn convert_model_dir(input: &Path, output: &Path, dtype: WeightDtype) -> Res
     }
     plan.check_target(Some(dtype))?;
     if plan.entries.iter().any(|e| e.scale.is_some()) {
-        return Err(Error::Input(format!(
+        return Err(Error::input(format!(
             "{} already holds q8 weights: it loads as q8 as it is",
             source.display()
         )));
@@ -99,7 +99,7 @@ pub fn convert_model_dir(input: &Path, output: &Path, dtype: WeightDtype) -> Res
 
     std::fs::create_dir_all(output).map_err(|e| io(output, e))?;
     if input.canonicalize().ok() == output.canonicalize().ok() {
-        return Err(Error::Input(
+        return Err(Error::input(
             "--out must be another folder than --model".into(),
         ));
     }

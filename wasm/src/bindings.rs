@@ -12,7 +12,7 @@ use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use super::{cache, fetch, js, loader};
 use pairrm_web::api::Ranker;
 use pairrm_web::device::DeviceChoice;
-use pairrm_web::error::Error;
+use pairrm_web::error::{DeviceError, Error};
 use pairrm_web::requests::{Request, TokenIds, TokenizeRequest};
 
 /// Default model: the published checkpoint.
@@ -35,9 +35,9 @@ thread_local! {
 /// shared between threads (see `threads` in Cargo.toml).
 #[cfg(not(feature = "gpu"))]
 async fn webgpu() -> Result<Device, Error> {
-    Err(Error::Device(
+    Err(Error::Device(DeviceError::Unavailable(
         "this build of pairrm-web has no WebGPU (it is the threaded CPU build)".into(),
-    ))
+    )))
 }
 
 #[cfg(feature = "gpu")]
@@ -46,14 +46,15 @@ async fn webgpu() -> Result<Device, Error> {
         return Ok(d);
     }
     if !js::has_webgpu() {
-        return Err(Error::Device(
+        return Err(Error::Device(DeviceError::Unavailable(
             "this browser has no WebGPU (navigator.gpu is missing)".into(),
-        ));
+        )));
     }
-    let device = Device::wgpu_options()
-        .init_async()
-        .await
-        .map_err(|e| Error::Device(format!("no WebGPU adapter or device: {e}")))?;
+    let device = Device::wgpu_options().init_async().await.map_err(|e| {
+        Error::Device(DeviceError::Unavailable(format!(
+            "no WebGPU adapter or device: {e}"
+        )))
+    })?;
     WEBGPU.with(|w| *w.borrow_mut() = Some(device.clone()));
     Ok(device)
 }
@@ -77,7 +78,7 @@ pub(super) fn from_js<T: for<'de> Deserialize<'de>>(
     value: JsValue,
     what: &str,
 ) -> Result<T, JsValue> {
-    serde_wasm_bindgen::from_value(value).map_err(|e| to_js(Error::Input(format!("{what}: {e}"))))
+    serde_wasm_bindgen::from_value(value).map_err(|e| to_js(Error::input(format!("{what}: {e}"))))
 }
 
 /// Results as plain JS objects; a `None` becomes `null`.
@@ -88,7 +89,7 @@ pub(super) fn to_value<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
                 .serialize_maps_as_objects(true)
                 .serialize_missing_as_null(true),
         )
-        .map_err(|e| to_js(Error::Input(format!("cannot convert the result: {e}"))))
+        .map_err(|e| to_js(Error::input(format!("cannot convert the result: {e}"))))
 }
 
 /// The `onProgress(done, total)` and `signal` of a method's options as a

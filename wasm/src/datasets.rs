@@ -129,7 +129,7 @@ fn scoring_of(options: &JsValue) -> Result<Scoring, JsValue> {
     let number = |name: &str| js::get(options, name).as_f64();
     let seed = number("seed").unwrap_or(0.0);
     if !(seed >= 0.0 && seed.fract() == 0.0 && seed <= 2f64.powi(53)) {
-        return Err(to_js(Error::Input(format!(
+        return Err(to_js(Error::input(format!(
             "seed {seed} must be a whole number ≥ 0"
         ))));
     }
@@ -148,7 +148,7 @@ fn rows_of<T: for<'de> serde::Deserialize<'de>>(
 ) -> Result<Vec<T>, JsValue> {
     let array: Array = rows
         .dyn_into()
-        .map_err(|_| to_js(Error::Input(format!("{what}: expected an array of rows"))))?;
+        .map_err(|_| to_js(Error::input(format!("{what}: expected an array of rows"))))?;
     array
         .iter()
         .enumerate()

@@ -115,7 +115,7 @@ impl Builder {
             .into_data_async()
             .await
             .map(drop)
-            .map_err(|e| Error::Device(format!("the device failed while loading: {e:?}")))
+            .map_err(|e| Error::device(format!("the device failed while loading: {e:?}")))
     }
 
     /// The model, or None before the globals or the head were added.
