@@ -215,16 +215,20 @@ impl ModelSource for DirSource {
     }
 
     async fn read(&mut self, start: u64, end: u64) -> Result<Vec<u8>> {
-        let path = self.dir.join(WEIGHTS_FILE);
-        let file = self.weights.as_mut().ok_or_else(|| Error::Io {
-            what: path.display().to_string(),
-            cause: "read before its header".into(),
-        })?;
+        let Some(file) = self.weights.as_mut() else {
+            return Err(Error::Io {
+                what: self.locate(WEIGHTS_FILE),
+                cause: "read before its header".into(),
+            });
+        };
         let mut bytes = vec![0; (end - start) as usize];
-        file.seek(SeekFrom::Start(start))
+        match file
+            .seek(SeekFrom::Start(start))
             .and_then(|_| file.read_exact(&mut bytes))
-            .map_err(io_error(&path))?;
-        Ok(bytes)
+        {
+            Ok(()) => Ok(bytes),
+            Err(e) => Err(io_error(&self.dir.join(WEIGHTS_FILE))(e)),
+        }
     }
 }
 
@@ -289,7 +293,11 @@ impl ModelSource for MemorySource {
     }
 
     async fn read(&mut self, start: u64, end: u64) -> Result<Vec<u8>> {
-        // Within the length the plan was checked against.
-        Ok(self.safetensors[start as usize..end as usize].to_vec())
+        // Within the length the plan was checked against; a range beyond it
+        // is an error, not a panic.
+        self.safetensors
+            .get(start as usize..end as usize)
+            .map(<[u8]>::to_vec)
+            .ok_or_else(|| Error::weights(format!("model.safetensors has no bytes {start}..{end}")))
     }
 }

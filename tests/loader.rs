@@ -662,17 +662,21 @@ fn one_pipeline_reads_config_tokenizer_header_then_each_group_once() {
     assert_eq!(ranker.dtype(), WeightDtype::Q8);
 }
 
-#[test]
-fn a_source_that_says_stop_ends_the_load_between_groups() {
-    let dir = common::fixtures_dir().join("tiny-ranker");
-    let mut source = Recording::new(&dir, Some(2));
-    let err = block_on(load_ranker(
+/// A load through a [`Recording`] of `dir` that must fail: its error, and what it asked.
+fn failed_load(dir: &std::path::Path, cancel_after: Option<usize>) -> (Error, Recording) {
+    let mut source = Recording::new(dir, cancel_after);
+    let result = block_on(load_ranker(
         &mut source,
         &device::cpu(),
         &LoadSettings::default(),
-    ))
-    .err()
-    .expect("cancelled");
+    ));
+    (result.err().expect("the load must fail"), source)
+}
+
+#[test]
+fn a_source_that_says_stop_ends_the_load_between_groups() {
+    let dir = common::fixtures_dir().join("tiny-ranker");
+    let (err, source) = failed_load(&dir, Some(2));
     assert!(matches!(err, Error::Cancelled), "{err}");
     assert_eq!(source.groups.len(), 2, "nothing is read after the stop");
     let read: u64 = source.reads.iter().map(|(a, b)| b - a).sum();
@@ -684,14 +688,7 @@ fn a_truncated_weights_file_is_refused_before_any_tensor_is_read() {
     let dir = copy_fixture("tiny-hf", "pipeline-truncated");
     let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
     std::fs::write(dir.join("model.safetensors"), &bytes[..bytes.len() - 4]).unwrap();
-    let mut source = Recording::new(&dir, None);
-    let err = block_on(load_ranker(
-        &mut source,
-        &device::cpu(),
-        &LoadSettings::default(),
-    ))
-    .err()
-    .expect("truncated");
+    let (err, source) = failed_load(&dir, None);
     assert!(matches!(err, Error::Weights(_)), "{err}");
     assert!(err.to_string().contains("truncated"), "{err}");
     assert!(source.reads.is_empty());
