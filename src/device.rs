@@ -1,9 +1,10 @@
-//! Choosing the compute device: burn Flex on the CPU, or burn wgpu
-//! (Vulkan/Metal/DX12 natively, WebGPU in a browser).
-
-use burn::tensor::Device;
+//! Choosing where the forward pass runs: the fused CPU engine on host
+//! memory, or burn's tensor ops on a burn device (wgpu: Vulkan/Metal/DX12
+//! natively, WebGPU in a browser; burn's Flex CPU backend with the `flex`
+//! feature).
 
 use crate::error::{Error, Result};
+use crate::model::Engine;
 
 /// Which device the user asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,9 +29,68 @@ impl std::str::FromStr for DeviceChoice {
     }
 }
 
-/// The CPU device (burn Flex).
+/// Where a model computes. The variant is the engine ([`Device::engine`]):
+/// the choice is made once, where the device is made, and a build without
+/// burn (the threaded browser build) has only [`Device::Cpu`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Device {
+    /// The fused CPU engine ([`crate::model::fused`]) on host memory: native
+    /// builds and the browser's CPU fallback.
+    Cpu,
+    /// burn's tensor ops ([`crate::model::tensors`]) on wgpu: Vulkan, Metal
+    /// or DX12 natively, WebGPU in a browser ([`wgpu`] makes it natively).
+    #[cfg(feature = "gpu")]
+    Wgpu(burn::tensor::Device),
+    /// burn's tensor ops on burn's Flex CPU backend: slower than
+    /// [`Device::Cpu`], and an independent implementation of the same
+    /// network (the tests' oracle; the bench's `cpu-burn`).
+    #[cfg(feature = "flex")]
+    BurnCpu(burn::tensor::Device),
+}
+
+impl Device {
+    /// The engine this device computes with.
+    pub fn engine(&self) -> Engine {
+        match self {
+            Self::Cpu => Engine::FusedCpu,
+            #[cfg(feature = "gpu")]
+            Self::Wgpu(_) => Engine::Tensors,
+            #[cfg(feature = "flex")]
+            Self::BurnCpu(_) => Engine::Tensors,
+        }
+    }
+
+    /// The burn device of the tensors engine (`None`: the fused engine).
+    #[cfg(feature = "tensors")]
+    pub fn burn(&self) -> Option<&burn::tensor::Device> {
+        match self {
+            Self::Cpu => None,
+            #[cfg(feature = "gpu")]
+            Self::Wgpu(d) => Some(d),
+            #[cfg(feature = "flex")]
+            Self::BurnCpu(d) => Some(d),
+        }
+    }
+
+    /// Whether this is a GPU (whose buffers are bounded, whose work is queued).
+    pub fn is_gpu(&self) -> bool {
+        #[cfg(feature = "gpu")]
+        if let Self::Wgpu(_) = self {
+            return true;
+        }
+        false
+    }
+
+    /// burn's Flex CPU backend ([`Device::BurnCpu`]).
+    #[cfg(feature = "flex")]
+    pub fn burn_cpu() -> Self {
+        Self::BurnCpu(burn::tensor::Device::flex())
+    }
+}
+
+/// The CPU device: the fused engine.
 pub fn cpu() -> Device {
-    Device::flex()
+    Device::Cpu
 }
 
 /// Initialise burn's wgpu runtime once and return its device; later calls
@@ -39,14 +99,20 @@ pub fn cpu() -> Device {
 #[cfg(all(not(target_arch = "wasm32"), feature = "gpu"))]
 pub fn wgpu() -> Result<Device> {
     use std::sync::OnceLock;
-    static WGPU: OnceLock<std::result::Result<Device, String>> = OnceLock::new();
-    WGPU.get_or_init(|| Device::wgpu_options().init().map_err(|e| format!("{e}")))
-        .clone()
-        .map_err(|e| {
-            Error::Device(crate::error::DeviceError::Unavailable(format!(
-                "no wgpu adapter: {e}"
-            )))
-        })
+    type BurnDevice = burn::tensor::Device;
+    static WGPU: OnceLock<std::result::Result<BurnDevice, String>> = OnceLock::new();
+    WGPU.get_or_init(|| {
+        BurnDevice::wgpu_options()
+            .init()
+            .map_err(|e| format!("{e}"))
+    })
+    .clone()
+    .map(Device::Wgpu)
+    .map_err(|e| {
+        Error::Device(crate::error::DeviceError::Unavailable(format!(
+            "no wgpu adapter: {e}"
+        )))
+    })
 }
 
 #[cfg(all(not(target_arch = "wasm32"), not(feature = "gpu")))]

@@ -13,7 +13,6 @@ use crate::api::{block_on, Ranker};
 use crate::config::{parse_backbone, resolve_config, PairRmConfig};
 use crate::error::Result;
 use crate::files::{read_model_dir, TokenizerFiles, TokenizerPreference};
-use crate::model::Engine;
 use crate::quant::WeightDtype;
 use crate::rank::CompareMode;
 use crate::requests::{
@@ -166,14 +165,11 @@ fn cpu_ranker(
     safetensors: Vec<u8>,
     dtype: Option<WeightDtype>,
 ) -> Result<Ranker> {
-    let device = crate::device::cpu();
-    let engine = Engine::for_device(&device);
     Ranker::from_safetensors(
         config.clone(),
         tokenizer.clone(),
         safetensors,
-        &device,
-        engine,
+        &crate::device::cpu(),
         dtype,
     )
 }

@@ -1,5 +1,5 @@
 //! PairRM — LLM-Blender's pairwise reward model (DeBERTa-v3 + a pairwise head)
-//! — in Rust on burn, running on the CPU (burn Flex) or a GPU (burn wgpu,
+//! — in Rust, running on the CPU (a fused engine) or a GPU (burn on wgpu,
 //! WebGPU in browsers).
 //!
 //! Data flows one way: model files ([`load`] reads them from a source) →
@@ -49,6 +49,7 @@ pub mod fuzz;
 #[cfg(not(target_arch = "wasm32"))]
 pub use api::block_on;
 pub use api::{BestOfN, Comparison, Keep, Message, ModelFiles, Ranker, RefRanking, TokenizerFiles};
+pub use device::Device;
 pub use error::{
     ConfigError, DeviceError, Error, InputError, Result, TokenizerError, WeightsError,
 };

@@ -7,13 +7,13 @@
 
 use std::collections::HashMap;
 
-use burn::tensor::Device;
+use crate::device::Device;
 
 use crate::api::{check_vocab, resolve_config, Ranker};
 use crate::config::{parse_model_config, BackboneConfig, ConfigSource, PairRmConfig};
 use crate::error::{Error, Result, WeightsError};
 use crate::files::TokenizerPreference;
-use crate::model::{load_groups, Engine, ModelBuilder};
+use crate::model::{load_groups, ModelBuilder};
 use crate::quant::WeightDtype;
 use crate::tokenize::PairRmTokenizer;
 use crate::weights::{PairRmWeights, PlanEntry, WeightsPlan};
@@ -82,8 +82,6 @@ pub struct LoadSettings {
     /// Convert the weights to this dtype as they are read (`None`: as stored).
     /// More precision than the file holds is an error.
     pub dtype: Option<WeightDtype>,
-    /// The forward-pass engine (`None`: [`Engine::for_device`]).
-    pub engine: Option<Engine>,
     /// Which tokenizer files to read.
     pub tokenizer: TokenizerPreference,
 }
@@ -166,10 +164,7 @@ pub async fn build_ranker(
     let at = |offset: usize| (plan.data_start + offset) as u64;
     let total = plan.data_len as u64;
     let mut done = 0u64;
-    let engine = settings
-        .engine
-        .unwrap_or_else(|| Engine::for_device(device));
-    let mut builder = ModelBuilder::with_engine(&config, tokenizer.special.pad, device, engine);
+    let mut builder = ModelBuilder::new(&config, tokenizer.special.pad, device);
     for group in load_groups(&config.backbone) {
         let mut weights = PairRmWeights::empty(plan.vocab_size, plan.n_tasks);
         let mut members = Vec::with_capacity(group.len());

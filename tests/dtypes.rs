@@ -8,18 +8,16 @@ mod common;
 
 use std::path::Path;
 
-use burn::tensor::Device;
 use common::*;
 use pairrm_web::api::{read_model_dir, TokenizerPreference};
-use pairrm_web::model::Engine;
 use pairrm_web::weights::convert_model_dir;
-use pairrm_web::{block_on, device, Ranker, WeightDtype};
+use pairrm_web::{block_on, device, Device, Ranker, WeightDtype};
 use safetensors::tensor::{Dtype, TensorView};
 use serde_json::Value;
 
-fn load(dir: &Path, dev: &Device, engine: Engine, dtype: Option<WeightDtype>) -> Ranker {
+fn load(dir: &Path, dev: &Device, dtype: Option<WeightDtype>) -> Ranker {
     let files = read_model_dir(dir, TokenizerPreference::Auto).unwrap();
-    Ranker::from_files_as(files, dev, engine, dtype)
+    Ranker::from_files_as(files, dev, dtype)
         .unwrap_or_else(|e| panic!("{}: load as {dtype:?} failed: {e}", dir.display()))
 }
 
@@ -84,7 +82,7 @@ fn check_fixture(dir: &Path, expected: &Value, ranker: &Ranker, dtype: WeightDty
 fn converted_weights_stay_within_their_bounds_on_the_cpu() {
     for (dir, expected) in fixtures() {
         for dtype in [WeightDtype::F16, WeightDtype::Q8] {
-            let ranker = load(&dir, &device::cpu(), Engine::FusedCpu, Some(dtype));
+            let ranker = load(&dir, &device::cpu(), Some(dtype));
             check_fixture(&dir, &expected, &ranker, dtype, "cpu");
         }
     }
@@ -98,11 +96,11 @@ fn converted_weights_stay_within_their_bounds_with_burn_modules_and_wgpu() {
     let (dir, expected) = fixtures().into_iter().next().unwrap();
     let gpu = device::wgpu().expect("a wgpu adapter (install mesa-vulkan-drivers)");
     for (dev, dtype, label) in [
-        (device::cpu(), WeightDtype::Q8, "cpu-burn"),
-        (device::cpu(), WeightDtype::F16, "cpu-burn"),
+        (Device::burn_cpu(), WeightDtype::Q8, "cpu-burn"),
+        (Device::burn_cpu(), WeightDtype::F16, "cpu-burn"),
         (gpu, WeightDtype::Q8, "wgpu"),
     ] {
-        let ranker = load(&dir, &dev, Engine::Tensors, Some(dtype));
+        let ranker = load(&dir, &dev, Some(dtype));
         assert_eq!(ranker.dtype(), dtype);
         let (got, want) = forward_logits(&ranker, &expected);
         let change = max_change(&got, &want);
@@ -148,8 +146,8 @@ fn convert_writes_folders_that_load_as_converted_on_the_fly() {
             } else {
                 assert_eq!(config["torch_dtype"], "float16");
             }
-            let stored = load(&out.0, &device::cpu(), Engine::FusedCpu, None);
-            let fly = load(&dir, &device::cpu(), Engine::FusedCpu, Some(dtype));
+            let stored = load(&out.0, &device::cpu(), None);
+            let fly = load(&dir, &device::cpu(), Some(dtype));
             check_fixture(&dir, &expected, &stored, dtype, "converted");
             let (a, _) = forward_logits(&stored, &expected);
             let (b, _) = forward_logits(&fly, &expected);
@@ -159,15 +157,10 @@ fn convert_writes_folders_that_load_as_converted_on_the_fly() {
             );
             // Asking a converted folder for more precision is refused, by name.
             let files = read_model_dir(&out.0, TokenizerPreference::Auto).unwrap();
-            let err = Ranker::from_files_as(
-                files,
-                &device::cpu(),
-                Engine::FusedCpu,
-                Some(WeightDtype::F32),
-            )
-            .err()
-            .expect("f32 from a converted folder")
-            .to_string();
+            let err = Ranker::from_files_as(files, &device::cpu(), Some(WeightDtype::F32))
+                .err()
+                .expect("f32 from a converted folder")
+                .to_string();
             assert!(
                 err.contains(&format!("holds {dtype} weights")) && err.contains("as f32"),
                 "{err}"
@@ -178,13 +171,8 @@ fn convert_writes_folders_that_load_as_converted_on_the_fly() {
             match dtype {
                 WeightDtype::F16 => {
                     convert_model_dir(&out.0, &again.0, WeightDtype::Q8).unwrap();
-                    let twice = load(&again.0, &device::cpu(), Engine::FusedCpu, None);
-                    let fly = load(
-                        &out.0,
-                        &device::cpu(),
-                        Engine::FusedCpu,
-                        Some(WeightDtype::Q8),
-                    );
+                    let twice = load(&again.0, &device::cpu(), None);
+                    let fly = load(&out.0, &device::cpu(), Some(WeightDtype::Q8));
                     assert_eq!(twice.dtype(), WeightDtype::Q8);
                     let (a, _) = forward_logits(&twice, &expected);
                     let (b, _) = forward_logits(&fly, &expected);
@@ -225,7 +213,7 @@ fn rewrite(dir: &Path, edit: impl FnOnce(&mut Vec<(String, Dtype, Vec<usize>, Ve
 
 fn load_error(dir: &Path) -> String {
     read_model_dir(dir, TokenizerPreference::Auto)
-        .and_then(|files| Ranker::from_files_as(files, &device::cpu(), Engine::FusedCpu, None))
+        .and_then(|files| Ranker::from_files_as(files, &device::cpu(), None))
         .err()
         .expect("a damaged q8 folder must not load")
         .to_string()
@@ -308,7 +296,7 @@ fn large_stand_in_per_dtype() {
         (&dir.0, Some(WeightDtype::Q8)),
         (&q8.0, None),
     ] {
-        let ranker = load(folder, &device::cpu(), Engine::FusedCpu, dtype);
+        let ranker = load(folder, &device::cpu(), dtype);
         let computed = ranker.dtype();
         eprintln!(
             "{computed} ({}): weights in memory {} bytes",

@@ -646,7 +646,6 @@ fn one_pipeline_reads_config_tokenizer_header_then_each_group_once() {
     let settings = LoadSettings {
         dtype: Some(WeightDtype::Q8),
         tokenizer: TokenizerPreference::SpmFirst,
-        ..LoadSettings::default()
     };
     let mut source = Recording::new(&dir, None);
     let ranker = block_on(load_ranker(&mut source, &device::cpu(), &settings)).unwrap();

@@ -4,11 +4,10 @@
 
 mod common;
 
-use burn::tensor::Device;
 use common::*;
 use pairrm_web::api::{read_model_dir, TokenizerPreference};
 use pairrm_web::model::Engine;
-use pairrm_web::{block_on, device, BestOfN, CompareMode, Keep, Message, Ranker};
+use pairrm_web::{block_on, device, BestOfN, CompareMode, Device, Keep, Message, Ranker};
 use serde_json::Value;
 
 fn mode(v: &Value) -> CompareMode {
@@ -16,20 +15,10 @@ fn mode(v: &Value) -> CompareMode {
 }
 
 fn check_fixture(dir: &std::path::Path, expected: &Value, dev: &Device, label: &str) {
-    check_fixture_with(dir, expected, dev, Engine::for_device(dev), label)
-}
-
-fn check_fixture_with(
-    dir: &std::path::Path,
-    expected: &Value,
-    dev: &Device,
-    engine: Engine,
-    label: &str,
-) {
     let name = format!("{label}/{}", dir.file_name().unwrap().to_string_lossy());
     let files = read_model_dir(dir, TokenizerPreference::Auto).unwrap();
-    let ranker = Ranker::from_files_with_engine(files, dev, engine)
-        .unwrap_or_else(|e| panic!("{name}: load failed: {e}"));
+    let ranker =
+        Ranker::from_files(files, dev).unwrap_or_else(|e| panic!("{name}: load failed: {e}"));
 
     // Assembly (markers, truncation) and single forward passes.
     let forward = cases(expected, "forward");
@@ -196,7 +185,7 @@ fn bubble_passes_follow_the_reference_logits_for_best_and_worst() {
 #[test]
 fn fixtures_match_the_reference_with_burn_tensor_ops_on_the_cpu() {
     for (dir, expected) in fixtures() {
-        check_fixture_with(&dir, &expected, &device::cpu(), Engine::Tensors, "cpu-burn");
+        check_fixture(&dir, &expected, &Device::burn_cpu(), "cpu-burn");
     }
 }
 
@@ -341,9 +330,10 @@ fn large_stand_in_matches_the_reference() {
     // The library: the fused CPU engine on every case, one at a time; burn's
     // modules on the short ones, then on a 2,048-token case batched with a
     // 26-token one (padding masked; heads split to stay under the score budget).
-    for engine in [Engine::FusedCpu, Engine::Tensors] {
+    for dev in [device::cpu(), Device::burn_cpu()] {
+        let engine = dev.engine();
         let files = read_model_dir(dir, TokenizerPreference::Auto).unwrap();
-        let ranker = Ranker::from_files_with_engine(files, &device::cpu(), engine).unwrap();
+        let ranker = Ranker::from_files(files, &dev).unwrap();
         let batches: Vec<Vec<usize>> = match engine {
             Engine::FusedCpu => (0..forward.len()).map(|k| vec![k]).collect(),
             Engine::Tensors => {

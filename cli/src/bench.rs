@@ -2,11 +2,10 @@
 
 use std::time::Instant;
 
-use burn::tensor::Device;
-
 use pairrm_web::config::{BackboneConfig, PairRmConfig};
+use pairrm_web::device::Device;
 use pairrm_web::error::Result;
-use pairrm_web::model::{Engine, PairRmModel};
+use pairrm_web::model::PairRmModel;
 use pairrm_web::segments::{assemble, Limits, PairInput};
 use pairrm_web::tokenize::SpecialIds;
 use pairrm_web::weights::PairRmWeights;
@@ -86,7 +85,7 @@ pub fn synthetic_pairs(n: usize, tokens: usize, seed: u64) -> Vec<PairInput> {
         .collect()
 }
 
-pub fn run(device: &Device, engine: Engine, opts: &BenchOptions) -> Result<BenchResult> {
+pub fn run(device: &Device, opts: &BenchOptions) -> Result<BenchResult> {
     let mut backbone = BackboneConfig::deberta_v3_large();
     backbone.num_hidden_layers = opts.layers;
     let config = PairRmConfig {
@@ -98,7 +97,7 @@ pub fn run(device: &Device, engine: Engine, opts: &BenchOptions) -> Result<Bench
     let start = Instant::now();
     let mut weights = PairRmWeights::random(&config.backbone, PAIRRM_VOCAB, 42);
     weights.convert(&config.backbone, opts.dtype);
-    let model = PairRmModel::load_with_engine(&config, weights, 0, device, engine)?;
+    let model = PairRmModel::load(&config, weights, 0, device)?;
     let pairs = synthetic_pairs(opts.batch_size, opts.tokens, 7);
     let read = |batch: &[PairInput]| -> Result<()> {
         pairrm_web::block_on(model.logits(batch)).map(|_| ())
@@ -110,7 +109,8 @@ pub fn run(device: &Device, engine: Engine, opts: &BenchOptions) -> Result<Bench
         read(&pairs)?;
     }
     let seconds = timed.elapsed().as_secs_f64();
-    let dispatches = if engine == Engine::Tensors && *device != pairrm_web::device::cpu() {
+    // GPU dispatches: wgpu only (on Flex and the fused engine there are none).
+    let dispatches = if device.is_gpu() {
         let count = std::sync::Arc::new(LaunchCount(Default::default()));
         let guard = cubecl_runtime::logging::LaunchObservation::new(count.clone());
         read(&pairs)?; // ends with a readback, so fused work has run

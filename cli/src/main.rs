@@ -285,7 +285,6 @@ mod cli {
         let (dev, _) = device::select(run.device)?;
         let settings = LoadSettings {
             dtype: run.dtype,
-            engine: None,
             tokenizer: run.files.tokenizer.into(),
         };
         let mut ranker = Ranker::load_dir_with(&run.files.model, &dev, &settings)?;

@@ -4,8 +4,7 @@ use std::path::Path;
 
 use crate::bench::{self, BenchOptions};
 use pairrm_web::device::{self, DeviceChoice};
-use pairrm_web::model::Engine;
-use pairrm_web::Error;
+use pairrm_web::{Device, Error};
 
 /// A stand-in for the real checkpoint (see `weights::write_stand_in_model`).
 pub fn make_random_model(from: &Path, out: &Path, layers: usize, seed: u64) -> Result<(), Error> {
@@ -23,14 +22,11 @@ pub fn run_bench(device: &str, opts: &BenchOptions) -> Result<(), Error> {
     );
     for name in devices {
         // `cpu-burn`: burn's tensor ops on the CPU, for comparison with the fused engine.
-        let (choice, engine) = match name {
-            "cpu-burn" => ("cpu", Some(Engine::Tensors)),
-            other => (other, None),
+        let (dev, label) = match name {
+            "cpu-burn" => (Device::burn_cpu(), name),
+            other => device::select(other.parse::<DeviceChoice>()?)?,
         };
-        let (dev, label) = device::select(choice.parse::<DeviceChoice>()?)?;
-        let engine = engine.unwrap_or_else(|| Engine::for_device(&dev));
-        let label = if name == "cpu-burn" { name } else { label };
-        let r = bench::run(&dev, engine, opts)?;
+        let r = bench::run(&dev, opts)?;
         println!(
             "{label:>8}: {:.3} pairs/s  {:.1} GFLOP/s  ({} pairs in {:.2} s; load + warm-up {:.1} s){}",
             r.pairs_per_second,

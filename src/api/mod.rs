@@ -4,13 +4,12 @@
 //! Methods are `async` because reading results back from a WebGPU device can
 //! only be awaited in a browser; natively, drive them with [`block_on`].
 
-use burn::tensor::Device;
-
 use crate::config::PairRmConfig;
+use crate::device::Device;
 use crate::error::{Error, InputError, Result};
 use crate::files::{DirSource, MemorySource};
 use crate::load::{build_ranker, load_ranker};
-use crate::model::{Engine, PairRmModel};
+use crate::model::PairRmModel;
 use crate::quant::WeightDtype;
 use crate::rank::{CompareMode, Ranking};
 use crate::segments::{self, Limits, PairInput};
@@ -82,27 +81,16 @@ impl Ranker {
         Self::from_files_with(files, device, &LoadSettings::default())
     }
 
-    /// As [`Self::from_files`], with the forward-pass engine chosen by the caller.
-    pub fn from_files_with_engine(
-        files: ModelFiles,
-        device: &Device,
-        engine: Engine,
-    ) -> Result<Self> {
-        Self::from_files_as(files, device, engine, None)
-    }
-
-    /// As [`Self::from_files_with_engine`], with the weights converted to
-    /// `dtype` as they are read (`None`: as the file stores them). Asking for
-    /// more precision than the file holds is an error.
+    /// As [`Self::from_files`], with the weights converted to `dtype` as they
+    /// are read (`None`: as the file stores them). Asking for more precision
+    /// than the file holds is an error.
     pub fn from_files_as(
         files: ModelFiles,
         device: &Device,
-        engine: Engine,
         dtype: Option<WeightDtype>,
     ) -> Result<Self> {
         let settings = LoadSettings {
             dtype,
-            engine: Some(engine),
             ..LoadSettings::default()
         };
         Self::from_files_with(files, device, &settings)
@@ -123,12 +111,10 @@ impl Ranker {
         tokenizer: PairRmTokenizer,
         safetensors: Vec<u8>,
         device: &Device,
-        engine: Engine,
         dtype: Option<WeightDtype>,
     ) -> Result<Self> {
         let settings = LoadSettings {
             dtype,
-            engine: Some(engine),
             ..LoadSettings::default()
         };
         let mut source = MemorySource::weights(safetensors);

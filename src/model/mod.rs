@@ -24,14 +24,14 @@
 pub mod fused;
 pub mod kernels;
 pub mod relative;
+#[cfg(feature = "tensors")]
 pub mod tensors;
 
 #[cfg(test)]
 mod tests;
 
-use burn::tensor::Device;
-
-use crate::config::PairRmConfig;
+use crate::config::{BackboneConfig, PairRmConfig};
+use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::segments::PairInput;
 use crate::weights::{Group, PairRmWeights};
@@ -44,33 +44,19 @@ pub use crate::weights::group_names as load_groups;
 /// Batches and heads are split to stay below it.
 pub const SCORE_BUDGET: usize = 32 * 1024 * 1024;
 
-/// How the forward pass is computed.
+/// How the forward pass is computed: chosen by the device's variant
+/// ([`Device::engine`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
-    /// burn tensor ops on the model's device (any burn backend: wgpu, Flex).
+    /// burn tensor ops on a burn device: `Device::Wgpu`, `Device::BurnCpu`.
     Tensors,
-    /// The fused CPU engine ([`fused`]) on host buffers.
+    /// The fused CPU engine ([`fused`]) on host buffers: [`Device::Cpu`].
     FusedCpu,
-}
-
-impl Engine {
-    /// The default for a device: the fused engine for the CPU device
-    /// ([`crate::device::cpu`], the only CPU device this crate makes), burn's
-    /// tensor ops for every other (wgpu). Callers that want burn's ops on the
-    /// CPU (the bench, tests as an oracle) pass [`Engine::Tensors`] instead.
-    pub fn for_device(device: &Device) -> Self {
-        if *device == crate::device::cpu() {
-            Self::FusedCpu
-        } else {
-            Self::Tensors
-        }
-    }
 }
 
 #[derive(Debug)]
 pub struct PairRmModel {
     network: Network,
-    pad_id: u32,
     device: Device,
 }
 
@@ -78,6 +64,7 @@ pub struct PairRmModel {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Network {
+    #[cfg(feature = "tensors")]
     Tensors(tensors::TensorsModel),
     FusedCpu(fused::FusedModel),
 }
@@ -86,8 +73,22 @@ enum Network {
 // One per load: the size difference between the variants is noise.
 #[allow(clippy::large_enum_variant)]
 enum EngineBuilder {
+    #[cfg(feature = "tensors")]
     Tensors(tensors::Builder),
     FusedCpu(fused::Builder),
+}
+
+impl EngineBuilder {
+    /// `pad_id` fills the burn engine's padded batches; the fused engine
+    /// does not pad.
+    fn new(config: &BackboneConfig, pad_id: u32, device: &Device) -> Self {
+        #[cfg(feature = "tensors")]
+        if let Some(d) = device.burn() {
+            return Self::Tensors(tensors::Builder::new(config, pad_id, d));
+        }
+        let _ = (pad_id, device);
+        Self::FusedCpu(fused::Builder::new(config))
+    }
 }
 
 /// Builds a [`PairRmModel`] group by group, in [`load_groups`] order, so that
@@ -95,7 +96,6 @@ enum EngineBuilder {
 /// time.
 pub struct ModelBuilder {
     config: PairRmConfig,
-    pad_id: u32,
     device: Device,
     engine: EngineBuilder,
     /// Groups of [`load_groups`] consumed so far.
@@ -103,26 +103,12 @@ pub struct ModelBuilder {
 }
 
 impl ModelBuilder {
-    /// A builder for the device's default engine ([`Engine::for_device`]).
+    /// A builder for the device's engine ([`Device::engine`]).
     pub fn new(config: &PairRmConfig, pad_id: u32, device: &Device) -> Self {
-        Self::with_engine(config, pad_id, device, Engine::for_device(device))
-    }
-
-    pub fn with_engine(
-        config: &PairRmConfig,
-        pad_id: u32,
-        device: &Device,
-        engine: Engine,
-    ) -> Self {
-        let bb = &config.backbone;
         Self {
             config: config.clone(),
-            pad_id,
             device: device.clone(),
-            engine: match engine {
-                Engine::Tensors => EngineBuilder::Tensors(tensors::Builder::new(bb, device)),
-                Engine::FusedCpu => EngineBuilder::FusedCpu(fused::Builder::new(bb)),
-            },
+            engine: EngineBuilder::new(&config.backbone, pad_id, device),
             groups_added: 0,
         }
     }
@@ -145,12 +131,15 @@ impl ModelBuilder {
                 let rel = relative::normalized_table(g.rel_embeddings, &g.rel_ln, eps);
                 let (table, norm) = (g.word_embeddings, g.embeddings_ln);
                 match engine {
+                    #[cfg(feature = "tensors")]
                     EngineBuilder::Tensors(b) => b.add_globals(table, norm, rel),
                     EngineBuilder::FusedCpu(b) => b.add_globals(table, norm, rel),
                 }
             }
+            #[cfg(feature = "tensors")]
             (EngineBuilder::Tensors(b), Group::Layer(_, l)) => b.add_layer(l),
             (EngineBuilder::FusedCpu(b), Group::Layer(_, l)) => b.add_layer(l),
+            #[cfg(feature = "tensors")]
             (EngineBuilder::Tensors(b), Group::Head(h)) => b.add_head(h),
             (EngineBuilder::FusedCpu(b), Group::Head(h)) => b.add_head(h),
         }
@@ -166,6 +155,7 @@ impl ModelBuilder {
     /// load leaves queued to one group. The fused CPU engine computes eagerly.
     pub async fn settle(&self) -> Result<()> {
         match &self.engine {
+            #[cfg(feature = "tensors")]
             EngineBuilder::Tensors(b) => b.settle().await,
             EngineBuilder::FusedCpu(_) => Ok(()),
         }
@@ -181,6 +171,7 @@ impl ModelBuilder {
             return Err(incomplete());
         }
         let network = match self.engine {
+            #[cfg(feature = "tensors")]
             EngineBuilder::Tensors(b) => {
                 Network::Tensors(b.finish(buckets).ok_or_else(incomplete)?)
             }
@@ -190,7 +181,6 @@ impl ModelBuilder {
         };
         Ok(PairRmModel {
             network,
-            pad_id: self.pad_id,
             device: self.device,
         })
     }
@@ -200,22 +190,11 @@ impl PairRmModel {
     /// Upload checked weights to `device`.
     pub fn load(
         config: &PairRmConfig,
-        weights: PairRmWeights,
-        pad_id: u32,
-        device: &Device,
-    ) -> Result<Self> {
-        Self::load_with_engine(config, weights, pad_id, device, Engine::for_device(device))
-    }
-
-    /// As [`Self::load`], with the engine chosen by the caller (benchmarks, tests).
-    pub fn load_with_engine(
-        config: &PairRmConfig,
         mut weights: PairRmWeights,
         pad_id: u32,
         device: &Device,
-        engine: Engine,
     ) -> Result<Self> {
-        let mut builder = ModelBuilder::with_engine(config, pad_id, device, engine);
+        let mut builder = ModelBuilder::new(config, pad_id, device);
         for _ in load_groups(&config.backbone) {
             builder.add_group(&mut weights)?;
         }
@@ -227,10 +206,7 @@ impl PairRmModel {
     }
 
     pub fn engine(&self) -> Engine {
-        match self.network {
-            Network::Tensors(_) => Engine::Tensors,
-            Network::FusedCpu(_) => Engine::FusedCpu,
-        }
+        self.device.engine()
     }
 
     /// Bytes of weights the fused CPU engine holds (None on burn's engine,
@@ -238,12 +214,14 @@ impl PairRmModel {
     pub fn host_weight_bytes(&self) -> Option<usize> {
         match &self.network {
             Network::FusedCpu(m) => Some(m.weight_bytes()),
+            #[cfg(feature = "tensors")]
             Network::Tensors(_) => None,
         }
     }
 
     pub fn vocab_size(&self) -> usize {
         match &self.network {
+            #[cfg(feature = "tensors")]
             Network::Tensors(m) => m.vocab_size(),
             Network::FusedCpu(m) => m.vocab_size(),
         }
@@ -255,17 +233,11 @@ impl PairRmModel {
             return Err(Error::input("empty batch".into()));
         }
         self.check_ids(batch)?;
-        let model = match &self.network {
-            Network::FusedCpu(m) => return Ok(m.forward(batch)),
-            Network::Tensors(m) => m,
-        };
-        let data = model
-            .forward(batch, self.pad_id, &self.device)
-            .into_data_async()
-            .await
-            .map_err(|e| Error::device(format!("reading results back failed: {e:?}")))?;
-        data.try_into_vec()
-            .map_err(|e| Error::device(format!("unexpected result type: {e:?}")))
+        match &self.network {
+            Network::FusedCpu(m) => Ok(m.forward(batch)),
+            #[cfg(feature = "tensors")]
+            Network::Tensors(m) => m.logits(batch).await,
+        }
     }
 
     fn check_ids(&self, batch: &[PairInput]) -> Result<()> {

@@ -61,8 +61,8 @@ fn groups(config: &PairRmConfig) -> Vec<Group> {
         .collect()
 }
 
-fn build(config: &PairRmConfig, engine: Engine) -> PairRmModel {
-    let mut builder = ModelBuilder::with_engine(config, 0, &crate::device::cpu(), engine);
+fn build(config: &PairRmConfig, device: &Device) -> PairRmModel {
+    let mut builder = ModelBuilder::new(config, 0, device);
     for group in groups(config) {
         builder.add(group);
     }
@@ -78,7 +78,7 @@ fn burn_layer(
     lens: &[usize],
     h: usize,
 ) -> Vec<f32> {
-    let device = crate::device::cpu();
+    let device = &model.device;
     let len = *lens.iter().max().unwrap();
     let mut padded = vec![0.0f32; lens.len() * len * h];
     let mut start = 0;
@@ -86,9 +86,9 @@ fn burn_layer(
         padded[k * len * h..][..n * h].copy_from_slice(&x[start * h..(start + n) * h]);
         start += n;
     }
-    let x = Tensor::<3>::from_data(TensorData::new(padded, [lens.len(), len, h]), &device);
-    let bias = attention_bias(lens, len, &device);
-    let index = RelativeIndex::new(&model.buckets, len, &device);
+    let x = Tensor::<3>::from_data(TensorData::new(padded, [lens.len(), len, h]), device);
+    let bias = attention_bias(lens, len, device);
+    let index = RelativeIndex::new(&model.buckets, len, device);
     let layer = &model.model.pretrained_model.encoder.layer[i];
     let out: Vec<f32> = layer
         .forward(x, bias, &index)
@@ -114,8 +114,8 @@ fn engines_agree_layer_by_layer() {
     let config = config();
     let h = config.backbone.hidden_size;
     let (burn, fused) = (
-        build(&config, Engine::Tensors),
-        build(&config, Engine::FusedCpu),
+        build(&config, &Device::burn_cpu()),
+        build(&config, &Device::Cpu),
     );
     let (Network::Tensors(burn), Network::FusedCpu(fused)) = (&burn.network, &fused.network) else {
         panic!("each model on the engine it was built for");
@@ -143,8 +143,8 @@ fn engines_agree_layer_by_layer() {
 fn engines_agree_on_logits() {
     let config = config();
     let (burn, fused) = (
-        build(&config, Engine::Tensors),
-        build(&config, Engine::FusedCpu),
+        build(&config, &Device::burn_cpu()),
+        build(&config, &Device::Cpu),
     );
     let mut rng = SplitMix64::new(5);
     let batch: Vec<PairInput> = [20, 31]

@@ -3,7 +3,6 @@
 
 use std::rc::Rc;
 
-use burn::tensor::Device;
 use js_sys::{Function, Promise};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
@@ -11,7 +10,7 @@ use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
 use super::{cache, fetch, js, loader};
 use pairrm_web::api::Ranker;
-use pairrm_web::device::DeviceChoice;
+use pairrm_web::device::{Device, DeviceChoice};
 use pairrm_web::error::{DeviceError, Error};
 use pairrm_web::requests::{Request, TokenIds, TokenizeRequest};
 
@@ -28,7 +27,7 @@ pub const DEFAULT_DTYPE: pairrm_web::quant::WeightDtype = pairrm_web::quant::Wei
 #[cfg(feature = "gpu")]
 thread_local! {
     /// burn's wgpu runtime is initialised once per page and reused.
-    static WEBGPU: std::cell::RefCell<Option<Device>> = const { std::cell::RefCell::new(None) };
+    static WEBGPU: std::cell::RefCell<Option<burn::tensor::Device>> = const { std::cell::RefCell::new(None) };
 }
 
 /// The threaded CPU build leaves WebGPU out: wgpu's browser types cannot be
@@ -43,20 +42,23 @@ async fn webgpu() -> Result<Device, Error> {
 #[cfg(feature = "gpu")]
 async fn webgpu() -> Result<Device, Error> {
     if let Some(d) = WEBGPU.with(|w| w.borrow().clone()) {
-        return Ok(d);
+        return Ok(Device::Wgpu(d));
     }
     if !js::has_webgpu() {
         return Err(Error::Device(DeviceError::Unavailable(
             "this browser has no WebGPU (navigator.gpu is missing)".into(),
         )));
     }
-    let device = Device::wgpu_options().init_async().await.map_err(|e| {
-        Error::Device(DeviceError::Unavailable(format!(
-            "no WebGPU adapter or device: {e}"
-        )))
-    })?;
+    let device = burn::tensor::Device::wgpu_options()
+        .init_async()
+        .await
+        .map_err(|e| {
+            Error::Device(DeviceError::Unavailable(format!(
+                "no WebGPU adapter or device: {e}"
+            )))
+        })?;
     WEBGPU.with(|w| *w.borrow_mut() = Some(device.clone()));
-    Ok(device)
+    Ok(Device::Wgpu(device))
 }
 
 /// A JS `Error` with the message, named so that callers branch on names, not

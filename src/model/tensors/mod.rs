@@ -36,11 +36,14 @@ use layer::DebertaV2Layer;
 use pairrm::{DebertaV2PairRm, PairRmHead};
 use params::{upload, Ctx};
 
-/// The burn engine's model and the relative-position buckets it reads.
+/// The burn engine's model, the relative-position buckets it reads and the
+/// device it lives on.
 #[derive(Debug)]
 pub struct TensorsModel {
     pub model: DebertaV2PairRm,
     pub buckets: BucketTable,
+    pub pad_id: u32,
+    pub device: Device,
 }
 
 impl TensorsModel {
@@ -49,8 +52,20 @@ impl TensorsModel {
     }
 
     /// `logit(A, B)` per comparison, `[batch]`, on the device.
-    pub fn forward(&self, batch: &[PairInput], pad_id: u32, device: &Device) -> Tensor<1> {
-        self.model.forward(batch, pad_id, &self.buckets, device)
+    pub fn forward(&self, batch: &[PairInput]) -> Tensor<1> {
+        self.model
+            .forward(batch, self.pad_id, &self.buckets, &self.device)
+    }
+
+    /// [`Self::forward`], read back to the host.
+    pub async fn logits(&self, batch: &[PairInput]) -> Result<Vec<f32>> {
+        let data = self
+            .forward(batch)
+            .into_data_async()
+            .await
+            .map_err(|e| Error::device(format!("reading results back failed: {e:?}")))?;
+        data.try_into_vec()
+            .map_err(|e| Error::device(format!("unexpected result type: {e:?}")))
     }
 }
 
@@ -58,6 +73,7 @@ impl TensorsModel {
 pub(crate) struct Builder {
     eps: f64,
     heads: usize,
+    pad_id: u32,
     device: Device,
     embeddings: Option<DebertaV2Embeddings>,
     /// The normalised relative-embedding table, on the device: each layer
@@ -68,10 +84,11 @@ pub(crate) struct Builder {
 }
 
 impl Builder {
-    pub(crate) fn new(config: &BackboneConfig, device: &Device) -> Self {
+    pub(crate) fn new(config: &BackboneConfig, pad_id: u32, device: &Device) -> Self {
         Self {
             eps: config.layer_norm_eps,
             heads: config.num_attention_heads,
+            pad_id,
             device: device.clone(),
             embeddings: None,
             rel: None,
@@ -130,6 +147,8 @@ impl Builder {
                 head_layer: self.head?,
             },
             buckets,
+            pad_id: self.pad_id,
+            device: self.device,
         })
     }
 }

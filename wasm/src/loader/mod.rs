@@ -11,7 +11,7 @@ mod notes;
 mod source;
 mod weights;
 
-use burn::tensor::Device;
+use pairrm_web::device::Device;
 
 use super::cache::{self};
 use pairrm_web::api::{LoadSettings, Ranker, TokenizerPreference};
@@ -112,7 +112,6 @@ async fn load_once(
 ) -> Result<Ranker> {
     let settings = LoadSettings {
         dtype: notes.settings.dtype,
-        engine: None,
         tokenizer: TokenizerPreference::SpmFirst,
     };
     let mut source = HttpSource::new(base, notes, progress);
