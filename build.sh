@@ -177,8 +177,9 @@ browser_unit_tests() {
 }
 
 # The Python package as a user installs it: `pip install ./python` (maturin
-# builds the wheel on the workspace's target dir, so the core compiled by
-# `cargo test --release` is reused), into a virtual env of the test's own,
+# builds the wheel on the workspace's target dir, reusing what `cargo test
+# --release` compiled except the crates that burn's Flex backend, on in the
+# tests' build only, changes: ~2 minutes), into a virtual env of the test's own,
 # then pytest (reference cases, TRL's judge, the CLI's numbers, Ray on a local
 # cluster, a local hub server).
 PY_VENV="${CARGO_TARGET_DIR:-$PWD/target}/py-venv"
@@ -193,7 +194,7 @@ python_env() {
 }
 
 # The wheel, built as a user would (`pip install ./python`) on the workspace's
-# target dir, so the core compiled by `cargo test --release` is reused.
+# target dir (see above).
 python_tests() {
   local venv="$PY_VENV"
   "$venv/bin/python" -m pip install -q --force-reinstall --no-deps ./python

@@ -11,6 +11,19 @@ pub fn make_random_model(from: &Path, out: &Path, layers: usize, seed: u64) -> R
     pairrm_web::weights::write_stand_in_model(from, out, layers, seed)
 }
 
+/// burn's tensor ops on the CPU, where the build has them (feature `flex`).
+#[cfg(feature = "flex")]
+fn burn_cpu() -> Result<Device, Error> {
+    Ok(Device::burn_cpu())
+}
+
+#[cfg(not(feature = "flex"))]
+fn burn_cpu() -> Result<Device, Error> {
+    Err(Error::Device(pairrm_web::DeviceError::Unavailable(
+        "built without the `flex` feature (no burn CPU backend)".into(),
+    )))
+}
+
 pub fn run_bench(device: &str, opts: &BenchOptions) -> Result<(), Error> {
     let devices: Vec<&str> = match device {
         "all" => vec!["cpu", "wgpu"],
@@ -23,7 +36,7 @@ pub fn run_bench(device: &str, opts: &BenchOptions) -> Result<(), Error> {
     for name in devices {
         // `cpu-burn`: burn's tensor ops on the CPU, for comparison with the fused engine.
         let (dev, label) = match name {
-            "cpu-burn" => (Device::burn_cpu(), name),
+            "cpu-burn" => (burn_cpu()?, name),
             other => device::select(other.parse::<DeviceChoice>()?)?,
         };
         let r = bench::run(&dev, opts)?;
