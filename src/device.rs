@@ -31,14 +31,16 @@ impl std::str::FromStr for DeviceChoice {
 
 /// Where a model computes. The variant is the engine ([`Device::engine`]):
 /// the choice is made once, where the device is made, and a build without
-/// burn (the threaded browser build) has only [`Device::Cpu`].
+/// burn (the threaded browser build) has only [`Device::Cpu`]. Which variants
+/// exist depends on the build's features, so a `match` needs a `_` arm.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Device {
     /// The fused CPU engine ([`crate::model::fused`]) on host memory: native
     /// builds and the browser's CPU fallback.
     Cpu,
     /// burn's tensor ops ([`crate::model::tensors`]) on wgpu: Vulkan, Metal
-    /// or DX12 natively, WebGPU in a browser ([`wgpu`] makes it natively).
+    /// or DX12 natively, WebGPU in a browser (`device::wgpu()` makes it natively).
     #[cfg(feature = "gpu")]
     Wgpu(burn::tensor::Device),
     /// burn's tensor ops on burn's Flex CPU backend: slower than

@@ -41,12 +41,10 @@ pub mod spm;
 pub mod tokenize;
 pub mod weights;
 
-/// Native only: the fuzz bodies drive the model with `block_on`.
-#[cfg(not(target_arch = "wasm32"))]
+/// The fuzz targets' bodies (`fuzz/`, `tests/fuzz_corpus.rs`).
 #[doc(hidden)]
 pub mod fuzz;
 
-#[cfg(not(target_arch = "wasm32"))]
 pub use api::block_on;
 pub use api::{BestOfN, Comparison, Keep, Message, ModelFiles, Ranker, RefRanking, TokenizerFiles};
 pub use device::Device;

@@ -280,9 +280,7 @@ impl PairRmTokenizer {
     }
 
     /// For the fuzz target: panics unless [`Self::prefix_ids`] with these
-    /// (small) sizes gives the start of the whole text's ids. Native only, as
-    /// the fuzz module.
-    #[cfg(not(target_arch = "wasm32"))]
+    /// (small) sizes gives the start of the whole text's ids.
     pub(crate) fn check_prefix_ids(
         &self,
         text: &str,

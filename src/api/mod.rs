@@ -23,9 +23,11 @@ pub use crate::load::LoadSettings;
 use crate::requests::{Best, Request, Response, TokenIds};
 pub use crate::requests::{Comparison, RefRanking};
 
-/// Drives the async methods natively. Not on wasm32: a browser thread cannot
-/// block (WebGPU readback completes on its event loop).
-#[cfg(not(target_arch = "wasm32"))]
+/// Drives the async methods to completion on this thread: natively, and for
+/// the CPU engine anywhere (its futures are ready when first polled). In a
+/// browser, await WebGPU work instead: its readback completes on the event
+/// loop, which a blocked thread never returns to (there, blocking on a
+/// pending future panics, as wasm32's std cannot wait).
 pub use futures_lite::future::block_on;
 
 mod derived;

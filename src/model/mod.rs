@@ -13,13 +13,13 @@
 //! ├── mod.rs        Engine, ModelBuilder, PairRmModel
 //! ├── relative.rs   relative positions and the normalised table (both engines)
 //! ├── kernels/      host kernels: products, fused row passes, int8
-//! ├── tensors/      burn's tensor ops on any burn device (wgpu, Flex)
+//! ├── tensors/      burn's tensor ops on a burn device (wgpu, Flex; feature `tensors`)
 //! └── fused/        the fused CPU engine on host buffers
 //! ```
 //!
-//! [`tensors`] is a tree of `#[derive(Module)]` structs that mirror the Hugging
-//! Face modules one to one; [`fused`] computes the same network on the CPU,
-//! faster (its module docs say why).
+//! `tensors` (feature `tensors`) is a tree of `#[derive(Module)]` structs that
+//! mirror the Hugging Face modules one to one; [`fused`] computes the same
+//! network on the CPU, faster (its module docs say why).
 
 pub mod fused;
 pub mod kernels;
