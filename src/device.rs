@@ -95,6 +95,20 @@ pub fn cpu() -> Device {
     Device::Cpu
 }
 
+/// burn's tensor ops on its Flex CPU backend, where the build has them
+/// (feature `flex`); an error otherwise, as `wgpu()` is without `gpu`.
+#[cfg(feature = "flex")]
+pub fn burn_cpu() -> Result<Device> {
+    Ok(Device::burn_cpu())
+}
+
+#[cfg(not(feature = "flex"))]
+pub fn burn_cpu() -> Result<Device> {
+    Err(Error::Device(crate::error::DeviceError::Unavailable(
+        "built without the `flex` feature (no burn CPU backend)".into(),
+    )))
+}
+
 /// Initialise burn's wgpu runtime once and return its device; later calls
 /// reuse it (the runtime cannot be initialised twice). Native only: in a
 /// browser wgpu initialises asynchronously (the wasm crate awaits it).

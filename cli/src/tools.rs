@@ -4,24 +4,11 @@ use std::path::Path;
 
 use crate::bench::{self, BenchOptions};
 use pairrm_web::device::{self, DeviceChoice};
-use pairrm_web::{Device, Error};
+use pairrm_web::Error;
 
 /// A stand-in for the real checkpoint (see `weights::write_stand_in_model`).
 pub fn make_random_model(from: &Path, out: &Path, layers: usize, seed: u64) -> Result<(), Error> {
     pairrm_web::weights::write_stand_in_model(from, out, layers, seed)
-}
-
-/// burn's tensor ops on the CPU, where the build has them (feature `flex`).
-#[cfg(feature = "flex")]
-fn burn_cpu() -> Result<Device, Error> {
-    Ok(Device::burn_cpu())
-}
-
-#[cfg(not(feature = "flex"))]
-fn burn_cpu() -> Result<Device, Error> {
-    Err(Error::Device(pairrm_web::DeviceError::Unavailable(
-        "built without the `flex` feature (no burn CPU backend)".into(),
-    )))
 }
 
 pub fn run_bench(device: &str, opts: &BenchOptions) -> Result<(), Error> {
@@ -36,7 +23,7 @@ pub fn run_bench(device: &str, opts: &BenchOptions) -> Result<(), Error> {
     for name in devices {
         // `cpu-burn`: burn's tensor ops on the CPU, for comparison with the fused engine.
         let (dev, label) = match name {
-            "cpu-burn" => (burn_cpu()?, name),
+            "cpu-burn" => (device::burn_cpu()?, name),
             other => device::select(other.parse::<DeviceChoice>()?)?,
         };
         let r = bench::run(&dev, opts)?;

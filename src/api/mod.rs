@@ -26,8 +26,7 @@ pub use crate::requests::{Comparison, RefRanking};
 /// Drives the async methods to completion on this thread: natively, and for
 /// the CPU engine anywhere (its futures are ready when first polled). In a
 /// browser, await WebGPU work instead: its readback completes on the event
-/// loop, which a blocked thread never returns to (there, blocking on a
-/// pending future panics, as wasm32's std cannot wait).
+/// loop, which a blocked thread never returns to.
 pub use futures_lite::future::block_on;
 
 mod derived;
