@@ -17,7 +17,7 @@ mod keys;
 mod random;
 mod write;
 
-pub use convert::{Conversion, TensorEncoder};
+pub use convert::{Conversion, ConversionStream};
 pub use groups::{
     group_names, group_part, GlobalTensors, Group, HeadTensors, LayerTensors, LinearTensors,
     NormTensors,

@@ -16,11 +16,14 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use super::convert::{Conversion, TensorEncoder};
+use super::convert::ConversionStream;
 use super::{header_len, plan_from_header, MAX_HEADER_BYTES};
 use crate::config::{parse_model_config, resolve_config, ConfigSource};
 use crate::error::{Error, Result};
 use crate::quant::WeightDtype;
+
+/// Source bytes read at a time.
+const READ_BYTES: usize = 4 << 20;
 
 fn io(what: &Path, e: std::io::Error) -> Error {
     Error::Io {
@@ -135,35 +138,31 @@ pub fn convert_model_dir(input: &Path, output: &Path, dtype: WeightDtype) -> Res
         }
     }
 
-    let conversion = Conversion::new(&plan, dtype);
+    let mut stream = ConversionStream::new(&plan, dtype)?;
     let target = output.join("model.safetensors");
     // Written under another name and renamed at the end: an interrupted
     // conversion never leaves a model.safetensors that looks complete.
     let partial = output.join("model.safetensors.partial");
     let mut out = BufWriter::new(File::create(&partial).map_err(|e| io(&partial, e))?);
     let w = |out: &mut BufWriter<File>, b: &[u8]| out.write_all(b).map_err(|e| io(&partial, e));
-    w(&mut out, &conversion.header)?;
+    w(&mut out, stream.header())?;
+    // The source front to back, header included (the stream skips it).
+    file.seek(SeekFrom::Start(0))
+        .map_err(|err| io(&source, err))?;
+    let mut piece = vec![0u8; READ_BYTES];
     let mut converted = Vec::new();
-    for e in &conversion.entries {
-        let mut encoder = TensorEncoder::new(e, dtype);
-        let step = encoder.piece_bytes();
-        let (start, end) = e.offsets;
-        file.seek(SeekFrom::Start((plan.data_start + start) as u64))
+    let mut left = plan.file_len();
+    while left > 0 {
+        let n = READ_BYTES.min(left);
+        file.read_exact(&mut piece[..n])
             .map_err(|err| io(&source, err))?;
-        let mut at = start;
-        while at < end {
-            let mut bytes = vec![0u8; step.min(end - at)];
-            file.read_exact(&mut bytes)
-                .map_err(|err| io(&source, err))?;
-            encoder.push(&bytes, &mut converted)?;
-            w(&mut out, &converted)?;
-            converted.clear();
-            at += bytes.len();
-        }
-        encoder.finish(&mut converted);
+        stream.push(&piece[..n], &mut converted)?;
         w(&mut out, &converted)?;
         converted.clear();
+        left -= n;
     }
+    stream.finish(&mut converted)?;
+    w(&mut out, &converted)?;
     out.flush().map_err(|e| io(&partial, e))?;
     drop(out);
     std::fs::rename(&partial, &target).map_err(|e| io(&target, e))
