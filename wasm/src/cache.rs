@@ -64,23 +64,43 @@ struct Record {
 
 /// A verified record, or `None` when absent or damaged (damaged ones are deleted).
 pub async fn get(key: &str, expected_len: Option<usize>) -> Option<(Vec<u8>, String)> {
-    let record = JsFuture::from(js::idb_get(key)).await.ok()?;
-    if record.is_undefined() || record.is_null() {
-        return None;
+    start_get(key).finish(expected_len).await
+}
+
+/// A read that IndexedDB works on from now on, while the caller computes:
+/// [`Pending::finish`] takes its record (as [`get`] does).
+pub struct Pending {
+    key: String,
+    promise: js_sys::Promise,
+}
+
+pub fn start_get(key: &str) -> Pending {
+    Pending {
+        key: key.to_string(),
+        promise: js::idb_get(key),
     }
-    // A record of another shape (an older version of this code) counts as damaged.
-    let record: Option<Record> = serde_wasm_bindgen::from_value(record).ok();
-    let (bytes, stored_hash, meta) = match record {
-        Some(r) => (Some(r.bytes.to_vec()), r.hash, r.meta),
-        None => (None, String::new(), String::new()),
-    };
-    match bytes {
-        Some(b) if intact(&b, &stored_hash) && expected_len.is_none_or(|n| n == b.len()) => {
-            Some((b, meta))
+}
+
+impl Pending {
+    pub async fn finish(self, expected_len: Option<usize>) -> Option<(Vec<u8>, String)> {
+        let record = JsFuture::from(self.promise).await.ok()?;
+        if record.is_undefined() || record.is_null() {
+            return None;
         }
-        _ => {
-            let _ = JsFuture::from(js::idb_delete(key)).await;
-            None
+        // A record of another shape (an older version of this code) counts as damaged.
+        let record: Option<Record> = serde_wasm_bindgen::from_value(record).ok();
+        let (bytes, stored_hash, meta) = match record {
+            Some(r) => (Some(r.bytes.to_vec()), r.hash, r.meta),
+            None => (None, String::new(), String::new()),
+        };
+        match bytes {
+            Some(b) if intact(&b, &stored_hash) && expected_len.is_none_or(|n| n == b.len()) => {
+                Some((b, meta))
+            }
+            _ => {
+                let _ = JsFuture::from(js::idb_delete(&self.key)).await;
+                None
+            }
         }
     }
 }

@@ -31,6 +31,9 @@ mod fetch;
 mod js;
 mod loader;
 
+use std::future::Future;
+use std::task::Poll;
+
 pub use bindings::PairRM;
 pub use datasets::{join_alpaca_eval, parse_dataset, summarize_pairs, summarize_ranks};
 
@@ -42,6 +45,33 @@ pub use wasm_bindgen_rayon::init_thread_pool;
 /// cancel message between forward passes.
 pub(crate) async fn yield_now() {
     gloo_timers::future::TimeoutFuture::new(0).await;
+}
+
+/// Two futures run together until both are done: `a` is polled first, so a
+/// request it makes goes out before `b`'s own work starts.
+pub(crate) async fn both<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
+    let (mut ra, mut rb) = (None, None);
+    std::future::poll_fn(|cx| {
+        if ra.is_none() {
+            if let Poll::Ready(v) = a.as_mut().poll(cx) {
+                ra = Some(v);
+            }
+        }
+        if rb.is_none() {
+            if let Poll::Ready(v) = b.as_mut().poll(cx) {
+                rb = Some(v);
+            }
+        }
+        match (ra.take(), rb.take()) {
+            (Some(x), Some(y)) => Poll::Ready((x, y)),
+            (x, y) => {
+                (ra, rb) = (x, y);
+                Poll::Pending
+            }
+        }
+    })
+    .await
 }
 
 /// [`yield_now`] as the core's hook ([`pairrm_web::Ranker::with_yield`]).

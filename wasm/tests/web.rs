@@ -1025,6 +1025,56 @@ async fn q8_is_the_default_and_is_kept_converted_in_the_cache() {
     );
 }
 
+/// A fresh q8 load converts the source as it downloads, and keeps the
+/// conversion only once the whole file checked out: a download cut part-way
+/// leaves the source's pieces to resume from (and no converted piece), and
+/// the resumed load converts from the cache to the same weights; a download
+/// that does not match its published sha256 leaves nothing cached.
+#[wasm_bindgen_test]
+async fn q8_converts_while_downloading_and_keeps_only_checked_conversions() {
+    let default = || default_options("cpu", Some(65536));
+    PairRM::clear_cache().await.unwrap();
+    fetch_json("/__reset").await;
+    let one_go = load_model(Some(model_url()), default()).await.unwrap();
+    let want = first_rank_logits(&one_go).await;
+
+    PairRM::clear_cache().await.unwrap();
+    fetch_json("/__drop?from=200000").await;
+    let cut = load_model(Some(model_url()), default()).await;
+    fetch_json("/__drop?from=-1").await;
+    assert!(cut.is_err(), "a dropped download is an error");
+    assert!(
+        cached_chunk_bytes("model.safetensors:").await > 0.0,
+        "the source's pieces stay, to resume from"
+    );
+    assert_eq!(
+        cached_chunk_bytes("#q8").await,
+        0.0,
+        "no converted piece of a failed load stays"
+    );
+    fetch_json("/__reset").await;
+    let resumed = load_model(Some(model_url()), default()).await.unwrap();
+    // 4 of 11 chunks were cached: the other 7, and the header (2 requests).
+    assert_eq!(weight_requests().await, 9, "resumed");
+    assert_eq!(first_rank_logits(&resumed).await, want);
+    assert_eq!(cached_chunk_bytes("model.safetensors:").await, 0.0);
+    assert!(cached_chunk_bytes("#q8").await > 0.0);
+
+    PairRM::clear_cache().await.unwrap();
+    fetch_json("/__commit?set=d1d1").await;
+    let base = format!("{SERVER}/hub/tiny-hf/resolve/main/");
+    fetch_json("/__digest?bad=1").await;
+    let err = load_model(Some(base.clone()), default())
+        .await
+        .err()
+        .expect("a wrong digest fails the load");
+    fetch_json("/__digest?bad=0").await;
+    assert!(err.contains("sha256"), "{err}");
+    assert_eq!(cached_chunk_bytes("").await, 0.0, "no piece stays cached");
+    let checked = load_model(Some(base), default()).await.unwrap();
+    assert_eq!(first_rank_logits(&checked).await, want);
+}
+
 #[wasm_bindgen_test]
 async fn a_probe_tells_the_size_and_whether_cached_before_any_download() {
     const SIZE: f64 = include_bytes!("../../tests/fixtures/tiny-hf/model.safetensors").len() as f64;

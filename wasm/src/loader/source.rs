@@ -26,8 +26,9 @@ pub(super) struct HttpSource<'a, 'p> {
     weights: Option<(WeightsFile, BackboneConfig)>,
     /// The file converted to the asked dtype in the cache, read instead.
     converted: Option<WeightsFile>,
-    /// The chunk read last: tensors lie in order, so most reads hit it.
-    current: Option<(u64, Vec<u8>)>,
+    /// The chunk read last (tensors lie in order, so most reads hit it)
+    /// and the next one's read under way.
+    reading: ReadState,
 }
 
 impl<'a, 'p> HttpSource<'a, 'p> {
@@ -39,13 +40,36 @@ impl<'a, 'p> HttpSource<'a, 'p> {
             fresh_config: None,
             weights: None,
             converted: None,
-            current: None,
+            reading: ReadState::default(),
         }
     }
 }
 
 fn before_header() -> Error {
     Error::weights("model.safetensors was read before its header")
+}
+
+/// Download what the cache lacks (feeding `converting` where the whole
+/// file passes in order) and check it against the published sha256, once
+/// per version.
+async fn download_and_verify(
+    file: &mut WeightsFile,
+    converting: &mut Option<CacheConversion>,
+    base: &str,
+    notes: &mut Notes,
+    progress: &mut ProgressFn<'_>,
+) -> Result<()> {
+    let hashed = download(file, converting, notes, progress).await?;
+    let verified = cache::get(&verified_key(file), None).await.is_some();
+    if verified {
+        notes.used.insert(verified_key(file));
+        return Ok(());
+    }
+    if let Some(want) = published_sha256(base, notes).await {
+        let mut reader = ChunkReader::new(file);
+        verify(&mut reader, &want, hashed, notes).await?;
+    }
+    Ok(())
 }
 
 impl ModelSource for HttpSource<'_, '_> {
@@ -96,28 +120,40 @@ impl ModelSource for HttpSource<'_, '_> {
         let converted = match cached {
             Some(c) => Some(c),
             None => {
-                let hashed = download(file, notes, self.progress).await?;
-                let verified = cache::get(&verified_key(file), None).await.is_some();
-                if verified {
-                    notes.used.insert(verified_key(file));
-                }
-                let digest = if verified {
-                    None
-                } else {
-                    published_sha256(&self.base, notes).await
+                // Converted as it downloads when the whole file passes in
+                // order, else from the cache once it is all there.
+                let mut converting = match conversion {
+                    Some(d) => Some(CacheConversion::new(file, d, backbone, notes)?),
+                    None => None,
                 };
-                let mut reader = ChunkReader {
-                    file,
-                    current: None,
-                };
-                if let Some(want) = digest {
-                    verify(&mut reader, &want, hashed, notes).await?;
+                let checked =
+                    download_and_verify(file, &mut converting, &self.base, notes, self.progress)
+                        .await;
+                if let Err(e) = checked {
+                    if let Some(c) = converting.as_mut() {
+                        c.forget().await;
+                    }
+                    return Err(e);
                 }
-                match conversion {
-                    Some(d) => {
+                match (conversion, converting) {
+                    (Some(_), Some(c)) if c.complete() => {
+                        let url = c.target_url().to_string();
+                        let total = c.file_len();
+                        let target = c.finish(notes).await?;
+                        if target.is_some() {
+                            drop_source(file, 0, notes).await;
+                            (self.progress)("convert", &url, total, total);
+                        }
+                        target
+                    }
+                    (Some(d), c) => {
+                        if let Some(mut c) = c {
+                            c.forget().await;
+                        }
+                        let mut reader = ChunkReader::new(file);
                         convert_into_cache(&mut reader, d, backbone, notes, self.progress).await?
                     }
-                    None => None,
+                    (None, _) => None,
                 }
             }
         };
@@ -140,10 +176,10 @@ impl ModelSource for HttpSource<'_, '_> {
         };
         let mut reader = ChunkReader {
             file,
-            current: self.current.take(),
+            state: std::mem::take(&mut self.reading),
         };
         let bytes = reader.read(start, end, self.notes).await;
-        self.current = reader.current;
+        self.reading = reader.state;
         bytes
     }
 

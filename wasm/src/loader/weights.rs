@@ -176,17 +176,23 @@ pub(super) fn changed(url: &str) -> Error {
     }
 }
 
-/// Tells the user when the browser offers less storage than the download needs.
-async fn check_storage(missing: u64, notes: &mut Notes) {
+/// Tells the user when the browser offers less storage than the download
+/// needs; true when `extra` bytes more would fit too (or nothing says).
+async fn check_storage(missing: u64, extra: u64, notes: &mut Notes) -> bool {
     let cache::Estimate { usage, quota } = cache::estimate().await;
-    if quota > 0.0 && quota - usage < missing as f64 {
+    if quota <= 0.0 {
+        return true;
+    }
+    let free = quota - usage;
+    if free < missing as f64 {
         let gb = |b: f64| b / 1e9;
         notes.warn(format!(
             "the model needs {:.2} GB of browser storage and {:.2} GB is free: it runs from memory and will be downloaded again next time",
             gb(missing as f64),
-            gb((quota - usage).max(0.0))
+            gb(free.max(0.0))
         ));
     }
+    free >= (missing + extra) as f64
 }
 
 /// Make sure every chunk is cached, downloading what is missing; when storage
@@ -194,9 +200,14 @@ async fn check_storage(missing: u64, notes: &mut Notes) {
 /// memory for a server without Range.
 ///
 /// Returns the file's sha256 when the whole file passed through in order (a
-/// fresh download), so it needs no second reading to be verified.
+/// fresh download), so it needs no second reading to be verified. Such a
+/// download also feeds `converting` as it goes (one request ahead of the
+/// chunk being hashed, converted and stored); otherwise, or when storage
+/// cannot hold the conversion beside the source, `converting` is left
+/// incomplete or dropped, for the caller to convert from the cache.
 pub(super) async fn download(
     file: &mut WeightsFile,
+    converting: &mut Option<CacheConversion>,
     notes: &mut Notes,
     progress: &mut ProgressFn<'_>,
 ) -> Result<Option<String>> {
@@ -210,20 +221,28 @@ pub(super) async fn download(
         return Ok(None);
     }
     // A fresh download hashes as it goes; a resumed one is hashed afterwards.
-    let mut hasher = (missing.len() as u64 == file.chunks()).then(Sha256::new);
+    let fresh = missing.len() as u64 == file.chunks();
+    let mut hasher = (fresh || !file.ranged).then(Sha256::new);
     let missing_bytes = missing
         .iter()
         .map(|&i| file.chunk_range(i))
         .map(|(a, b)| b - a)
         .sum::<u64>();
-    check_storage(missing_bytes, notes).await;
+    let extra = converting.as_ref().map_or(0, |c| c.file_len());
+    if !check_storage(missing_bytes, extra, notes).await || hasher.is_none() {
+        *converting = None;
+    }
     let mut done = total - missing_bytes;
     if file.ranged {
-        for i in missing {
+        let options = &notes.options();
+        let file = &*file;
+        let fetch_chunk = move |i: u64| {
             let (start, end) = file.chunk_range(i);
-            let bytes = match fetch::range(&file.url, start, end, &file.expected, &notes.options())
-                .await?
-            {
+            fetch::range(&file.url, start, end, &file.expected, &options)
+        };
+        let mut answer = fetch_chunk(missing[0]).await;
+        for (k, &i) in missing.iter().enumerate() {
+            let bytes = match answer? {
                 Ranged::Bytes(b) => b,
                 Ranged::Changed => {
                     notes.changed = true;
@@ -236,19 +255,32 @@ pub(super) async fn download(
                     })
                 }
             };
-            if let Some(h) = hasher.as_mut() {
-                h.update(&bytes);
-            }
-            if !store(&file.key(i), &bytes, "", notes).await {
+            // The next chunk is on its way while this one is taken in.
+            let ahead = missing.get(k + 1).map(|&j| fetch_chunk(j));
+            let (next, kept) = crate::both(
+                async {
+                    match ahead {
+                        Some(f) => Some(f.await),
+                        None => None,
+                    }
+                },
+                take_in(file, i, &bytes, hasher.as_mut(), converting, notes),
+            )
+            .await;
+            if !kept? {
                 // Storage is full: stop here rather than hold 1.7 GB in wasm
                 // memory (past the 4 GiB limit once the model is built). The
                 // build fetches each missing chunk when it needs it and keeps
                 // one at a time.
                 return Ok(None);
             }
-            done += end - start;
+            done += bytes.len() as u64;
             progress("download", &file.url, done, total);
             notes.check_cancelled()?;
+            match next {
+                Some(a) => answer = a,
+                None => break,
+            }
         }
         return Ok(hasher.map(hex_digest));
     }
@@ -277,6 +309,7 @@ pub(super) async fn download(
                 )));
             }
             hasher.update(&chunk);
+            convert_chunk(converting, &chunk, notes).await?;
             if wanted.contains(&index) && !store(&file.key(index), &chunk, "", notes).await {
                 file.memory.insert(index, chunk);
             }
@@ -297,20 +330,77 @@ pub(super) async fn download(
     Ok(Some(hex_digest(hasher)))
 }
 
-/// Reads byte ranges of the file through the chunk cache, keeping one chunk in memory.
-pub(super) struct ChunkReader<'f> {
-    pub(super) file: &'f mut WeightsFile,
-    pub(super) current: Option<(u64, Vec<u8>)>,
+/// A downloaded chunk hashed, cached, and converted; false when storage
+/// refused it.
+async fn take_in(
+    file: &WeightsFile,
+    i: u64,
+    bytes: &[u8],
+    hasher: Option<&mut Sha256>,
+    converting: &mut Option<CacheConversion>,
+    notes: &mut Notes,
+) -> Result<bool> {
+    if let Some(h) = hasher {
+        h.update(bytes);
+    }
+    if !store(&file.key(i), bytes, "", notes).await {
+        return Ok(false);
+    }
+    convert_chunk(converting, bytes, notes).await?;
+    Ok(true)
 }
 
-impl ChunkReader<'_> {
+/// The next source chunk into the conversion, which is dropped (its pieces
+/// deleted) when storage refuses one.
+async fn convert_chunk(
+    converting: &mut Option<CacheConversion>,
+    bytes: &[u8],
+    notes: &mut Notes,
+) -> Result<()> {
+    if let Some(c) = converting.as_mut() {
+        if !c.push(bytes, notes).await? {
+            *converting = None;
+        }
+    }
+    Ok(())
+}
+
+/// Reads byte ranges of the file through the chunk cache, keeping one chunk in
+/// memory and the cache's read of the next one under way: reads go front to
+/// back, so the next chunk is mostly on its way while this one is used.
+pub(super) struct ChunkReader<'f> {
+    pub(super) file: &'f mut WeightsFile,
+    pub(super) state: ReadState,
+}
+
+/// What a [`ChunkReader`] holds between reads.
+#[derive(Default)]
+pub(super) struct ReadState {
+    current: Option<(u64, Vec<u8>)>,
+    ahead: Option<(u64, cache::Pending)>,
+}
+
+impl<'f> ChunkReader<'f> {
+    pub(super) fn new(file: &'f mut WeightsFile) -> Self {
+        Self {
+            file,
+            state: ReadState::default(),
+        }
+    }
+
     pub(super) async fn chunk(&mut self, i: u64, notes: &mut Notes) -> Result<Vec<u8>> {
         if let Some(bytes) = self.file.memory.get(&i) {
             return Ok(bytes.clone());
         }
         let (start, end) = self.file.chunk_range(i);
-        if let Some((bytes, _)) = cache::get(&self.file.key(i), Some((end - start) as usize)).await
-        {
+        let pending = match self.state.ahead.take() {
+            Some((j, p)) if j == i => p,
+            _ => cache::start_get(&self.file.key(i)),
+        };
+        if i + 1 < self.file.chunks() && !self.file.memory.contains_key(&(i + 1)) {
+            self.state.ahead = Some((i + 1, cache::start_get(&self.file.key(i + 1))));
+        }
+        if let Some((bytes, _)) = pending.finish(Some((end - start) as usize)).await {
             return Ok(bytes);
         }
         // Missing or damaged in the cache (and now deleted): fetch it again.
@@ -360,12 +450,12 @@ impl ChunkReader<'_> {
         let mut pos = start;
         while pos < end {
             let i = pos / self.file.chunk;
-            if self.current.as_ref().map(|(c, _)| *c) != Some(i) {
+            if self.state.current.as_ref().map(|(c, _)| *c) != Some(i) {
                 let bytes = self.chunk(i, notes).await?;
-                self.current = Some((i, bytes));
+                self.state.current = Some((i, bytes));
             }
             let (chunk_start, _) = self.file.chunk_range(i);
-            let bytes = &self.current.as_ref().expect("just loaded").1;
+            let bytes = &self.state.current.as_ref().expect("just loaded").1;
             let from = (pos - chunk_start) as usize;
             let to = ((end - chunk_start) as usize).min(bytes.len());
             out.extend_from_slice(&bytes[from..to]);
