@@ -3,7 +3,7 @@
 // (instruction + two candidates, ~--tokens 256 tokens in all) on the same model dims.
 //   node scripts/browser_compare.mjs MODEL_DIR ONNX_FILE [--iters 3] [--tokens 256]
 //        [--threads 2] [--skip-webgpu] [--timeout-min 30] [--pkg dist/pkg]
-//        [--dtype q8 --onnx-int8 ONNX_INT8_FILE]
+//        [--dtype q8 --onnx-int8 ONNX_INT8_FILE] [--only ENGINE,ENGINE...]
 // MODEL_DIR: a pairrm model folder (tests/fixtures/tiny-hf, or the 1.74 GB stand-in of
 // `pairrm make-random-model --model tests/fixtures/tiny-hf --out /tmp/pairrm-large`);
 // ONNX_FILE: its export by scripts/reference/export_onnx.py, with ONNX_FILE.data next to it.
@@ -31,7 +31,7 @@ import { ROOT, serve, launchContext } from "./browser.mjs";
 
 const args = process.argv.slice(2);
 const opt = (n, d) => (args.includes(n) ? args[args.indexOf(n) + 1] : d);
-const VALUED = ["--iters", "--tokens", "--threads", "--timeout-min", "--pkg", "--dtype", "--onnx-int8"];
+const VALUED = ["--iters", "--tokens", "--threads", "--timeout-min", "--pkg", "--dtype", "--onnx-int8", "--only"];
 const [modelArg, onnxArg] = args.filter((a, i) => !a.startsWith("--") && !VALUED.includes(args[i - 1]));
 if (!modelArg || !onnxArg) {
   console.error("usage: node scripts/browser_compare.mjs MODEL_DIR ONNX_FILE [--iters 3] [--tokens 256] [--threads 2] [--skip-webgpu] [--timeout-min 30] [--pkg dist/pkg]");
@@ -150,7 +150,8 @@ const engines = [
     { name: "ort8-1", kind: "ort", threads: 1, int8 },
     { name: `ort8-${nThreads}`, kind: "ort", threads: nThreads, int8 },
   ] : []),
-].filter((e) => havePkg || e.kind === "ort");
+].filter((e) => havePkg || e.kind === "ort")
+  .filter((e) => !args.includes("--only") || opt("--only", "").split(",").includes(e.name));
 
 async function runEngine(e) {
   const prefix = `pairrm-compare-${process.pid}-${e.name}-`;

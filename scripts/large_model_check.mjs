@@ -27,7 +27,8 @@ const tolerance = dtype !== "f32" ? tolerances.dtypes[dtype] : tolerances.logit;
 const dir = resolve(process.argv[2] || "/tmp/pairrm-large");
 const device = process.argv.includes("--device") ? process.argv[process.argv.indexOf("--device") + 1] : "cpu";
 const port = 16000 + Math.floor(Math.random() * 1000);
-const server = await serve(["--root", join(ROOT, "dist"), "--port", String(port), "--mount", `/large=${dir}`]);
+const dist = process.argv.includes("--dist") ? resolve(process.argv[process.argv.indexOf("--dist") + 1]) : join(ROOT, "dist");
+const server = await serve(["--root", dist, "--port", String(port), "--mount", `/large=${dir}`]);
 const ctx = await launchContext("pairrm-large-");
 const page = await ctx.newPage();
 page.on("console", (m) => { if (m.type() === "error") console.error("console:", m.text()); });
@@ -41,7 +42,13 @@ const report = await page.evaluate(async ([device, reference, dtype]) => {
   const t0 = performance.now();
   let m;
   try {
-    m = await mod.PairRM.load("/large/", { device, dtype, onProgress: (p) => { phases[p.phase] = p.total; } });
+    const at = () => Math.round(performance.now() - t0);
+    const onProgress = (p) => {
+      const seen = phases[p.phase] ||= { total: p.total, firstMs: at() };
+      seen.total = p.total;
+      seen.lastMs = at();
+    };
+    m = await mod.PairRM.load("/large/", { device, dtype, onProgress });
   } catch (e) {
     return { error: String(e.message || e), memory: mem() };
   }
