@@ -170,7 +170,7 @@ browser_unit_tests() {
   local cut=$!
   trap 'kill $server $plain $cut 2>/dev/null || true' RETURN
   sleep 1
-  PAIRRM_TEST_SERVER="http://127.0.0.1:$port" WASM_BINDGEN_TEST_TIMEOUT=1800 \
+  PAIRRM_TEST_SERVER="http://127.0.0.1:$port" WASM_BINDGEN_TEST_TIMEOUT=3600 \
     PAIRRM_TEST_SERVER_NO_RANGE="http://127.0.0.1:$((port + 1))" \
     PAIRRM_TEST_SERVER_CUT="http://127.0.0.1:$((port + 2))" \
     wasm-pack test --headless --chrome --chromedriver "$(command -v chromedriver)" --release wasm --test web
