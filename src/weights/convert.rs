@@ -336,17 +336,18 @@ impl ConversionStream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::resolve_config;
+    use crate::config::{resolve_config, BackboneConfig};
     use crate::weights::{header_len, plan_from_header};
 
-    fn fixture() -> (Vec<u8>, WeightsPlan) {
+    /// tiny-hf's weights, their plan, and its backbone config.
+    fn fixture() -> (Vec<u8>, WeightsPlan, BackboneConfig) {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tiny-hf");
         let config = std::fs::read_to_string(format!("{dir}/config.json")).unwrap();
-        let config = resolve_config(&config, None).unwrap();
+        let backbone = resolve_config(&config, None).unwrap().backbone;
         let bytes = std::fs::read(format!("{dir}/model.safetensors")).unwrap();
         let header = &bytes[..8 + header_len(&bytes).unwrap()];
-        let plan = plan_from_header(header, &config.backbone).unwrap();
-        (bytes, plan)
+        let plan = plan_from_header(header, &backbone).unwrap();
+        (bytes, plan, backbone)
     }
 
     fn convert_in_pieces(
@@ -361,12 +362,8 @@ mod tests {
             stream.push(p, &mut out).unwrap();
         }
         stream.finish(&mut out).unwrap();
-        assert_eq!(out.len(), stream_len(plan, dtype));
+        assert_eq!(out.len(), stream.file_len());
         out
-    }
-
-    fn stream_len(plan: &WeightsPlan, dtype: WeightDtype) -> usize {
-        ConversionStream::new(plan, dtype).unwrap().file_len()
     }
 
     /// Network chunks split rows and tensors anywhere: the result is the
@@ -374,7 +371,7 @@ mod tests {
     /// header says (each tensor's values, converted).
     #[test]
     fn pieces_of_any_size_give_the_same_file() {
-        let (bytes, plan) = fixture();
+        let (bytes, plan, backbone) = fixture();
         for dtype in [WeightDtype::Q8, WeightDtype::F16] {
             let whole = convert_in_pieces(&bytes, &plan, dtype, bytes.len());
             for piece in [1, 3, 4093, 8192] {
@@ -385,15 +382,8 @@ mod tests {
                 );
             }
             // Each tensor is where the header puts it, with its values converted.
-            let config = std::fs::read_to_string(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/fixtures/tiny-hf/config.json"
-            ))
-            .unwrap();
-            let config = resolve_config(&config, None).unwrap();
             let converted =
-                plan_from_header(&whole[..8 + header_len(&whole).unwrap()], &config.backbone)
-                    .unwrap();
+                plan_from_header(&whole[..8 + header_len(&whole).unwrap()], &backbone).unwrap();
             for e in &plan.entries {
                 let c = converted.entries.iter().find(|c| c.key == e.key).unwrap();
                 let source = decode(
@@ -441,7 +431,7 @@ mod tests {
 
     #[test]
     fn a_source_that_ends_early_is_refused_by_tensor() {
-        let (bytes, plan) = fixture();
+        let (bytes, plan, _) = fixture();
         let mut stream = ConversionStream::new(&plan, WeightDtype::Q8).unwrap();
         let mut out = Vec::new();
         stream.push(&bytes[..bytes.len() - 10], &mut out).unwrap();
@@ -455,7 +445,7 @@ mod tests {
 
     #[test]
     fn tensors_sharing_bytes_are_refused() {
-        let (_, mut plan) = fixture();
+        let (_, mut plan, _) = fixture();
         plan.entries.sort_by_key(|e| e.offsets.0);
         plan.entries[1].offsets.0 = plan.entries[0].offsets.1 - 4;
         let err = ConversionStream::new(&plan, WeightDtype::Q8)

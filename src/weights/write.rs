@@ -11,7 +11,7 @@
 //! never sits in memory whole.
 
 use std::fs::File;
-use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::Path;
 
 use serde_json::{json, Value};
@@ -146,12 +146,11 @@ pub fn convert_model_dir(input: &Path, output: &Path, dtype: WeightDtype) -> Res
     let mut out = BufWriter::new(File::create(&partial).map_err(|e| io(&partial, e))?);
     let w = |out: &mut BufWriter<File>, b: &[u8]| out.write_all(b).map_err(|e| io(&partial, e));
     w(&mut out, stream.header())?;
-    // The source front to back, header included (the stream skips it).
-    file.seek(SeekFrom::Start(0))
-        .map_err(|err| io(&source, err))?;
-    let mut piece = vec![0u8; READ_BYTES];
+    // The source front to back: its header, read already, then the rest.
     let mut converted = Vec::new();
-    let mut left = plan.file_len();
+    stream.push(&head, &mut converted)?;
+    let mut piece = vec![0u8; READ_BYTES];
+    let mut left = plan.file_len() - head.len();
     while left > 0 {
         let n = READ_BYTES.min(left);
         file.read_exact(&mut piece[..n])

@@ -220,16 +220,18 @@ pub(super) async fn download(
     if missing.is_empty() {
         return Ok(None);
     }
-    // A fresh download hashes as it goes; a resumed one is hashed afterwards.
-    let fresh = missing.len() as u64 == file.chunks();
-    let mut hasher = (fresh || !file.ranged).then(Sha256::new);
+    // A download that passes the whole file in order (a fresh one, or any
+    // without Range) is hashed and converted as it goes; a resumed one
+    // afterwards.
+    let in_order = !file.ranged || missing.len() as u64 == file.chunks();
+    let mut hasher = in_order.then(Sha256::new);
     let missing_bytes = missing
         .iter()
         .map(|&i| file.chunk_range(i))
         .map(|(a, b)| b - a)
         .sum::<u64>();
     let extra = converting.as_ref().map_or(0, |c| c.file_len());
-    if !check_storage(missing_bytes, extra, notes).await || hasher.is_none() {
+    if !check_storage(missing_bytes, extra, notes).await || !in_order {
         *converting = None;
     }
     let mut done = total - missing_bytes;
