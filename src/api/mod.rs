@@ -9,7 +9,7 @@ use crate::device::Device;
 use crate::error::{Error, InputError, Result};
 use crate::files::{DirSource, MemorySource};
 use crate::load::{build_ranker, load_ranker};
-use crate::model::PairRmModel;
+use crate::model::{Engine, PairRmModel};
 use crate::quant::WeightDtype;
 use crate::rank::{CompareMode, Ranking};
 use crate::segments::{self, Limits, PairInput};
@@ -31,6 +31,7 @@ pub use futures_lite::future::block_on;
 
 mod derived;
 pub use derived::Keep;
+mod passes;
 
 /// Most candidates of one `rank`, `rank_with_ref` or `best_of_n`: a ranking of
 /// 100 is 9,900 comparisons (minutes on a GPU, hours on a CPU).
@@ -212,34 +213,21 @@ impl Ranker {
         self.model.device()
     }
 
-    /// Comparisons per forward pass (results do not depend on it).
+    /// Most comparisons per forward pass (results do not depend on it).
     pub fn set_batch_size(&mut self, batch_size: usize) {
         self.batch_size = batch_size.max(1);
     }
 
-    /// How many of the next `pairs` go in one forward pass: at most
-    /// `batch_size`, and few enough that no GPU buffer exceeds
-    /// [`crate::model::SCORE_BUDGET`] elements: neither one head's attention
-    /// scores `[batch, L, L]` nor the widest activation `[batch, L, width]`
-    /// (GPU buffers are bounded; the CPU engine does not pad, so it is not).
-    fn batch_len(&self, pairs: &[PairInput]) -> usize {
+    /// Whether `n` comparisons padded to `longest` tokens keep every GPU
+    /// buffer within [`crate::model::SCORE_BUDGET`] elements: neither one
+    /// head's attention scores `[n, L, L]` nor the widest activation
+    /// `[n, L, width]` may exceed it (GPU buffers are bounded; the CPU engine
+    /// does not pad, so it is not).
+    fn pass_fits(&self, n: usize, longest: usize) -> bool {
         let bb = &self.config.backbone;
         let width = bb.intermediate_size.max(3 * bb.hidden_size);
-        let mut longest = 0;
-        let mut take = 0;
-        for p in pairs.iter().take(self.batch_size) {
-            let l = longest.max(p.ids.len());
-            let n = take + 1;
-            if take > 0
-                && (n * l * l > crate::model::SCORE_BUDGET
-                    || n * l * width > crate::model::SCORE_BUDGET)
-            {
-                break;
-            }
-            longest = l;
-            take += 1;
-        }
-        take.max(1)
+        let budget = crate::model::SCORE_BUDGET;
+        n * longest * longest <= budget && n * longest * width <= budget
     }
 
     pub(crate) fn limits(&self) -> Limits {
@@ -288,7 +276,8 @@ impl Ranker {
         ))
     }
 
-    /// `logit(A, B)` for each assembled pair, in batches of `batch_size`.
+    /// `logit(A, B)` for each assembled pair, in forward passes of at most
+    /// `batch_size` (on burn's engine, of similar lengths: see [`passes`]).
     pub async fn logits(&self, pairs: &[PairInput]) -> Result<Vec<f64>> {
         self.logits_with_progress(pairs, &mut |_, _| true).await
     }
@@ -304,36 +293,52 @@ impl Ranker {
             .await
     }
 
-    /// The logits of `count` pairs made by `pair(k)` on demand: at most one
-    /// batch of assembled inputs exists at a time, however many comparisons a
-    /// ranking needs.
+    /// The logits of `count` pairs made by `pair(k)` on demand: at most
+    /// `batch_size` assembled inputs wait at a time, however many comparisons
+    /// a ranking needs. Progress counts the comparisons done, in whatever
+    /// order their passes ran.
     pub(crate) async fn logits_of(
         &self,
         count: usize,
         pair: impl Fn(usize) -> PairInput,
         progress: &mut Progress<'_>,
     ) -> Result<Vec<f64>> {
-        let mut out = Vec::with_capacity(count);
-        let mut next = 0;
-        let mut ready: Vec<PairInput> = Vec::new();
-        while out.len() < count {
-            while ready.len() < self.batch_size && next < count {
-                ready.push(pair(next));
+        let padded = self.model.engine() == Engine::Tensors;
+        let mut out = vec![0.0; count];
+        let (mut done, mut next) = (0, 0);
+        // Up to `batch_size` assembled comparisons wait, with their index.
+        let mut waiting: Vec<(usize, PairInput)> = Vec::new();
+        while done < count {
+            while waiting.len() < self.batch_size && next < count {
+                waiting.push((next, pair(next)));
                 next += 1;
             }
-            let take = self.batch_len(&ready);
-            let values = self.model.logits(&ready[..take]).await?;
-            ready.drain(..take);
+            let lens: Vec<usize> = waiting.iter().map(|(_, p)| p.ids.len()).collect();
+            let mut chosen = vec![false; waiting.len()];
+            for i in passes::next_pass(&lens, self.batch_size, |n, l| self.pass_fits(n, l), padded)
+            {
+                chosen[i] = true;
+            }
+            let mut chosen = chosen.into_iter();
+            let (pass, rest): (Vec<_>, Vec<_>) = waiting
+                .into_iter()
+                .partition(|_| chosen.next() == Some(true));
+            waiting = rest;
+            let (index, inputs): (Vec<usize>, Vec<PairInput>) = pass.into_iter().unzip();
+            let values = self.model.logits(&inputs).await?;
             if let Some((k, v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
                 // A NaN would rank first and print as null: never a result.
                 return Err(Error::weights(format!(
                     "the model computed a non-finite logit ({v}) for comparison {}: its weights \
                      hold NaN or infinite values, or overflow f32",
-                    out.len() + k + 1
+                    index[k] + 1
                 )));
             }
-            out.extend(values.into_iter().map(f64::from));
-            if !progress(out.len(), count) {
+            for (k, v) in index.into_iter().zip(values) {
+                out[k] = f64::from(v);
+            }
+            done += inputs.len();
+            if !progress(done, count) {
                 return Err(Error::Cancelled);
             }
             if let Some(hook) = self.yield_now {
