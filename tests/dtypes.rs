@@ -5,6 +5,8 @@
 //! it may not be, more precision than stored).
 
 mod common;
+#[path = "common/wgpu.rs"]
+mod test_wgpu;
 
 use std::path::Path;
 
@@ -94,7 +96,7 @@ fn converted_weights_stay_within_their_bounds_on_the_cpu() {
 #[test]
 fn converted_weights_stay_within_their_bounds_with_burn_modules_and_wgpu() {
     let (dir, expected) = fixtures().into_iter().next().unwrap();
-    let gpu = device::wgpu().expect("a wgpu adapter (install mesa-vulkan-drivers)");
+    let gpu = test_wgpu::wgpu();
     for (dev, dtype, label) in [
         (Device::burn_cpu(), WeightDtype::Q8, "cpu-burn"),
         (Device::burn_cpu(), WeightDtype::F16, "cpu-burn"),

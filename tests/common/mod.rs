@@ -59,6 +59,25 @@ pub fn cases<'a>(expected: &'a Value, section: &str) -> &'a [Value] {
     list
 }
 
+/// Rank cases whose texts (instruction, input and candidates) pass this many
+/// characters are checked on the CPU only, not on emulated GPUs (lavapipe):
+/// each of their comparisons is ~1,500 tokens, and their first pass there
+/// autotunes every kernel at that size for minutes. The recorded forward
+/// cases still take inputs of that length through the GPU's kernels.
+pub const EMULATED_GPU_RANK_CHARS: usize = 2000;
+
+/// Whether a recorded rank case's texts stay within [`EMULATED_GPU_RANK_CHARS`].
+pub fn short_rank(case: &Value) -> bool {
+    let chars = |v: &Value| v.as_str().map_or(0, |t| t.chars().count());
+    let candidates: usize = case["candidates"]
+        .as_array()
+        .expect("candidates")
+        .iter()
+        .map(chars)
+        .sum();
+    chars(&case["instruction"]) + chars(&case["input"]) + candidates <= EMULATED_GPU_RANK_CHARS
+}
+
 pub fn s(v: &Value) -> String {
     v.as_str().unwrap_or("").to_string()
 }
