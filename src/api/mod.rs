@@ -314,17 +314,12 @@ impl Ranker {
                 next += 1;
             }
             let lens: Vec<usize> = waiting.iter().map(|(_, p)| p.ids.len()).collect();
-            let mut chosen = vec![false; waiting.len()];
-            for i in passes::next_pass(&lens, self.batch_size, |n, l| self.pass_fits(n, l), padded)
-            {
-                chosen[i] = true;
-            }
-            let mut chosen = chosen.into_iter();
-            let (pass, rest): (Vec<_>, Vec<_>) = waiting
-                .into_iter()
-                .partition(|_| chosen.next() == Some(true));
-            waiting = rest;
-            let (index, inputs): (Vec<usize>, Vec<PairInput>) = pass.into_iter().unzip();
+            let pass =
+                passes::next_pass(&lens, self.batch_size, |n, l| self.pass_fits(n, l), padded);
+            // Ascending indices, removed from the back: the rest keep their order.
+            let mut taken: Vec<_> = pass.iter().rev().map(|&i| waiting.remove(i)).collect();
+            taken.reverse();
+            let (index, inputs): (Vec<usize>, Vec<PairInput>) = taken.into_iter().unzip();
             let values = self.model.logits(&inputs).await?;
             if let Some((k, v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
                 // A NaN would rank first and print as null: never a result.

@@ -87,13 +87,9 @@ mod tests {
             let l: Vec<usize> = waiting.iter().map(|&k| lens[k]).collect();
             let pass = next_pass(&l, most, always, padded);
             assert!(!pass.is_empty());
-            out.push(pass.iter().map(|&i| waiting[i]).collect::<Vec<_>>());
-            let mut keep = vec![true; waiting.len()];
-            for &i in &pass {
-                keep[i] = false;
-            }
-            let mut it = keep.iter();
-            waiting.retain(|_| *it.next().unwrap());
+            let mut taken: Vec<usize> = pass.iter().rev().map(|&i| waiting.remove(i)).collect();
+            taken.reverse();
+            out.push(taken);
         }
         let mut all: Vec<usize> = out.iter().flatten().copied().collect();
         all.sort_unstable();
