@@ -8,9 +8,10 @@
 # build of the CLI; exports target/onnx/pairrm-large.onnx and quantizes it to
 # target/onnx/pairrm-large-int8.onnx first if they are missing (~3 min).
 #   scripts/bench_compare.sh [--tokens 256] [--batch-size 4] [--iters 3] [--threads 2] [--gpu] [--before BIN]
-# --before BIN also times another build of the CLI (e.g. the previous commit's) in the same run.
-# --kernels "avx2 portable" also times q8 on those int8 kernels (PAIRRM_INT8_KERNEL; each
-# only where the CPU has it), e.g. the AVX2 kernel on a machine that has AVX-512 VNNI.
+# --before BIN also times another build of the CLI (e.g. the previous commit's), f32 and q8, in the same run.
+# --kernels "avx2-w8 portable" also times q8 on those int8 kernels (PAIRRM_INT8_KERNEL; each
+# only where the CPU has it), e.g. the AVX2 kernel on a machine that has AVX-512 VNNI, or
+# AVX2 on the stored 8-bit weights (avx2-w8) beside the default 7-bit one.
 # Ratios are pairs/s over pairs/s: > 1 means pairrm-web is faster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,6 +47,9 @@ if [ -n "$before" ]; then
   echo "== $before"
   old=$(RAYON_NUM_THREADS=$threads "$before" bench --device cpu --tokens "$tokens" --batch-size "$batch" --iters "$iters")
   echo "$old"
+  echo "== $before q8"
+  old8=$(RAYON_NUM_THREADS=$threads "$before" bench --device cpu --dtype q8 --tokens "$tokens" --batch-size "$batch" --iters "$iters")
+  echo "$old8"
 fi
 echo "== PyTorch reference"
 ref=$(scripts/reference/run.sh scripts/reference/bench_reference.py --threads "$threads" --batch-size "$batch" --seq-len "$tokens" --iters "$iters")
@@ -63,7 +67,8 @@ refps=$(echo "$ref" | pairs)
 ortps=$(echo "$ortout" | pairs)
 ort8ps=$(echo "$ort8out" | pairs)
 oldps=$( [ -n "$before" ] && echo "$old" | awk '$1 == "cpu:" {print $2}' || true)
-awk -v c="$cpu" -v g="$gpu" -v r="$refps" -v o="$ortps" -v b="$oldps" -v o8="$ort8ps" \
+old8ps=$( [ -n "$before" ] && echo "$old8" | awk '$1 == "cpu:" {print $2}' || true)
+awk -v c="$cpu" -v g="$gpu" -v r="$refps" -v o="$ortps" -v b="$oldps" -v b8="$old8ps" -v o8="$ort8ps" \
     -v h="${lowp[f16]}" -v q="${lowp[q8]}" -v ks="$(for k in $kernels; do printf '%s=%s ' "$k" "${kernel_ps[$k]}"; done)" 'BEGIN {
   printf "ratio pairrm-web cpu / PyTorch: %.2fx\n", c / r;
   printf "ratio pairrm-web cpu / ONNX Runtime: %.2fx\n", c / o;
@@ -71,6 +76,7 @@ awk -v c="$cpu" -v g="$gpu" -v r="$refps" -v o="$ortps" -v b="$oldps" -v o8="$or
   printf "ratio pairrm-web cpu q8 / ONNX Runtime int8: %.2fx\n", q / o8;
   printf "ratio pairrm-web cpu q8 / pairrm-web cpu f32: %.2fx\n", q / c;
   if (b != "") printf "ratio pairrm-web cpu / --before build: %.2fx\n", c / b;
+  if (b8 != "") printf "ratio pairrm-web cpu q8 / --before build q8: %.2fx; --before q8 / ONNX Runtime int8: %.2fx\n", q / b8, b8 / o8;
   n = split(ks, kv, " ");
   for (i = 1; i <= n; i++) {
     split(kv[i], pair, "=");

@@ -6,9 +6,13 @@
 //! - x86-64 with AVX-512 VNNI: `vpdpbusd`, 64 multiply-adds per instruction
 //!   (it takes unsigned × signed bytes: `x + 128` is fed in and `128 · Σₖ w`
 //!   taken off afterwards);
-//! - x86-64 with AVX2 only: `vpmaddubsw` on |w| and x·sign(w) (pairs of
-//!   products in i16, at most 2·128·127: no saturation), then `vpmaddwd`
-//!   into int32;
+//! - x86-64 with AVX2 only: `vpmaddubsw` on `x + 128` and the weights
+//!   rounded to 7 bits (`round(w / 2)`, scale × 2: pairs of products in i16
+//!   stay within 2·255·64, no saturation), then `vpmaddwd` into int32. As
+//!   ONNX Runtime's `reduce_range`: exact 8-bit weights need `vpsignb` per
+//!   product (|w| against x·sign(w)), which runs at 0.7× of this here, and
+//!   the activations, not the weights, bound int8's accuracy (the README's
+//!   table). `avx2-w8` keeps that exact-weight form, for comparison;
 //! - wasm simd128: `i32x4.dot_i16x8_s` on sign-extended bytes;
 //! - elsewhere a portable loop the compiler vectorises.
 //!
@@ -38,7 +42,7 @@ pub struct PackedQ8 {
     /// One per output (zero for the padding outputs of the last panel).
     scales: Vec<f32>,
     /// `Σₖ w[o, k]` per output: the correction for the unsigned-input product
-    /// (only the AVX-512 VNNI kernel takes unsigned inputs).
+    /// (the AVX-512 VNNI and AVX2 kernels take `x + 128`).
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     sums: Vec<i32>,
     /// The kernel the bytes are laid out for.
@@ -59,14 +63,53 @@ fn byte_at(kernel: Kernel, j: usize, t: usize) -> usize {
     }
 }
 
+/// The weight `q` as `kernel` computes with it (see [`weight_scale`]):
+/// the AVX2 kernel rounds it to 7 bits, half to even (−64..=64).
+#[inline(always)]
+fn weight_value(kernel: Kernel, q: i8) -> i8 {
+    match kernel {
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx2 => {
+            // q / 2, ties to even: an odd q whose half rounds down to an
+            // odd number (q ≡ 3 mod 4) goes up instead.
+            let q = q as i32;
+            ((q + (q.rem_euclid(4) == 3) as i32) >> 1) as i8
+        }
+        _ => q,
+    }
+}
+
+/// A row's weight scale as `kernel` computes with it: doubled where the
+/// values were halved ([`weight_value`]).
+#[inline(always)]
+fn weight_scale(kernel: Kernel, scale: f32) -> f32 {
+    match kernel {
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx2 => scale * 2.0,
+        _ => scale,
+    }
+}
+
 /// Rows of activations quantized for one product: `steps · STEP` bytes a row.
 #[derive(Debug, Default)]
 pub struct QuantizedRows {
     values: Vec<i8>,
     scales: Vec<f32>,
+    /// The values plus 128, as the AVX2 kernel reads them.
+    #[cfg(target_arch = "x86_64")]
+    unsigned: Vec<u8>,
     /// The values as i16 (wasm: an input pair is then one 32-bit broadcast).
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     wide: Vec<i16>,
+}
+
+/// One task's rows in [`QuantizedRows::quantize`].
+struct Part<'a> {
+    x: &'a [f32],
+    values: &'a mut [i8],
+    scales: &'a mut [f32],
+    /// Empty where no kernel reads `x + 128`.
+    unsigned: &'a mut [u8],
 }
 
 impl QuantizedRows {
@@ -78,18 +121,37 @@ impl QuantizedRows {
         self.values.resize(rows * width, 0);
         self.scales.clear();
         self.scales.resize(rows, 0.0);
+        #[cfg(target_arch = "x86_64")]
+        let unsigned = {
+            self.unsigned.clear();
+            self.unsigned.resize(rows * width, 0);
+            &mut self.unsigned
+        };
+        // Elsewhere no kernel reads `x + 128`: chunks of nothing.
+        #[cfg(not(target_arch = "x86_64"))]
+        let unsigned = &mut Vec::<u8>::new();
         if rows == 0 || inp == 0 {
             return;
         }
         let per_task = 16;
-        let work = |(values, (scales, x)): (&mut [i8], (&mut [f32], &[f32]))| {
-            quantize_rows(x, values, scales, inp, width)
+        let work = |part: Part| {
+            quantize_rows(part.x, part.values, part.scales, inp, width);
+            for (u, &v) in part.unsigned.iter_mut().zip(part.values.iter()) {
+                *u = (v as u8) ^ 0x80;
+            }
         };
-        let chunks = self.values.chunks_mut(per_task * width).zip(
-            self.scales
-                .chunks_mut(per_task)
-                .zip(x.chunks(per_task * inp)),
-        );
+        let mut unsigned_chunks = unsigned.chunks_mut(per_task * width);
+        let chunks = self
+            .values
+            .chunks_mut(per_task * width)
+            .zip(self.scales.chunks_mut(per_task))
+            .zip(x.chunks(per_task * inp))
+            .map(|((values, scales), x)| Part {
+                x,
+                values,
+                scales,
+                unsigned: unsigned_chunks.next().unwrap_or_default(),
+            });
         #[cfg(any(not(target_arch = "wasm32"), feature = "threads"))]
         {
             use rayon::prelude::*;
@@ -153,6 +215,10 @@ fn quantize_rows(x: &[f32], values: &mut [i8], scales: &mut [f32], inp: usize, w
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kernel {
     Portable,
+    /// AVX2 on the weights as stored (`vpsignb` per product).
+    #[cfg(target_arch = "x86_64")]
+    Avx2W8,
+    /// AVX2 on the weights rounded to 7 bits.
     #[cfg(target_arch = "x86_64")]
     Avx2,
     #[cfg(target_arch = "x86_64")]
@@ -182,6 +248,7 @@ impl Kernel {
         #[cfg(target_arch = "x86_64")]
         {
             if is_x86_feature_detected!("avx2") {
+                kernels.push(Kernel::Avx2W8);
                 kernels.push(Kernel::Avx2);
             }
             if is_x86_feature_detected!("avx512f")
@@ -207,6 +274,8 @@ impl Kernel {
     pub fn name(self) -> &'static str {
         match self {
             Kernel::Portable => "portable",
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2W8 => "avx2-w8",
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx2 => "avx2",
             #[cfg(target_arch = "x86_64")]
@@ -254,11 +323,11 @@ impl PackedQ8 {
             let panel = &mut data[p * steps * block..(p + 1) * steps * block];
             for (group, dest) in row.chunks(STEP).zip(panel.chunks_exact_mut(block)) {
                 for (&q, &a) in group.iter().zip(&at) {
-                    dest[a] = q;
+                    dest[a] = weight_value(kernel, q);
                 }
             }
-            sums[o] = row.iter().map(|&q| q as i32).sum();
-            scales[o] = w.scales[o];
+            sums[o] = row.iter().map(|&q| weight_value(kernel, q) as i32).sum();
+            scales[o] = weight_scale(kernel, w.scales[o]);
         }
         Self {
             inp,
@@ -338,9 +407,17 @@ impl PackedQ8 {
             [first * self.steps * PANEL * STEP..(first + panels) * self.steps * PANEL * STEP];
         match kernel {
             #[cfg(target_arch = "x86_64")]
-            Kernel::Vnni512 => {
+            Kernel::Vnni512 | Kernel::Avx2 => {
                 // SAFETY: detected at run time; slices bound every read.
-                unsafe { vnni::tile(xs, width, w, self.steps, rows, panels, acc) };
+                unsafe {
+                    if kernel == Kernel::Vnni512 {
+                        vnni::tile(xs, width, w, self.steps, rows, panels, acc)
+                    } else {
+                        let unsigned = &x.unsigned[r0 * width..(r0 + rows) * width];
+                        avx2::tile_unsigned(unsigned, width, w, self.steps, rows, panels, acc)
+                    }
+                };
+                // Both multiplied x + 128: take 128 · Σₖ w off.
                 let sums = &self.sums[first * PANEL..(first + panels) * PANEL];
                 for r in 0..rows {
                     for (a, s) in acc[r * panels * PANEL..(r + 1) * panels * PANEL]
@@ -352,7 +429,7 @@ impl PackedQ8 {
                 }
             }
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2 => {
+            Kernel::Avx2W8 => {
                 // SAFETY: detected at run time; slices bound every read.
                 unsafe { avx2::tile(xs, width, w, self.steps, rows, panels, acc) }
             }
@@ -413,8 +490,8 @@ unsafe impl Send for SharedMut {}
 /// unchecked loads): `x` holds `rows` rows of `width` bytes, `w` holds
 /// `panels` panels of `steps` steps, `acc` a tile's sums.
 #[cfg(target_arch = "x86_64")]
-fn check_tile(
-    x: &[i8],
+fn check_tile<X>(
+    x: &[X],
     width: usize,
     w: &[i8],
     steps: usize,
@@ -531,16 +608,47 @@ mod avx2 {
     use std::arch::x86_64::*;
 
     /// Rows at a time: 3 rows × 2 halves of a panel = 6 accumulators, with the
-    /// panel's two weight registers, their absolute values and temporaries,
-    /// within AVX2's 16 registers.
+    /// panel's two weight registers (and their absolute values) and
+    /// temporaries, within AVX2's 16 registers.
     const ROWS: usize = 3;
 
-    /// A tile panel by panel, `ROWS` rows at a time (same layout as VNNI's:
-    /// one 256-bit load is 8 outputs × 4 inputs).
+    /// A tile of `x + 128` (unsigned) against weights within ±64, panel by
+    /// panel, `ROWS` rows at a time (same layout as VNNI's: one 256-bit load
+    /// is 8 outputs × 4 inputs). The caller takes `128 · Σ w` off.
     ///
     /// # Safety
     /// AVX2 must be present; `x` holds `rows` rows of `width` bytes and `w`
     /// holds `panels` panels of `steps` steps.
+    pub(super) unsafe fn tile_unsigned(
+        x: &[u8],
+        width: usize,
+        w: &[i8],
+        steps: usize,
+        rows: usize,
+        panels: usize,
+        acc: &mut [i32],
+    ) {
+        super::check_tile(x, width, w, steps, rows, panels, acc);
+        let stride = panels * PANEL;
+        for p in 0..panels {
+            let wp = w.as_ptr().add(p * steps * PANEL * STEP);
+            for r in (0..rows).step_by(ROWS) {
+                let xr = x.as_ptr().add(r * width);
+                let out = acc.as_mut_ptr().add(r * stride + p * PANEL);
+                match (rows - r).min(ROWS) {
+                    3 => rows_unsigned::<3>(xr, width, wp, steps, out, stride),
+                    2 => rows_unsigned::<2>(xr, width, wp, steps, out, stride),
+                    _ => rows_unsigned::<1>(xr, width, wp, steps, out, stride),
+                }
+            }
+        }
+    }
+
+    /// As [`tile_unsigned`] for signed `x` against any int8 weights (the
+    /// `avx2-w8` kernel).
+    ///
+    /// # Safety
+    /// As [`tile_unsigned`].
     pub(super) unsafe fn tile(
         x: &[i8],
         width: usize,
@@ -563,6 +671,44 @@ mod avx2 {
                     _ => rows_n::<1>(xr, width, wp, steps, out, stride),
                 }
             }
+        }
+    }
+
+    /// `R` rows of `x + 128` (unsigned bytes, 1..=255) against one panel of
+    /// weights within ±64: `vpmaddubsw`'s pair sums stay within
+    /// 2·255·64 = 32,640, so nothing saturates, and no `vpsignb` is needed.
+    /// `x + 128` comes ready from [`super::QuantizedRows`]: a broadcast
+    /// straight from memory (adding 128 here, per row and step, cost a
+    /// quarter of the speed).
+    #[target_feature(enable = "avx2")]
+    unsafe fn rows_unsigned<const R: usize>(
+        x: *const u8,
+        width: usize,
+        w: *const i8,
+        steps: usize,
+        out: *mut i32,
+        stride: usize,
+    ) {
+        let ones = _mm256_set1_epi16(1);
+        let mut sums = [[_mm256_setzero_si256(); 2]; R];
+        for s in 0..steps {
+            let block = w.add(s * PANEL * STEP);
+            let wv = [
+                _mm256_loadu_si256(block as *const __m256i),
+                _mm256_loadu_si256(block.add(32) as *const __m256i),
+            ];
+            for (r, row) in sums.iter_mut().enumerate() {
+                let four = (x.add(r * width + s * STEP) as *const i32).read_unaligned();
+                let xv = _mm256_set1_epi32(four);
+                for h in 0..2 {
+                    let pairs = _mm256_maddubs_epi16(xv, wv[h]);
+                    row[h] = _mm256_add_epi32(row[h], _mm256_madd_epi16(pairs, ones));
+                }
+            }
+        }
+        for (r, row) in sums.iter().enumerate() {
+            _mm256_storeu_si256(out.add(r * stride) as *mut __m256i, row[0]);
+            _mm256_storeu_si256(out.add(r * stride + 8) as *mut __m256i, row[1]);
         }
     }
 
@@ -695,6 +841,29 @@ mod tests {
 
     /// Every kernel against the plain formula, over sizes with ragged tiles,
     /// panels and steps.
+    /// The AVX2 kernel's 7-bit weights: `q / 2` rounded half to even, within ±64.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn seven_bit_weights_round_half_to_even() {
+        for q in i8::MIN..=i8::MAX {
+            let half = q as f32 / 2.0;
+            let even = if half.fract() == 0.0 {
+                half
+            } else {
+                let down = half.floor();
+                if down % 2.0 == 0.0 {
+                    down
+                } else {
+                    down + 1.0
+                }
+            };
+            assert_eq!(weight_value(Kernel::Avx2, q) as f32, even, "{q}");
+        }
+        assert_eq!(weight_value(Kernel::Avx2, 127), 64);
+        assert_eq!(weight_value(Kernel::Avx2, -128), -64);
+        assert_eq!(weight_scale(Kernel::Avx2, 0.5), 1.0);
+    }
+
     #[test]
     fn kernels_compute_the_scaled_int8_product() {
         for &(rows, inp, out) in &[
@@ -710,18 +879,26 @@ mod tests {
 
             let mut qx = QuantizedRows::default();
             qx.quantize(&x, rows, inp);
-            let mut want = vec![0.0f32; rows * out];
-            for r in 0..rows {
-                let mut xq = vec![0i8; inp];
-                let sx = quantize_row(&x[r * inp..(r + 1) * inp], &mut xq);
-                for o in 0..out {
-                    let dot: i32 = (0..inp)
-                        .map(|k| xq[k] as i32 * w.values[o * inp + k] as i32)
-                        .sum();
-                    want[r * out + o] = 0.5 + dot as f32 * (sx * w.scales[o]);
+            // The product with the weights as `kernel` computes with them.
+            let want_of = |kernel: Kernel| {
+                let mut want = vec![0.0f32; rows * out];
+                for r in 0..rows {
+                    let mut xq = vec![0i8; inp];
+                    let sx = quantize_row(&x[r * inp..(r + 1) * inp], &mut xq);
+                    for o in 0..out {
+                        let dot: i32 = (0..inp)
+                            .map(|k| {
+                                xq[k] as i32 * weight_value(kernel, w.values[o * inp + k]) as i32
+                            })
+                            .sum();
+                        want[r * out + o] =
+                            0.5 + dot as f32 * (sx * weight_scale(kernel, w.scales[o]));
+                    }
                 }
-            }
+                want
+            };
             for k in Kernel::available() {
+                let want = want_of(k);
                 let packed = PackedQ8::pack_for(k, &w);
                 let mut got = vec![0.5f32; rows * out];
                 packed.product(&qx, rows, &mut got, true);
@@ -740,6 +917,7 @@ mod tests {
                 ranges.push(PANEL..out);
             }
             for k in Kernel::available() {
+                let want = want_of(k);
                 let packed = PackedQ8::pack_for(k, &w);
                 for outs in ranges.clone() {
                     let mut part = vec![0.5f32; rows * outs.len()];
@@ -773,14 +951,14 @@ mod tests {
             }
             for r in 0..rows {
                 for o in 0..out {
-                    let dot: i32 = (0..inp)
-                        .map(|k| {
-                            let x = if (r * inp + k) % 2 == 0 { 127 } else { -127 };
-                            x * edge.values[o * inp + k] as i32
-                        })
-                        .sum();
-                    let want = dot as f32 * (ex.scales[r] * edge.scales[o]);
                     for (k, got) in &results {
+                        let dot: i32 = (0..inp)
+                            .map(|i| {
+                                let x = if (r * inp + i) % 2 == 0 { 127 } else { -127 };
+                                x * weight_value(*k, edge.values[o * inp + i]) as i32
+                            })
+                            .sum();
+                        let want = dot as f32 * (ex.scales[r] * weight_scale(*k, edge.scales[o]));
                         let g = got[r * out + o];
                         assert!(
                             (g - want).abs() <= 1e-5 * want.abs().max(1.0),
@@ -790,11 +968,19 @@ mod tests {
                     }
                 }
             }
-            // And close to the f32 product: int8 rounding of both sides.
-            for r in 0..rows {
-                for o in 0..out {
-                    let exact: f32 = (0..inp).map(|k| x[r * inp + k] * wf[o * inp + k]).sum();
-                    assert!((want[r * out + o] - 0.5 - exact).abs() < 0.02 * (inp as f32).sqrt());
+            // And close to the f32 product: int8 rounding of both sides
+            // (7-bit weights on AVX2).
+            for k in Kernel::available() {
+                let want = want_of(k);
+                for r in 0..rows {
+                    for o in 0..out {
+                        let exact: f32 = (0..inp).map(|i| x[r * inp + i] * wf[o * inp + i]).sum();
+                        assert!(
+                            (want[r * out + o] - 0.5 - exact).abs() < 0.03 * (inp as f32).sqrt(),
+                            "{}",
+                            k.name()
+                        );
+                    }
                 }
             }
         }
