@@ -10,7 +10,7 @@
 //!   rounded to 7 bits (`round(w / 2)`, scale × 2: pairs of products in i16
 //!   stay within 2·255·64, no saturation), then `vpmaddwd` into int32. As
 //!   ONNX Runtime's `reduce_range`: exact 8-bit weights need `vpsignb` per
-//!   product (|w| against x·sign(w)), which runs at 0.7× of this here, and
+//!   product (|w| against x·sign(w)), which ran at 0.74–0.85× of this, and
 //!   the activations, not the weights, bound int8's accuracy (the README's
 //!   table). `avx2-w8` keeps that exact-weight form, for comparison;
 //! - wasm simd128: `i32x4.dot_i16x8_s` on sign-extended bytes;
