@@ -152,14 +152,7 @@ impl QuantizedRows {
                 scales,
                 unsigned: unsigned_chunks.next().unwrap_or_default(),
             });
-        #[cfg(any(not(target_arch = "wasm32"), feature = "threads"))]
-        {
-            use rayon::prelude::*;
-            let chunks: Vec<_> = chunks.collect();
-            chunks.into_par_iter().for_each(work);
-        }
-        #[cfg(not(any(not(target_arch = "wasm32"), feature = "threads")))]
-        chunks.for_each(work);
+        super::for_each(chunks.collect(), work);
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         {
             self.wide.clear();
@@ -310,25 +303,34 @@ impl PackedQ8 {
         let (out, inp) = (w.rows, w.cols);
         let steps = inp.div_ceil(STEP);
         let panels = out.div_ceil(PANEL);
-        let mut data = vec![0i8; panels * steps * PANEL * STEP];
+        let block = PANEL * STEP;
+        let mut data = vec![0i8; panels * steps * block];
         let mut sums = vec![0i32; panels * PANEL];
         let mut scales = vec![0.0f32; panels * PANEL];
-        let block = PANEL * STEP;
-        for o in 0..out {
-            let (p, j) = (o / PANEL, o % PANEL);
-            let row = &w.values[o * inp..(o + 1) * inp];
-            // Where this row's STEP values go in each block (a load packs
-            // every weight of the model: no index arithmetic per byte).
-            let at: [usize; STEP] = std::array::from_fn(|t| byte_at(kernel, j, t));
-            let panel = &mut data[p * steps * block..(p + 1) * steps * block];
-            for (group, dest) in row.chunks(STEP).zip(panel.chunks_exact_mut(block)) {
-                for (&q, &a) in group.iter().zip(&at) {
-                    dest[a] = weight_value(kernel, q);
+        // Panel by panel, in parallel where threads exist: a load packs every
+        // weight of the model, and each panel's bytes, sums and scales are its own.
+        let parts: Vec<_> = data
+            .chunks_mut((steps * block).max(1))
+            .zip(sums.chunks_mut(PANEL))
+            .zip(scales.chunks_mut(PANEL))
+            .enumerate()
+            .collect();
+        super::for_each(parts, |(p, ((panel, sums), scales))| {
+            for j in 0..PANEL.min(out - p * PANEL) {
+                let o = p * PANEL + j;
+                let row = &w.values[o * inp..(o + 1) * inp];
+                // Where this row's STEP values go in each block (no index
+                // arithmetic per byte).
+                let at: [usize; STEP] = std::array::from_fn(|t| byte_at(kernel, j, t));
+                for (group, dest) in row.chunks(STEP).zip(panel.chunks_exact_mut(block)) {
+                    for (&q, &a) in group.iter().zip(&at) {
+                        dest[a] = weight_value(kernel, q);
+                    }
                 }
+                sums[j] = row.iter().map(|&q| weight_value(kernel, q) as i32).sum();
+                scales[j] = weight_scale(kernel, w.scales[o]);
             }
-            sums[o] = row.iter().map(|&q| weight_value(kernel, q) as i32).sum();
-            scales[o] = weight_scale(kernel, w.scales[o]);
-        }
+        });
         Self {
             inp,
             out,
