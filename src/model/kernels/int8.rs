@@ -307,30 +307,36 @@ impl PackedQ8 {
         let mut data = vec![0i8; panels * steps * block];
         let mut sums = vec![0i32; panels * PANEL];
         let mut scales = vec![0.0f32; panels * PANEL];
-        // Panel by panel, in parallel where threads exist: a load packs every
-        // weight of the model, and each panel's bytes, sums and scales are its own.
+        // Panel by panel (each panel's bytes, sums and scales are its own), in
+        // parallel natively: a load packs every weight of the model. Not on
+        // wasm's worker threads, where a warm page load measured slower so.
         let parts: Vec<_> = data
             .chunks_mut((steps * block).max(1))
             .zip(sums.chunks_mut(PANEL))
             .zip(scales.chunks_mut(PANEL))
             .enumerate()
             .collect();
-        super::for_each(parts, |(p, ((panel, sums), scales))| {
-            for j in 0..PANEL.min(out - p * PANEL) {
-                let o = p * PANEL + j;
-                let row = &w.values[o * inp..(o + 1) * inp];
-                // Where this row's STEP values go in each block (no index
-                // arithmetic per byte).
-                let at: [usize; STEP] = std::array::from_fn(|t| byte_at(kernel, j, t));
-                for (group, dest) in row.chunks(STEP).zip(panel.chunks_exact_mut(block)) {
-                    for (&q, &a) in group.iter().zip(&at) {
-                        dest[a] = weight_value(kernel, q);
+        let pack_panel =
+            |(p, ((panel, sums), scales)): (usize, ((&mut [i8], &mut [i32]), &mut [f32]))| {
+                for j in 0..PANEL.min(out - p * PANEL) {
+                    let o = p * PANEL + j;
+                    let row = &w.values[o * inp..(o + 1) * inp];
+                    // Where this row's STEP values go in each block (no index
+                    // arithmetic per byte).
+                    let at: [usize; STEP] = std::array::from_fn(|t| byte_at(kernel, j, t));
+                    for (group, dest) in row.chunks(STEP).zip(panel.chunks_exact_mut(block)) {
+                        for (&q, &a) in group.iter().zip(&at) {
+                            dest[a] = weight_value(kernel, q);
+                        }
                     }
+                    sums[j] = row.iter().map(|&q| weight_value(kernel, q) as i32).sum();
+                    scales[j] = weight_scale(kernel, w.scales[o]);
                 }
-                sums[j] = row.iter().map(|&q| weight_value(kernel, q) as i32).sum();
-                scales[j] = weight_scale(kernel, w.scales[o]);
-            }
-        });
+            };
+        #[cfg(not(target_arch = "wasm32"))]
+        super::for_each(parts, pack_panel);
+        #[cfg(target_arch = "wasm32")]
+        parts.into_iter().for_each(pack_panel);
         Self {
             inp,
             out,
