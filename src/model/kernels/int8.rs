@@ -152,7 +152,7 @@ impl QuantizedRows {
                 scales,
                 unsigned: unsigned_chunks.next().unwrap_or_default(),
             });
-        super::for_each(chunks.collect(), work);
+        super::for_each(chunks, work);
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         {
             self.wide.clear();
@@ -309,13 +309,12 @@ impl PackedQ8 {
         let mut scales = vec![0.0f32; panels * PANEL];
         // Panel by panel (each panel's bytes, sums and scales are its own), in
         // parallel natively: a load packs every weight of the model. Not on
-        // wasm's worker threads, where a warm page load measured slower so.
-        let parts: Vec<_> = data
+        // wasm's worker threads, where a warm page load measured no faster so.
+        let parts = data
             .chunks_mut((steps * block).max(1))
             .zip(sums.chunks_mut(PANEL))
             .zip(scales.chunks_mut(PANEL))
-            .enumerate()
-            .collect();
+            .enumerate();
         let pack_panel =
             |(p, ((panel, sums), scales)): (usize, ((&mut [i8], &mut [i32]), &mut [f32]))| {
                 for j in 0..PANEL.min(out - p * PANEL) {
@@ -336,7 +335,7 @@ impl PackedQ8 {
         #[cfg(not(target_arch = "wasm32"))]
         super::for_each(parts, pack_panel);
         #[cfg(target_arch = "wasm32")]
-        parts.into_iter().for_each(pack_panel);
+        parts.for_each(pack_panel);
         Self {
             inp,
             out,

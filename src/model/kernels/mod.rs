@@ -161,11 +161,13 @@ pub fn map_indexed<R: Send>(n: usize, f: impl Fn(usize) -> R + Sync + Send) -> V
     (0..n).map(f).collect()
 }
 
-/// `f` on each of `parts`, in parallel where threads exist.
-pub fn for_each<T: Send>(parts: Vec<T>, f: impl Fn(T) + Sync + Send) {
+/// `f` on each of `parts`, in parallel where threads exist (collected first
+/// only there: one thread takes them as they come).
+pub fn for_each<T: Send>(parts: impl IntoIterator<Item = T>, f: impl Fn(T) + Sync + Send) {
     #[cfg(any(not(target_arch = "wasm32"), feature = "threads"))]
     {
         use rayon::prelude::*;
+        let parts: Vec<T> = parts.into_iter().collect();
         parts.into_par_iter().for_each(f);
     }
     #[cfg(not(any(not(target_arch = "wasm32"), feature = "threads")))]
