@@ -49,17 +49,44 @@ pub struct PackedQ8 {
     kernel: Kernel,
 }
 
-/// Where input `t` (0..4) of output `j` (0..16) sits in a `(panel, step)`'s
-/// 64 bytes. AVX-512 VNNI (and the portable loop) take an output's 4 inputs
-/// together (`j·4 + t`), one `vpdpbusd` lane each. wasm takes inputs in
-/// pairs, each pair for all 16 outputs (`(t/2)·32 + j·2 + t%2`): a 16-byte
-/// load is 8 outputs × 2 inputs, and `i32x4.dot_i16x8_s` of its halves with
-/// a broadcast input pair gives 4 outputs' sums directly.
-fn byte_at(kernel: Kernel, j: usize, t: usize) -> usize {
+/// How many of an output's inputs lie side by side in a `(panel, step)`'s
+/// 64 bytes: the block holds, for each run of `unit` inputs in turn, that
+/// run for output 0, then for output 1, … AVX-512 VNNI (and the portable
+/// loop) take an output's 4 inputs together (`j·4 + t`), one `vpdpbusd` lane
+/// each. wasm takes inputs in pairs, each pair for all 16 outputs
+/// (`(t/2)·32 + j·2 + t%2`): a 16-byte load is 8 outputs × 2 inputs, and
+/// `i32x4.dot_i16x8_s` of its halves with a broadcast input pair gives 4
+/// outputs' sums directly.
+fn unit(kernel: Kernel) -> usize {
     match kernel {
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        Kernel::Simd128 => (t / 2) * 2 * PANEL + j * 2 + t % 2,
-        _ => j * STEP + t,
+        Kernel::Simd128 => 2,
+        _ => STEP,
+    }
+}
+
+/// Where input `k` of output `j` (0..16) of a panel sits in the panel's
+/// bytes (its steps one after another), for runs of `unit` inputs.
+#[cfg(test)]
+fn byte_at(unit: usize, j: usize, k: usize) -> usize {
+    (k / unit) * PANEL * unit + j * unit + k % unit
+}
+
+/// One panel's rows (at most [`PANEL`], each `inp` long) into its bytes
+/// (zeroed, `steps · PANEL · STEP` long) in runs of `U` inputs, as
+/// [`byte_at`] says: a transpose of `U`-byte runs, each one copy.
+fn scatter_panel<const U: usize>(rows: &[i8], inp: usize, panel: &mut [i8]) {
+    for (j, row) in rows.chunks_exact(inp).enumerate() {
+        let mut runs = row.chunks_exact(U);
+        for (c, run) in (&mut runs).enumerate() {
+            let at = c * PANEL * U + j * U;
+            panel[at..at + U].copy_from_slice(run);
+        }
+        let rest = runs.remainder();
+        if !rest.is_empty() {
+            let at = (inp / U) * PANEL * U + j * U;
+            panel[at..at + rest.len()].copy_from_slice(rest);
+        }
     }
 }
 
@@ -69,14 +96,18 @@ fn byte_at(kernel: Kernel, j: usize, t: usize) -> usize {
 fn weight_value(kernel: Kernel, q: i8) -> i8 {
     match kernel {
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2 => {
-            // q / 2, ties to even: an odd q whose half rounds down to an
-            // odd number (q ≡ 3 mod 4) goes up instead.
-            let q = q as i32;
-            ((q + (q.rem_euclid(4) == 3) as i32) >> 1) as i8
-        }
+        Kernel::Avx2 => seven_bit(q),
         _ => q,
     }
+}
+
+/// `q / 2`, ties to even: an odd `q` whose half rounds down to an odd number
+/// (`q ≡ 3 mod 4`) goes up instead.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn seven_bit(q: i8) -> i8 {
+    let q = q as i32;
+    ((q + (q & 3 == 3) as i32) >> 1) as i8
 }
 
 /// A row's weight scale as `kernel` computes with it: doubled where the
@@ -290,8 +321,8 @@ impl PackedQ8 {
         Self::pack_for(kernel(), w)
     }
 
-    /// Pack `w` for `kernel`: each `(panel, step)` is 64 bytes, laid out as
-    /// [`byte_at`] says for that kernel.
+    /// Pack `w` for `kernel`: each `(panel, step)` is 64 bytes, in runs of
+    /// [`unit`] inputs per output.
     /// Panics when this CPU lacks `kernel` (its products would run
     /// instructions the CPU does not have).
     pub fn pack_for(kernel: Kernel, w: &Q8Matrix) -> Self {
@@ -308,8 +339,10 @@ impl PackedQ8 {
         let mut sums = vec![0i32; panels * PANEL];
         let mut scales = vec![0.0f32; panels * PANEL];
         // Panel by panel (each panel's bytes, sums and scales are its own), in
-        // parallel natively: a load packs every weight of the model. Not on
-        // wasm's worker threads, where a warm page load measured no faster so.
+        // parallel natively: a load packs every weight of the model. Not in
+        // the threaded wasm build, where a layer is built on the pool while
+        // the loader reads the next one: warm page loads measured slower so
+        // (3.2-4.3 s against 2.8-3.6 s, 10 each).
         let parts = data
             .chunks_mut((steps * block).max(1))
             .zip(sums.chunks_mut(PANEL))
@@ -317,19 +350,21 @@ impl PackedQ8 {
             .enumerate();
         let pack_panel =
             |(p, ((panel, sums), scales)): (usize, ((&mut [i8], &mut [i32]), &mut [f32]))| {
-                for j in 0..PANEL.min(out - p * PANEL) {
-                    let o = p * PANEL + j;
-                    let row = &w.values[o * inp..(o + 1) * inp];
-                    // Where this row's STEP values go in each block (no index
-                    // arithmetic per byte).
-                    let at: [usize; STEP] = std::array::from_fn(|t| byte_at(kernel, j, t));
-                    for (group, dest) in row.chunks(STEP).zip(panel.chunks_exact_mut(block)) {
-                        for (&q, &a) in group.iter().zip(&at) {
-                            dest[a] = weight_value(kernel, q);
-                        }
-                    }
+                let first = p * PANEL;
+                let n = PANEL.min(out - first);
+                let rows = &w.values[first * inp..(first + n) * inp];
+                match unit(kernel) {
+                    2 => scatter_panel::<2>(rows, inp, panel),
+                    _ => scatter_panel::<STEP>(rows, inp, panel),
+                }
+                // The padding's zeros stay zeros.
+                #[cfg(target_arch = "x86_64")]
+                if kernel == Kernel::Avx2 {
+                    panel.iter_mut().for_each(|q| *q = seven_bit(*q));
+                }
+                for (j, row) in rows.chunks_exact(inp).enumerate() {
                     sums[j] = row.iter().map(|&q| weight_value(kernel, q) as i32).sum();
-                    scales[j] = weight_scale(kernel, w.scales[o]);
+                    scales[j] = weight_scale(kernel, w.scales[first + j]);
                 }
             };
         #[cfg(not(target_arch = "wasm32"))]
@@ -869,6 +904,30 @@ mod tests {
         assert_eq!(weight_value(Kernel::Avx2, 127), 64);
         assert_eq!(weight_value(Kernel::Avx2, -128), -64);
         assert_eq!(weight_scale(Kernel::Avx2, 0.5), 1.0);
+    }
+
+    /// Both layouts (runs of 2 inputs on wasm, of 4 elsewhere) against
+    /// [`byte_at`] input by input, with ragged panels and steps; padding zero.
+    #[test]
+    fn panels_scatter_inputs_where_byte_at_says() {
+        for &(n, inp) in &[(16usize, 8usize), (5, 13), (1, 1), (16, 70)] {
+            let steps = inp.div_ceil(STEP);
+            let rows: Vec<i8> = (0..n * inp).map(|i| (i % 251) as i8 - 125).collect();
+            for (unit, scatter) in [
+                (2, scatter_panel::<2> as fn(&[i8], usize, &mut [i8])),
+                (4, scatter_panel::<4>),
+            ] {
+                let mut panel = vec![0i8; steps * PANEL * STEP];
+                scatter(&rows, inp, &mut panel);
+                let mut want = vec![0i8; panel.len()];
+                for j in 0..n {
+                    for k in 0..inp {
+                        want[byte_at(unit, j, k)] = rows[j * inp + k];
+                    }
+                }
+                assert_eq!(panel, want, "unit {unit}, {n} rows of {inp}");
+            }
+        }
     }
 
     #[test]
