@@ -17,10 +17,10 @@
 //! Parity with the reference is tested on every fixture, as for burn.
 
 use std::cell::RefCell;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::config::BackboneConfig;
-use crate::model::kernels::{self, matmul, Threads, View};
+use crate::model::kernels::{self, background, matmul, Background, Threads, View};
 
 mod weights;
 
@@ -35,8 +35,11 @@ pub(crate) struct Builder {
     embeddings: Option<FusedEmbeddings>,
     /// The normalised relative-embedding table, `[2·span, hidden]`: each
     /// layer's position projections are computed from it at load.
-    rel: Vec<f32>,
+    rel: Arc<Vec<f32>>,
     layers: Vec<FusedLayer>,
+    /// The layer added last, built on the thread pool while the caller reads
+    /// the next group (one at a time: host tensors of two layers at most).
+    building: Option<Background<FusedLayer>>,
     head: Option<FusedHead>,
 }
 
@@ -45,29 +48,41 @@ impl Builder {
         Self {
             config: config.clone(),
             embeddings: None,
-            rel: Vec::new(),
+            rel: Arc::default(),
             layers: Vec::new(),
+            building: None,
             head: None,
+        }
+    }
+
+    /// Wait for the layer under way, if any.
+    fn join_building(&mut self) {
+        if let Some(layer) = self.building.take() {
+            self.layers.push(layer.join());
         }
     }
 
     pub(crate) fn add_globals(&mut self, table: Weight, norm: NormTensors, rel: HostTensor) {
         let eps = self.config.layer_norm_eps;
         self.embeddings = Some(FusedEmbeddings::load(table, norm, eps));
-        self.rel = rel.data;
+        self.rel = Arc::new(rel.data);
     }
 
+    /// Starts building the layer; it is taken in by the next call.
     pub(crate) fn add_layer(&mut self, layer: LayerTensors) {
-        let layer = FusedLayer::load(layer, &self.config, &self.rel);
-        self.layers.push(layer);
+        self.join_building();
+        let (config, rel) = (self.config.clone(), Arc::clone(&self.rel));
+        self.building = Some(background(move || FusedLayer::load(layer, &config, &rel)));
     }
 
     pub(crate) fn add_head(&mut self, head: HeadTensors) {
+        self.join_building();
         self.head = Some(FusedHead::load(head));
     }
 
     /// The model, or None before the globals or the head were added.
-    pub(crate) fn finish(self, buckets: BucketTable) -> Option<FusedModel> {
+    pub(crate) fn finish(mut self, buckets: BucketTable) -> Option<FusedModel> {
+        self.join_building();
         Some(FusedModel::new(
             &self.config,
             self.embeddings?,

@@ -174,6 +174,47 @@ pub fn for_each<T: Send>(parts: impl IntoIterator<Item = T>, f: impl Fn(T) + Syn
     parts.into_iter().for_each(f);
 }
 
+/// Work handed to the thread pool where threads exist (done at once, here,
+/// where not), its result taken by [`Background::join`]. A load builds one
+/// layer (packing, position projections) this way while its caller reads the
+/// next: in the browser, the reading thread's event loop must be free for
+/// IndexedDB to hand it the pieces it asked for.
+pub enum Background<T> {
+    Done(T),
+    #[cfg(any(not(target_arch = "wasm32"), feature = "threads"))]
+    Running(std::sync::mpsc::Receiver<std::thread::Result<T>>),
+}
+
+/// Start `work` on the pool (inline on one of the pool's own threads, which
+/// must not wait for the pool).
+pub fn background<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Background<T> {
+    #[cfg(any(not(target_arch = "wasm32"), feature = "threads"))]
+    if rayon::current_thread_index().is_none() {
+        let (done, result) = std::sync::mpsc::channel();
+        rayon::spawn(move || {
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+            let _ = done.send(outcome);
+        });
+        return Background::Running(result);
+    }
+    Background::Done(work())
+}
+
+impl<T> Background<T> {
+    /// The result, waiting for it; a panic of the work goes on here.
+    pub fn join(self) -> T {
+        match self {
+            Background::Done(value) => value,
+            #[cfg(any(not(target_arch = "wasm32"), feature = "threads"))]
+            Background::Running(result) => match result.recv() {
+                Ok(Ok(value)) => value,
+                Ok(Err(panic)) => std::panic::resume_unwind(panic),
+                Err(_) => panic!("background work ended without a result"),
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
