@@ -5,7 +5,7 @@
 // earlier page alive). A reload should be as quick as the fresh browser's warm load:
 // anything the previous page did not let go (GPU buffers, device, worker, IndexedDB
 // connection) shows up here as a slower reload.
-//   node scripts/reload_check.mjs DIR [--device cpu|webgpu] [--dtype q8|f16|f32] [--reloads N]
+//   node scripts/reload_check.mjs DIR [--device cpu|webgpu] [--dtype q8|f16|f32] [--reloads N] [--dist DIR]
 // DIR is a model folder, e.g. the 1.74 GB stand-in of scripts/large_model_check.mjs.
 // Prints one JSON object; exits 1 if a reload takes over 1.5x the fresh warm load.
 import { mkdtempSync } from "node:fs";
@@ -20,7 +20,9 @@ const device = arg("--device", "webgpu");
 const dtype = arg("--dtype", "q8");
 const reloads = Number(arg("--reloads", "2"));
 const port = 16000 + Math.floor(Math.random() * 1000);
-const server = await serve(["--root", join(ROOT, "dist"), "--port", String(port), "--mount", `/large=${dir}`]);
+// --dist: another build of the page (an earlier commit's dist/, to compare).
+const dist = resolve(arg("--dist", join(ROOT, "dist")));
+const server = await serve(["--root", dist, "--port", String(port), "--mount", `/large=${dir}`]);
 const url = `http://127.0.0.1:${port}/?model=/large/&device=${device}&dtype=${dtype}`;
 const profile = mkdtempSync(join(tmpdir(), "pairrm-reload-"));
 

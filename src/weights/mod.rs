@@ -175,18 +175,37 @@ impl PlanEntry {
                 scales,
             });
         }
-        let weight = match &self.scale {
-            Some(scale) => Weight::Q8(Q8Matrix {
-                rows: self.shape[0],
-                cols: self.shape[1],
-                values: raw[0].iter().map(|&b| b as i8).collect(),
-                scales: decode(scale.dtype, raw[1]),
-            }),
-            None => Weight::F32(HostTensor {
-                shape: self.shape.clone(),
-                data: decode(self.dtype, raw[0]),
-            }),
-        };
+        match &self.scale {
+            Some(_) => self.decode_int8(raw[0].iter().map(|&b| b as i8).collect(), raw[1], target),
+            None => {
+                let weight = Weight::F32(HostTensor {
+                    shape: self.shape.clone(),
+                    data: decode(self.dtype, raw[0]),
+                });
+                match target {
+                    Some(t) => weight.converted(t, self.int8_allowed),
+                    None => weight,
+                }
+            }
+        }
+    }
+
+    /// An int8 tensor from its values, already taken out of the file's
+    /// bytes, and its scales' raw bytes; converted to `target` when given.
+    /// Panics on a tensor without scales ([`Self::scale`] is `None`).
+    pub fn decode_int8(
+        &self,
+        values: Vec<i8>,
+        scales: &[u8],
+        target: Option<WeightDtype>,
+    ) -> Weight {
+        let scale = self.scale.as_ref().expect("an int8 tensor has scales");
+        let weight = Weight::Q8(Q8Matrix {
+            rows: self.shape[0],
+            cols: self.shape[1],
+            values,
+            scales: decode(scale.dtype, scales),
+        });
         match target {
             Some(t) => weight.converted(t, self.int8_allowed),
             None => weight,

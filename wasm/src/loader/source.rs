@@ -183,6 +183,25 @@ impl ModelSource for HttpSource<'_, '_> {
         bytes
     }
 
+    async fn read_with<R>(
+        &mut self,
+        start: u64,
+        end: u64,
+        take: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R> {
+        let file = match self.converted.as_mut() {
+            Some(c) => c,
+            None => &mut self.weights.as_mut().ok_or_else(before_header)?.0,
+        };
+        let mut reader = ChunkReader {
+            file,
+            state: std::mem::take(&mut self.reading),
+        };
+        let out = reader.read_with(start, end, self.notes, take).await;
+        self.reading = reader.state;
+        out
+    }
+
     async fn group_loaded(&mut self, done: u64, total: u64) -> Result<()> {
         let url = self.locate(WEIGHTS_FILE);
         (self.progress)("upload", &url, done, total);
