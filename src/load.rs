@@ -16,7 +16,7 @@ use crate::files::TokenizerPreference;
 use crate::model::{load_groups, ModelBuilder};
 use crate::quant::WeightDtype;
 use crate::tokenize::PairRmTokenizer;
-use crate::weights::{PairRmWeights, PlanEntry, WeightsPlan};
+use crate::weights::{int8_values, PairRmWeights, PlanEntry, WeightsPlan};
 
 /// Where a model's files come from. Names are paths relative to the model
 /// (`config.json`, `spm.model`, `<backbone folder>/config.json`).
@@ -195,11 +195,7 @@ pub async fn build_ranker(
                 // The values (then their scales, after them in the file as
                 // written): bytes taken straight into the typed values.
                 Some(scale) => {
-                    let values = source
-                        .read_with(at(a), at(b), |bytes| {
-                            bytes.iter().map(|&v| v as i8).collect()
-                        })
-                        .await?;
+                    let values = source.read_with(at(a), at(b), int8_values).await?;
                     let (sa, sb) = scale.offsets;
                     let scales = source.read(at(sa), at(sb)).await?;
                     entry.decode_int8(values, &scales, convert)

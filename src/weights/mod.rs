@@ -176,24 +176,21 @@ impl PlanEntry {
             });
         }
         match &self.scale {
-            Some(_) => self.decode_int8(raw[0].iter().map(|&b| b as i8).collect(), raw[1], target),
-            None => {
-                let weight = Weight::F32(HostTensor {
+            Some(_) => self.decode_int8(int8_values(raw[0]), raw[1], target),
+            None => self.to_target(
+                Weight::F32(HostTensor {
                     shape: self.shape.clone(),
                     data: decode(self.dtype, raw[0]),
-                });
-                match target {
-                    Some(t) => weight.converted(t, self.int8_allowed),
-                    None => weight,
-                }
-            }
+                }),
+                target,
+            ),
         }
     }
 
     /// An int8 tensor from its values, already taken out of the file's
     /// bytes, and its scales' raw bytes; converted to `target` when given.
     /// Panics on a tensor without scales ([`Self::scale`] is `None`).
-    pub fn decode_int8(
+    pub(crate) fn decode_int8(
         &self,
         values: Vec<i8>,
         scales: &[u8],
@@ -206,6 +203,11 @@ impl PlanEntry {
             values,
             scales: decode(scale.dtype, scales),
         });
+        self.to_target(weight, target)
+    }
+
+    /// `weight` converted to `target` when given.
+    fn to_target(&self, weight: Weight, target: Option<WeightDtype>) -> Weight {
         match target {
             Some(t) => weight.converted(t, self.int8_allowed),
             None => weight,
@@ -459,6 +461,11 @@ fn scale_entry(key: &str, rows: usize, infos: &HashMap<String, &TensorInfo>) -> 
         dtype: info.dtype,
         offsets: info.data_offsets,
     })
+}
+
+/// An I8 tensor's stored bytes as its values.
+pub(crate) fn int8_values(raw: &[u8]) -> Vec<i8> {
+    raw.iter().map(|&b| b as i8).collect()
 }
 
 /// Decode one tensor's little-endian bytes to f32.

@@ -170,17 +170,7 @@ impl ModelSource for HttpSource<'_, '_> {
     }
 
     async fn read(&mut self, start: u64, end: u64) -> Result<Vec<u8>> {
-        let file = match self.converted.as_mut() {
-            Some(c) => c,
-            None => &mut self.weights.as_mut().ok_or_else(before_header)?.0,
-        };
-        let mut reader = ChunkReader {
-            file,
-            state: std::mem::take(&mut self.reading),
-        };
-        let bytes = reader.read(start, end, self.notes).await;
-        self.reading = reader.state;
-        bytes
+        self.read_with(start, end, <[u8]>::to_vec).await
     }
 
     async fn read_with<R>(
