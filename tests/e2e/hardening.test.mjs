@@ -155,6 +155,13 @@ test("the page shows what is cached and removes it on request", async () => {
     r.onerror = () => err(r.error);
   }));
   assert.equal(keys, 0);
+  const files = await page.evaluate(async () => {
+    const root = await navigator.storage.getDirectory();
+    const names = [];
+    for await (const [name] of root.entries()) names.push(name);
+    return names;
+  });
+  assert.deepEqual(files, [], "the worker's piece files are removed too");
   await page.close();
 });
 

@@ -158,6 +158,61 @@ test("ranks on the page equal the reference, offline after the first load, user 
   assert.deepEqual(consoleErrors, []);
 });
 
+/** The page's piece files in the origin-private file system, as [name, size]. */
+function pieceFiles(page) {
+  return page.evaluate(async () => {
+    const root = await navigator.storage.getDirectory();
+    let dir;
+    try {
+      dir = await root.getDirectoryHandle("pairrm-web-pieces");
+    } catch {
+      return [];
+    }
+    const out = [];
+    for await (const [name, handle] of dir.entries()) out.push([name, (await handle.getFile()).size]);
+    return out;
+  });
+}
+
+test("the worker keeps pieces as private files; a file cut short is fetched again, never used", async () => {
+  const page = await context.newPage();
+  await page.goto(`${ORIGIN}/?model=/models/${FIXTURE}/&dtype=q8`);
+  await waitLoaded(page);
+  const files = await pieceFiles(page);
+  assert.ok(files.length > 0, "the page's worker wrote its pieces as files");
+  const records = await page.evaluate(() => new Promise((ok, err) => {
+    const r = indexedDB.open("pairrm-web", 1);
+    r.onsuccess = () => {
+      const q = r.result.transaction("pieces").objectStore("pieces").getAll();
+      q.onsuccess = () => ok(q.result.map((v) => ({ file: v.file, size: v.size, inline: !!v.bytes })));
+    };
+    r.onerror = () => err(r.error);
+  }));
+  const byName = new Map(files);
+  const withFiles = records.filter((r) => typeof r.file === "string");
+  assert.ok(withFiles.length > 0 && withFiles.every((r) => !r.inline && byName.get(r.file) === r.size),
+    `records name their files and sizes: ${JSON.stringify(records)}`);
+
+  const [victim, size] = files.reduce((a, b) => (b[1] > a[1] ? b : a));
+  await page.evaluate(async ([name, keep]) => {
+    const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle("pairrm-web-pieces");
+    const w = await (await dir.getFileHandle(name)).createWritable({ keepExistingData: true });
+    await w.truncate(keep);
+    await w.close();
+  }, [victim, Math.floor(size / 2)]);
+  const fetched = [];
+  const log = (r) => { if (new URL(r.url()).pathname.endsWith(".safetensors")) fetched.push(r.url()); };
+  context.on("request", log);
+  await page.reload();
+  await waitLoaded(page);
+  context.off("request", log);
+  assert.ok(fetched.length > 0, "the damaged piece was fetched again");
+  await rank(page, CASE.instruction, CASE.candidates);
+  checkAgainstReference(await shownResults(page), "q8");
+  assert.equal(new Map(await pieceFiles(page)).get(victim), size, "the piece file is whole again");
+  await page.close();
+});
+
 test("on a phone-sized screen nothing overflows the page", async () => {
   const page = await context.newPage();
   await page.setViewportSize({ width: 390, height: 844 });

@@ -1,6 +1,7 @@
-//! IndexedDB records of downloaded pieces. A record is written only once its
-//! piece is complete and checked; it carries a hash of its bytes, verified on
-//! every read, so a partial or corrupt record is dropped and refetched, never used.
+//! Records of downloaded pieces, in IndexedDB (in a worker, the bytes live in an
+//! origin-private file the record names: see `glue.js`). A record is written only
+//! once its piece is complete and checked; it carries a hash of its bytes, verified
+//! on every read, so a partial or corrupt record is dropped and refetched, never used.
 
 use js_sys::Uint8Array;
 use wasm_bindgen_futures::JsFuture;

@@ -35,30 +35,148 @@ function tx(mode, work) {
   }));
 }
 
+// Where a dedicated worker runs (the page's), a piece's bytes go to a file of the
+// origin-private file system and its record keeps only {file, size, hash, meta}: a
+// synchronous access handle reads a file straight from disk, several times faster
+// than IndexedDB hands back an 8 MB value (446 MB of q8 pieces: about 0.2 s against
+// 1.4 s on 2 cores). Elsewhere (a page's main thread) records hold their bytes, as
+// before; either kind is read anywhere. The file is written and flushed before its
+// record, and the record's hash is checked on every read, so a file cut short by a
+// stopped worker is dropped and fetched again, never used.
+const PIECES_DIR = "pairrm-web-pieces";
+let dirPromise = null;
+
+function piecesDir() {
+  if (!dirPromise) {
+    dirPromise = navigator.storage.getDirectory()
+      .then((root) => root.getDirectoryHandle(PIECES_DIR, { create: true }));
+    dirPromise.catch(() => { dirPromise = null; });
+  }
+  return dirPromise;
+}
+
+/** Synchronous file handles exist only in dedicated workers. */
+function inWorkerWithFiles() {
+  return typeof FileSystemSyncAccessHandle !== "undefined"
+    && typeof navigator !== "undefined" && typeof navigator.storage?.getDirectory === "function";
+}
+
+/** A file name for a record's key: two 32-bit FNV-1a hashes of it and its length. */
+function fileName(key) {
+  let a = 0x811c9dc5;
+  let b = 0x9e3779b9;
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193) >>> 0;
+    b = Math.imul(b ^ c, 0x01000193 ^ 0x5bd1e995) >>> 0;
+  }
+  return `p-${a.toString(16).padStart(8, "0")}${b.toString(16).padStart(8, "0")}-${key.length}`;
+}
+
+async function writeFile(name, bytes) {
+  const file = await (await piecesDir()).getFileHandle(name, { create: true });
+  const handle = await file.createSyncAccessHandle();
+  try {
+    handle.truncate(0);
+    let at = 0;
+    while (at < bytes.length) {
+      const n = handle.write(bytes.subarray(at), { at });
+      if (n <= 0) throw new Error(`could not write ${name}`);
+      at += n;
+    }
+    handle.flush();
+  } finally {
+    handle.close();
+  }
+}
+
+/** A file's bytes; empty when the file is gone (its record's hash then fails). */
+async function readFile(name) {
+  let file;
+  try {
+    file = await (await piecesDir()).getFileHandle(name);
+  } catch (e) {
+    if (e?.name === "NotFoundError") return new Uint8Array(0);
+    throw e;
+  }
+  if (typeof FileSystemSyncAccessHandle === "undefined") {
+    return new Uint8Array(await (await file.getFile()).arrayBuffer());
+  }
+  // Read-only handles may be open in several tabs at once (browsers without the
+  // mode take an exclusive one: a second tab's read then fails and counts as a miss).
+  const handle = await file.createSyncAccessHandle({ mode: "read-only" });
+  try {
+    const out = new Uint8Array(handle.getSize());
+    let at = 0;
+    while (at < out.length) {
+      const n = handle.read(out.subarray(at), { at });
+      if (n <= 0) break;
+      at += n;
+    }
+    return at === out.length ? out : out.subarray(0, at);
+  } finally {
+    handle.close();
+  }
+}
+
+async function removeFile(name) {
+  try {
+    await (await piecesDir()).removeEntry(name);
+  } catch (_) {
+    // Absent already, or open in another tab: its record is gone, so it is never read.
+  }
+}
+
 /** Stored record {bytes: Uint8Array, hash: string, meta: string} or undefined. */
-export function idbGet(key) {
-  return tx("readonly", (s) => s.get(key));
+export async function idbGet(key) {
+  const record = await tx("readonly", (s) => s.get(key));
+  if (!record || typeof record.file !== "string") return record;
+  return { bytes: await readFile(record.file), hash: record.hash, meta: record.meta };
 }
 
 /** Store a record; rejects with the browser's error (QuotaExceededError included). */
-export function idbPut(key, bytes, hash, meta) {
+export async function idbPut(key, bytes, hash, meta) {
   // Tests set this to play a full storage quota (browsers offer no switch for it).
   if (globalThis.__pairrmTestQuotaFull) {
-    return Promise.reject(new DOMException("the storage quota is full (test)", "QuotaExceededError"));
+    throw new DOMException("the storage quota is full (test)", "QuotaExceededError");
   }
-  return tx("readwrite", (s) => s.put({ bytes, hash, meta }, key)).then(() => undefined);
+  if (!inWorkerWithFiles()) {
+    await tx("readwrite", (s) => s.put({ bytes, hash, meta }, key));
+    return;
+  }
+  const file = fileName(key);
+  try {
+    await writeFile(file, bytes);
+    await tx("readwrite", (s) => s.put({ file, size: bytes.length, hash, meta }, key));
+  } catch (e) {
+    await removeFile(file);
+    throw e;
+  }
 }
 
-export function idbDelete(key) {
-  return tx("readwrite", (s) => s.delete(key)).then(() => undefined);
+export async function idbDelete(key) {
+  const record = await tx("readwrite", (s) => {
+    const q = s.get(key);
+    s.delete(key);
+    return q;
+  });
+  if (typeof record?.file === "string") await removeFile(record.file);
 }
 
 export function idbKeys() {
   return tx("readonly", (s) => s.getAllKeys()).then((keys) => keys.map(String));
 }
 
-export function idbClear() {
-  return tx("readwrite", (s) => s.clear()).then(() => undefined);
+/** Every record and every piece file (also one whose record was never written). */
+export async function idbClear() {
+  await tx("readwrite", (s) => s.clear());
+  if (typeof navigator === "undefined" || typeof navigator.storage?.getDirectory !== "function") return;
+  try {
+    await (await navigator.storage.getDirectory()).removeEntry(PIECES_DIR, { recursive: true });
+  } catch (_) {
+    // Nothing stored there, or a file open in another tab (records are gone either way).
+  }
+  dirPromise = null;
 }
 
 /** {usage, quota} in bytes, or zeros where the browser does not say. */
