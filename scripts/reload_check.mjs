@@ -6,6 +6,7 @@
 // anything the previous page did not let go (GPU buffers, device, worker, IndexedDB
 // connection) shows up here as a slower reload.
 //   node scripts/reload_check.mjs DIR [--device cpu|webgpu] [--dtype q8|f16|f32] [--reloads N] [--dist DIR]
+//                                 [--one-thread]
 // DIR is a model folder, e.g. the 1.74 GB stand-in of scripts/large_model_check.mjs.
 // Prints one JSON object; exits 1 if a reload takes over 1.5x the fresh warm load.
 import { mkdtempSync } from "node:fs";
@@ -22,7 +23,18 @@ const reloads = Number(arg("--reloads", "2"));
 const port = 16000 + Math.floor(Math.random() * 1000);
 // --dist: another build of the page (an earlier commit's dist/, to compare).
 const dist = resolve(arg("--dist", join(ROOT, "dist")));
-const server = await serve(["--root", dist, "--port", String(port), "--mount", `/large=${dir}`]);
+// --one-thread: a host without COOP/COEP in a browser without service workers (as in
+// some private windows), so the page's worker runs the one-thread build.
+const oneThread = process.argv.includes("--one-thread");
+const server = await serve(["--root", dist, "--port", String(port), "--mount", `/large=${dir}`,
+  ...(oneThread ? ["--no-isolation"] : [])]);
+
+/** A persistent context; with --one-thread its pages see no `navigator.serviceWorker`. */
+async function launch() {
+  const ctx = await chromium.launchPersistentContext(profile, LAUNCH);
+  if (oneThread) await ctx.addInitScript(() => { delete Navigator.prototype.serviceWorker; });
+  return ctx;
+}
 const url = `http://127.0.0.1:${port}/?model=/large/&device=${device}&dtype=${dtype}`;
 const profile = mkdtempSync(join(tmpdir(), "pairrm-reload-"));
 
@@ -42,13 +54,13 @@ async function timeReady(page, go) {
 
 const out = { device, dtype };
 try {
-  let ctx = await chromium.launchPersistentContext(profile, LAUNCH);
+  let ctx = await launch();
   let page = ctx.pages()[0] || (await ctx.newPage());
   out.firstVisit = await timeReady(page, () => page.goto(url));
   out.reloads = [];
   for (let i = 0; i < reloads; i++) out.reloads.push(await timeReady(page, () => page.reload()));
   await ctx.close();
-  ctx = await chromium.launchPersistentContext(profile, LAUNCH);
+  ctx = await launch();
   page = ctx.pages()[0] || (await ctx.newPage());
   out.freshBrowser = await timeReady(page, () => page.goto(url));
   out.reloadAfterFresh = await timeReady(page, () => page.reload());
