@@ -140,7 +140,8 @@ export async function idbPut(key, bytes, hash, meta) {
   if (globalThis.__pairrmTestQuotaFull) {
     throw new DOMException("the storage quota is full (test)", "QuotaExceededError");
   }
-  if (!inWorkerWithFiles()) {
+  // Without the file system (a worker whose browser refuses it), bytes go in the record.
+  if (!inWorkerWithFiles() || !(await piecesDir().then(() => true, () => false))) {
     await tx("readwrite", (s) => s.put({ bytes, hash, meta }, key));
     return;
   }
