@@ -55,10 +55,14 @@ function piecesDir() {
   return dirPromise;
 }
 
+/** Whether this context has an origin-private file system at all. */
+function hasFileSystem() {
+  return typeof navigator !== "undefined" && typeof navigator.storage?.getDirectory === "function";
+}
+
 /** Synchronous file handles exist only in dedicated workers. */
 function inWorkerWithFiles() {
-  return typeof FileSystemSyncAccessHandle !== "undefined"
-    && typeof navigator !== "undefined" && typeof navigator.storage?.getDirectory === "function";
+  return typeof FileSystemSyncAccessHandle !== "undefined" && hasFileSystem();
 }
 
 /** A file name for a record's key: two 32-bit FNV-1a hashes of it and its length. */
@@ -171,7 +175,7 @@ export function idbKeys() {
 /** Every record and every piece file (also one whose record was never written). */
 export async function idbClear() {
   await tx("readwrite", (s) => s.clear());
-  if (typeof navigator === "undefined" || typeof navigator.storage?.getDirectory !== "function") return;
+  if (!hasFileSystem()) return;
   try {
     await (await navigator.storage.getDirectory()).removeEntry(PIECES_DIR, { recursive: true });
   } catch (_) {
