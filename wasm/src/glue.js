@@ -123,6 +123,45 @@ async function readFile(name) {
   }
 }
 
+/**
+ * A file read straight into wasm memory at `ptr` (`len` bytes there), when it
+ * holds exactly `len` bytes: how many bytes were read (0 when the file is gone
+ * or of another length: its record's hash then fails). The view is made afresh
+ * for each read, since a growing memory detaches earlier ones.
+ */
+async function readFileInto(name, memory, ptr, len) {
+  let file;
+  try {
+    file = await (await piecesDir()).getFileHandle(name);
+  } catch (e) {
+    if (e?.name === "NotFoundError") return 0;
+    throw e;
+  }
+  const handle = await file.createSyncAccessHandle({ mode: "read-only" });
+  try {
+    if (handle.getSize() !== len) return 0;
+    let at = 0;
+    while (at < len) {
+      let n;
+      try {
+        n = handle.read(new Uint8Array(memory.buffer, ptr + at, len - at), { at });
+      } catch (e) {
+        if (!(e instanceof TypeError)) throw e;
+        // A browser that refuses a shared memory's view (the threaded build):
+        // through a buffer of its own, copied in.
+        const part = new Uint8Array(len - at);
+        n = handle.read(part, { at });
+        new Uint8Array(memory.buffer, ptr + at, n).set(part.subarray(0, n));
+      }
+      if (n <= 0) break;
+      at += n;
+    }
+    return at;
+  } finally {
+    handle.close();
+  }
+}
+
 async function removeFile(name) {
   try {
     await (await piecesDir()).removeEntry(name);
@@ -136,6 +175,18 @@ export async function idbGet(key) {
   const record = await tx("readonly", (s) => s.get(key));
   if (!record || typeof record.file !== "string") return record;
   return { bytes: await readFile(record.file), hash: record.hash, meta: record.meta };
+}
+
+/**
+ * As idbGet, for a record of `len` bytes that the caller has room for in wasm
+ * memory at `ptr`: in a worker a piece file is read straight there, and the
+ * record comes back as {read: bytes read, hash, meta} (not copied again).
+ */
+export async function idbGetInto(key, memory, ptr, len) {
+  const record = await tx("readonly", (s) => s.get(key));
+  if (!record || typeof record.file !== "string") return record;
+  if (!inWorkerWithFiles()) return { bytes: await readFile(record.file), hash: record.hash, meta: record.meta };
+  return { read: await readFileInto(record.file, memory, ptr, len), hash: record.hash, meta: record.meta };
 }
 
 /** Store a record; rejects with the browser's error (QuotaExceededError included). */

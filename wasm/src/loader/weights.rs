@@ -397,12 +397,16 @@ impl<'f> ChunkReader<'f> {
             return Ok(bytes.clone());
         }
         let (start, end) = self.file.chunk_range(i);
+        let get = |i: u64| {
+            let (start, end) = self.file.chunk_range(i);
+            cache::start_get_into(&self.file.key(i), (end - start) as usize)
+        };
         let pending = match self.state.ahead.take() {
             Some((j, p)) if j == i => p,
-            _ => cache::start_get(&self.file.key(i)),
+            _ => get(i),
         };
         if i + 1 < self.file.chunks() && !self.file.memory.contains_key(&(i + 1)) {
-            self.state.ahead = Some((i + 1, cache::start_get(&self.file.key(i + 1))));
+            self.state.ahead = Some((i + 1, get(i + 1)));
         }
         if let Some((bytes, _)) = pending.finish(Some((end - start) as usize)).await {
             return Ok(bytes);
