@@ -91,6 +91,9 @@ pub fn start_get(key: &str) -> Pending {
 /// read's own: the bytes reach wasm memory without a copy from a JS buffer
 /// (446 MB on a warm q8 load).
 pub fn start_get_into(key: &str, len: usize) -> Pending {
+    if !js::reads_into() {
+        return start_get(key);
+    }
     let mut buffer = vec![0u8; len];
     let promise = js::idb_get_into(
         key,

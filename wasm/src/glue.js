@@ -177,6 +177,11 @@ export async function idbGet(key) {
   return { bytes: await readFile(record.file), hash: record.hash, meta: record.meta };
 }
 
+/** Whether idbGetInto reads piece files straight into wasm memory here (a worker's files). */
+export function readsInto() {
+  return inWorkerWithFiles();
+}
+
 /**
  * As idbGet, for a record of `len` bytes that the caller has room for in wasm
  * memory at `ptr`: in a worker a piece file is read straight there, and the

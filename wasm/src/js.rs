@@ -7,6 +7,8 @@ use wasm_bindgen::prelude::*;
 extern "C" {
     #[wasm_bindgen(js_name = idbGet)]
     pub fn idb_get(key: &str) -> Promise;
+    #[wasm_bindgen(js_name = readsInto)]
+    pub fn reads_into() -> bool;
     #[wasm_bindgen(js_name = idbGetInto)]
     pub fn idb_get_into(key: &str, memory: &JsValue, ptr: usize, len: usize) -> Promise;
     #[wasm_bindgen(js_name = idbPut)]
