@@ -94,33 +94,53 @@ async function writeFile(name, bytes) {
   }
 }
 
-/** A file's bytes; empty when the file is gone (its record's hash then fails). */
-async function readFile(name) {
-  let file;
+/** A piece file's handle, or null when the file is gone. */
+async function pieceFile(name) {
   try {
-    file = await (await piecesDir()).getFileHandle(name);
+    return await (await piecesDir()).getFileHandle(name);
   } catch (e) {
-    if (e?.name === "NotFoundError") return new Uint8Array(0);
+    if (e?.name === "NotFoundError") return null;
     throw e;
   }
-  if (typeof FileSystemSyncAccessHandle === "undefined") {
-    return new Uint8Array(await (await file.getFile()).arrayBuffer());
-  }
-  // Read-only handles may be open in several tabs at once (browsers without the
-  // mode take an exclusive one: a second tab's read then fails and counts as a miss).
+}
+
+/**
+ * `use` of a read-only synchronous handle on `file`, closed after. Read-only
+ * handles may be open in several tabs at once (browsers without the mode take an
+ * exclusive one: a second tab's read then fails and counts as a miss).
+ */
+async function withReadHandle(file, use) {
   const handle = await file.createSyncAccessHandle({ mode: "read-only" });
   try {
-    const out = new Uint8Array(handle.getSize());
-    let at = 0;
-    while (at < out.length) {
-      const n = handle.read(out.subarray(at), { at });
-      if (n <= 0) break;
-      at += n;
-    }
-    return at === out.length ? out : out.subarray(0, at);
+    return use(handle);
   } finally {
     handle.close();
   }
+}
+
+/** `step(at)` (bytes read at offset `at`) until `len` bytes or the file's end; how many were read. */
+function readLoop(len, step) {
+  let at = 0;
+  while (at < len) {
+    const n = step(at);
+    if (n <= 0) break;
+    at += n;
+  }
+  return at;
+}
+
+/** A file's bytes; empty when the file is gone (its record's hash then fails). */
+async function readFile(name) {
+  const file = await pieceFile(name);
+  if (!file) return new Uint8Array(0);
+  if (typeof FileSystemSyncAccessHandle === "undefined") {
+    return new Uint8Array(await (await file.getFile()).arrayBuffer());
+  }
+  return withReadHandle(file, (handle) => {
+    const out = new Uint8Array(handle.getSize());
+    const n = readLoop(out.length, (at) => handle.read(out.subarray(at), { at }));
+    return n === out.length ? out : out.subarray(0, n);
+  });
 }
 
 /**
@@ -130,36 +150,24 @@ async function readFile(name) {
  * for each read, since a growing memory detaches earlier ones.
  */
 async function readFileInto(name, memory, ptr, len) {
-  let file;
-  try {
-    file = await (await piecesDir()).getFileHandle(name);
-  } catch (e) {
-    if (e?.name === "NotFoundError") return 0;
-    throw e;
-  }
-  const handle = await file.createSyncAccessHandle({ mode: "read-only" });
-  try {
+  const file = await pieceFile(name);
+  if (!file) return 0;
+  return withReadHandle(file, (handle) => {
     if (handle.getSize() !== len) return 0;
-    let at = 0;
-    while (at < len) {
-      let n;
+    return readLoop(len, (at) => {
       try {
-        n = handle.read(new Uint8Array(memory.buffer, ptr + at, len - at), { at });
+        return handle.read(new Uint8Array(memory.buffer, ptr + at, len - at), { at });
       } catch (e) {
         if (!(e instanceof TypeError)) throw e;
         // A browser that refuses a shared memory's view (the threaded build):
         // through a buffer of its own, copied in.
         const part = new Uint8Array(len - at);
-        n = handle.read(part, { at });
+        const n = handle.read(part, { at });
         new Uint8Array(memory.buffer, ptr + at, n).set(part.subarray(0, n));
+        return n;
       }
-      if (n <= 0) break;
-      at += n;
-    }
-    return at;
-  } finally {
-    handle.close();
-  }
+    });
+  });
 }
 
 async function removeFile(name) {
@@ -183,14 +191,13 @@ export function readsInto() {
 }
 
 /**
- * As idbGet, for a record of `len` bytes that the caller has room for in wasm
- * memory at `ptr`: in a worker a piece file is read straight there, and the
- * record comes back as {read: bytes read, hash, meta} (not copied again).
+ * As idbGet where readsInto() holds, for a record of `len` bytes that the caller
+ * has room for in wasm memory at `ptr`: a piece file is read straight there, and
+ * the record comes back as {read: bytes read, hash, meta} (not copied again).
  */
 export async function idbGetInto(key, memory, ptr, len) {
   const record = await tx("readonly", (s) => s.get(key));
   if (!record || typeof record.file !== "string") return record;
-  if (!inWorkerWithFiles()) return { bytes: await readFile(record.file), hash: record.hash, meta: record.meta };
   return { read: await readFileInto(record.file, memory, ptr, len), hash: record.hash, meta: record.meta };
 }
 
