@@ -307,7 +307,16 @@ case "$cmd" in
     # there measures nothing and can take many minutes per shape, so the tests
     # autotune minimally; every variant computes the same products.
     export CUBECL_AUTOTUNE_LEVEL=minimal
-    trap stop_bg EXIT
+    # Browser profiles that hold a model are hundreds of MB. Everything the tests
+    # put in the temp folder (Chromium's, playwright's, node's, Rust's, pytest's)
+    # goes to one folder removed at the end: left behind run after run, they
+    # filled this disk, and Chromium then refused the service worker its cache.
+    free_gb=$(df -Pk "${TMPDIR:-/tmp}" | awk 'NR == 2 { print int($4 / 1048576) }')
+    echo "free in ${TMPDIR:-/tmp}: ${free_gb} GB"
+    [ "$free_gb" -ge 10 ] || echo "warning: under 10 GB free; browsers refuse storage on a nearly full disk" >&2
+    TMPDIR=$(mktemp -d "${TMPDIR:-/tmp}/pairrm-test-run.XXXXXX")
+    export TMPDIR
+    trap 'stop_bg; rm -rf "$TMPDIR"' EXIT
     # The machine has two cores and most steps fill both; steps that leave
     # one idle (lavapipe, headless Chromium) run beside a build.
     start_bg python-env python_env

@@ -1,7 +1,7 @@
 // Shared by the browser tests and scripts: the local server and headless Chromium
 // (Debian's, as root, offline, WebGPU on), launched the same way everywhere.
 import { spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -23,9 +23,45 @@ export const LAUNCH = {
     "--disable-component-update", "--disable-sync", "--disable-quic", "--enable-unsafe-webgpu"],
 };
 
-/** A browser context with a fresh profile (`--user-data-dir`), so storage starts empty. */
-export function launchContext(prefix, options = {}) {
-  return chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), prefix)), { ...LAUNCH, ...options });
+const madeDirs = new Set();
+process.on("exit", () => {
+  for (const dir of [...madeDirs]) removeTempDir(dir);
+});
+
+/**
+ * A fresh directory under the system's temp folder, removed when this process exits.
+ * A browser profile that holds a model is hundreds of MB: left behind run after run,
+ * they filled this disk, and Chromium then refused the service worker's cache.
+ */
+export function tempDir(prefix) {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  madeDirs.add(dir);
+  return dir;
+}
+
+/**
+ * Removes `dir` (made by `tempDir`) now rather than at exit. A browser's last
+ * processes may still be writing to its profile: what cannot be removed yet is
+ * tried again at exit, and a cleanup never fails a test.
+ */
+export function removeTempDir(dir) {
+  try {
+    rmSync(dir, { recursive: true, force: true, maxRetries: 3, retryDelay: 100 });
+    madeDirs.delete(dir);
+  } catch {
+    // left for the exit handler
+  }
+}
+
+/**
+ * A browser context with a fresh profile (`--user-data-dir`), so storage starts empty;
+ * the profile is removed when the context closes.
+ */
+export async function launchContext(prefix, options = {}) {
+  const profile = tempDir(prefix);
+  const context = await chromium.launchPersistentContext(profile, { ...LAUNCH, ...options });
+  context.on("close", () => removeTempDir(profile));
+  return context;
 }
 
 /** A browser whose contexts are incognito-like (nothing kept between them). */

@@ -24,10 +24,9 @@
 // (scripts/reference/quantize_onnx.py: transformers.js's q8 recipe) as ort8-1 / ort8-N.
 // Ratios are ORT ms / pairrm-web ms (> 1: pairrm-web is faster).
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import { ROOT, serve, launchContext } from "./browser.mjs";
+import { ROOT, serve, launchContext, tempDir } from "./browser.mjs";
 
 const args = process.argv.slice(2);
 const opt = (n, d) => (args.includes(n) ? args[args.indexOf(n) + 1] : d);
@@ -73,7 +72,7 @@ const request = { instruction: segs[0].text, input: "", a: segs[1].text, b: segs
 console.log(`comparison: ${ids.length} tokens for pairrm-web (source ${segs[0].ids.length + 3}, a ${segs[1].ids.length + 3}, b ${segs[2].ids.length + 3}); ORT input_ids [1, ${ids.length}] (same ids)`);
 
 // The page and its worker, served from a temp dir at /bench/.
-const benchDir = mkdtempSync(join(tmpdir(), "pairrm-compare-"));
+const benchDir = tempDir("pairrm-compare-");
 writeFileSync(join(benchDir, "index.html"), "<!doctype html><link rel=icon href=data:,><title>browser_compare</title>");
 writeFileSync(join(benchDir, "worker.mjs"), `
 async function timed(iters, fn) {
@@ -182,7 +181,6 @@ async function runEngine(e) {
   } finally {
     clearTimeout(timer);
     await ctx.close().catch(() => {});
-    for (const d of readdirSync(tmpdir())) if (d.startsWith(prefix)) rmSync(join(tmpdir(), d), { recursive: true, force: true });
   }
 }
 

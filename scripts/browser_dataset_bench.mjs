@@ -4,10 +4,9 @@
 // the e2e test) run once for warm-up, then timed from Run to the last row.
 //   node scripts/browser_dataset_bench.mjs [--model tiny-hf] [--repeat 4] [--short] [--devices webgpu,cpu]
 // (the CPU needs a large --repeat to time well: it does hundreds of rows a second)
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, serve, launchContext } from "./browser.mjs";
+import { ROOT, serve, launchContext, tempDir } from "./browser.mjs";
 
 const args = process.argv.slice(2);
 const opt = (n, d) => (args.includes(n) ? args[args.indexOf(n) + 1] : d);
@@ -15,7 +14,7 @@ const model = opt("--model", "tiny-hf");
 const repeat = Number(opt("--repeat", "4"));
 const lines = readFileSync(join(ROOT, "tests", "fixtures", "datasets", "pairs.jsonl"), "utf8").trim().split("\n")
   .filter((l) => !args.includes("--short") || l.length < 2000);
-const file = join(mkdtempSync(join(tmpdir(), "pairrm-dsbench-")), "pairs.jsonl");
+const file = join(tempDir("pairrm-dsbench-"), "pairs.jsonl");
 writeFileSync(file, `${Array.from({ length: repeat }, () => lines.join("\n")).join("\n")}\n`);
 const rows = lines.length * repeat;
 const port = 17000 + Math.floor(Math.random() * 1000);

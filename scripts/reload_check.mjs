@@ -9,11 +9,9 @@
 //                                 [--one-thread]
 // DIR is a model folder, e.g. the 1.74 GB stand-in of scripts/large_model_check.mjs.
 // Prints one JSON object; exits 1 if a reload takes over 1.5x the fresh warm load.
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { chromium } from "playwright-core";
-import { ROOT, serve, LAUNCH } from "./browser.mjs";
+import { ROOT, serve, LAUNCH, tempDir } from "./browser.mjs";
 
 const arg = (name, fallback) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : fallback);
 const dir = resolve(process.argv[2] || "/tmp/pairrm-large");
@@ -36,7 +34,7 @@ async function launch() {
   return ctx;
 }
 const url = `http://127.0.0.1:${port}/?model=/large/&device=${device}&dtype=${dtype}`;
-const profile = mkdtempSync(join(tmpdir(), "pairrm-reload-"));
+const profile = tempDir("pairrm-reload-");
 
 /** Milliseconds from `go()` until the page's badge leaves "loading…"; the badge text too. */
 async function timeReady(page, go) {

@@ -2,10 +2,9 @@
 // values LLM-Blender recorded for the dataset fixtures (scripts/reference/dataset.py).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, readFileSync, writeFileSync, mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, serve, launchContext } from "../../scripts/browser.mjs";
+import { ROOT, serve, launchContext, tempDir } from "../../scripts/browser.mjs";
 
 const PORT = 19000 + Math.floor(Math.random() * 1000);
 const ORIGIN = `http://127.0.0.1:${PORT}`;
@@ -61,7 +60,7 @@ test("the Dataset view: reference win rate, cancel, reload and resume, downloads
   assert.match(await page.textContent("#dataset-errors"), /line 3: missing field `output_b`/);
   assert.match(await page.textContent("#dataset-info"), /pairs \(JSONL\), 3 rows · 1 unreadable/);
   // Not a dataset at all: the file is refused with the reason.
-  const junk = join(mkdtempSync(join(tmpdir(), "pairrm-junk-")), "notes.csv");
+  const junk = join(tempDir("pairrm-junk-"), "notes.csv");
   writeFileSync(junk, "a,b\n1,2\n");
   await pick(page, junk);
   assert.match(await page.textContent("#dataset-errors"), /notes\.csv: .*output_a/);
@@ -98,7 +97,7 @@ test("the Dataset view: reference win rate, cancel, reload and resume, downloads
   // A longer file (the short rows repeated): cancel mid-run, reload, resume.
   const lines = readFileSync(join(DATA, "pairs.jsonl"), "utf8").trim().split("\n");
   const short = lines.map((l, k) => k).filter((k) => lines[k].length < 2000);
-  const big = join(mkdtempSync(join(tmpdir(), "pairrm-big-")), "big.jsonl");
+  const big = join(tempDir("pairrm-big-"), "big.jsonl");
   writeFileSync(big, `${Array.from({ length: REPEAT }, () => short.map((k) => lines[k]).join("\n")).join("\n")}\n`);
   const total = short.length * REPEAT;
   const sub = short.map((k) => reference.pairs[k].value);

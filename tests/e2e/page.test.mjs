@@ -2,11 +2,10 @@
 // Run by `./build.sh test` after the page is built into dist/.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
-import { ROOT, serve, launchContext, LAUNCH } from "../../scripts/browser.mjs";
+import { ROOT, serve, launchContext, LAUNCH, tempDir, removeTempDir } from "../../scripts/browser.mjs";
 
 const PORT = 18000 + Math.floor(Math.random() * 1000);
 const ORIGIN = `http://127.0.0.1:${PORT}`;
@@ -362,7 +361,7 @@ test("auto skips a software WebGPU adapter; on WebGPU a reload is as quick as a 
 
   // Asked for by name, WebGPU: a first visit, two reloads of the tab, then the
   // same profile in a freshly started browser (nothing of an earlier page alive).
-  const profile = mkdtempSync(join(tmpdir(), "pairrm-reload-"));
+  const profile = tempDir("pairrm-reload-");
   const url = `${ORIGIN}/?model=/models/${FIXTURE}/&device=webgpu&dtype=f32`;
   const timed = async (p, go) => {
     const t = Date.now();
@@ -386,7 +385,7 @@ test("auto skips a software WebGPU adapter; on WebGPU a reload is as quick as a 
     for (const ms of reloads) assert.ok(ms <= 1.5 * fresh + 2000, `reloads ${reloads} ms, fresh browser ${fresh} ms`);
   } finally {
     await browser.close();
-    rmSync(profile, { recursive: true, force: true });
+    removeTempDir(profile);
   }
 });
 
