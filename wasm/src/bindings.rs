@@ -234,6 +234,7 @@ impl PairRM {
         #[wasm_bindgen(unchecked_param_type = "LoadOptions")] options: Option<js_sys::Object>,
     ) -> Result<PairRM, JsValue> {
         console_error_panic_hook::set_once();
+        crate::run_constructors();
         let options: loader::LoadOptions = match options {
             Some(o) => from_js(o.into(), "load options")?,
             None => loader::LoadOptions::default(),

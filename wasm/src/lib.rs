@@ -41,6 +41,28 @@ pub use datasets::{join_alpaca_eval, parse_dataset, summarize_pairs, summarize_r
 #[cfg(feature = "threads")]
 pub use wasm_bindgen_rayon::init_thread_pool;
 
+/// Runs the module's static constructors (the registries of burn's GPU
+/// compiler, through `inventory`) once. Without a call to `__wasm_call_ctors`
+/// in the code, wasm-ld runs them all on entry to every export, including the
+/// allocator and the JS-value table that wasm-bindgen calls for each string
+/// and object passed in: 0.4 s of a one-thread warm page load (V8 profile).
+/// Called by `PairRM.load`, which every use of the GPU compiler follows, not
+/// from a `start` function: wasm-bindgen's test mode does not run that.
+/// The threaded build has no GPU compiler and no constructors.
+#[cfg(not(feature = "threads"))]
+pub(crate) fn run_constructors() {
+    extern "C" {
+        fn __wasm_call_ctors();
+    }
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    // SAFETY: the linker's constructor function, run once per instance
+    // before anything that reads what it registers.
+    ONCE.call_once(|| unsafe { __wasm_call_ctors() });
+}
+
+#[cfg(feature = "threads")]
+pub(crate) fn run_constructors() {}
+
 /// One turn of the event loop (a zero-delay timer): lets a worker receive a
 /// cancel message between forward passes.
 pub(crate) async fn yield_now() {
