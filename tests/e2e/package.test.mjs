@@ -106,6 +106,19 @@ test("the packed tarball is ready to publish: metadata, entry points, both build
   if (meta.repository) assert.match(meta.repository.url, /^git\+https:\/\/github\.com\/[\w.-]+\/[\w.-]+\.git$/);
 });
 
+test("each build runs its static constructors once, not on entry to every export", () => {
+  // wasm-ld wraps every export in a call to __wasm_call_ctors ("<name>.command_export")
+  // unless the code calls it itself (wasm/src/lib.rs, run_constructors): a load then
+  // ran burn's GPU compiler registrations thousands of times.
+  const dest = join(SITE, "node_modules", "pairrm-web");
+  for (const f of ["pairrm_web_bg.wasm", "threads/pairrm_web_bg.wasm"]) {
+    const wasm = readFileSync(join(dest, f));
+    const names = WebAssembly.Module.customSections(new WebAssembly.Module(wasm), "name");
+    assert.equal(names.length, 1, `${f} names its functions (the check below can see wrappers)`);
+    assert.ok(!wasm.includes(".command_export"), `${f} wraps its exports in constructor calls`);
+  }
+});
+
 test("the packed README example ranks in a page", async () => {
   browser = await launchBrowser();
   const page = await browser.newPage();
