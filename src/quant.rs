@@ -183,17 +183,20 @@ impl Q8Matrix {
     pub fn stack(parts: &[&Q8Matrix]) -> Self {
         let cols = parts.first().map_or(0, |p| p.cols);
         assert!(parts.iter().all(|p| p.cols == cols), "column counts differ");
+        let rows = parts.iter().map(|p| p.rows).sum();
+        // Slice by slice: collecting a flat_map went byte by byte, half a
+        // second of a page's load for the model's weights.
+        let mut values = Vec::with_capacity(rows * cols);
+        let mut scales = Vec::with_capacity(rows);
+        for p in parts {
+            values.extend_from_slice(&p.values);
+            scales.extend_from_slice(&p.scales);
+        }
         Self {
-            rows: parts.iter().map(|p| p.rows).sum(),
+            rows,
             cols,
-            values: parts
-                .iter()
-                .flat_map(|p| p.values.iter().copied())
-                .collect(),
-            scales: parts
-                .iter()
-                .flat_map(|p| p.scales.iter().copied())
-                .collect(),
+            values,
+            scales,
         }
     }
 }

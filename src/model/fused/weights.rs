@@ -45,11 +45,15 @@ impl Dense {
                     Weight::F32(_) => None,
                 })
                 .collect();
-            let stacked = Q8Matrix::stack(&mats);
+            // One part (all but Q, K and V) is packed as it is, not copied first.
+            let packed = match mats.as_slice() {
+                [one] => PackedQ8::pack(one),
+                _ => PackedQ8::pack(&Q8Matrix::stack(&mats)),
+            };
             return Self {
-                inp: stacked.cols,
-                out: stacked.rows,
-                w: Matrix::Q8(PackedQ8::pack(&stacked)),
+                inp: packed.inp,
+                out: packed.out,
+                w: Matrix::Q8(packed),
                 b: parts
                     .iter()
                     .flat_map(|p| p.bias.data.iter().copied())
