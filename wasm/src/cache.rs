@@ -94,7 +94,9 @@ pub fn start_get_into(key: &str, len: usize) -> Pending {
     if !js::reads_into() {
         return start_get(key);
     }
-    let mut buffer = vec![0u8; len];
+    // Not zeroed (8 MB per piece, 0.15 s of a one-thread warm load): only
+    // the bytes the browser reports as read are ever exposed (`finish`).
+    let mut buffer = Vec::<u8>::with_capacity(len);
     let promise = js::idb_get_into(
         key,
         &wasm_bindgen::memory(),
@@ -133,7 +135,10 @@ impl Pending {
             return None;
         }
         if let (Some(read), Some(mut buffer)) = (js::get(&record, "read").as_f64(), buffer) {
-            buffer.truncate(read as usize);
+            // SAFETY: the glue reads the file into the buffer from its start
+            // and reports how many bytes it wrote (`readFileInto`); never
+            // more than the buffer holds.
+            unsafe { buffer.set_len((read as usize).min(buffer.capacity())) };
             let stored_hash = js::get(&record, "hash").as_string().unwrap_or_default();
             let meta = js::get(&record, "meta").as_string().unwrap_or_default();
             return self
