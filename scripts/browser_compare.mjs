@@ -24,9 +24,9 @@
 // (scripts/reference/quantize_onnx.py: transformers.js's q8 recipe) as ort8-1 / ort8-N.
 // Ratios are ORT ms / pairrm-web ms (> 1: pairrm-web is faster).
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import { ROOT, serve, launchContext, tempDir } from "./browser.mjs";
+import { ROOT, serve, launchContext, tempDir, removeTempDir } from "./browser.mjs";
 
 const args = process.argv.slice(2);
 const opt = (n, d) => (args.includes(n) ? args[args.indexOf(n) + 1] : d);
@@ -200,7 +200,7 @@ try {
   }
 } finally {
   server.kill();
-  rmSync(benchDir, { recursive: true, force: true });
+  removeTempDir(benchDir);
 }
 
 console.log(`\n${"engine".padEnd(16)}${"threads".padStart(8)}${"load s".padStart(9)}${"median ms".padStart(11)}  value`);
