@@ -83,6 +83,17 @@ impl Device {
         false
     }
 
+    /// Bytes in live tensors on a burn device (what its allocator reports:
+    /// the weights, once a forward pass has returned); `None` for the fused
+    /// engine, whose weights are ordinary host memory.
+    pub fn bytes_in_use(&self) -> Option<u64> {
+        #[cfg(feature = "tensors")]
+        if let Some(d) = self.burn() {
+            return d.memory_pool_usage().map(|u| u.bytes_in_use);
+        }
+        None
+    }
+
     /// burn's Flex CPU backend ([`Device::BurnCpu`]).
     #[cfg(feature = "flex")]
     pub fn burn_cpu() -> Self {

@@ -35,6 +35,9 @@ pub struct BenchResult {
     pub load_seconds: f64,
     /// GPU kernel launches in one forward pass after warm-up (None on the CPU).
     pub dispatches: Option<usize>,
+    /// Bytes the burn device's allocator holds in live tensors after the
+    /// warm-up (the weights, mostly); None on the fused engine.
+    pub device_bytes: Option<u64>,
 }
 
 /// Counts kernel launches while installed (cubecl reports each one).
@@ -104,6 +107,7 @@ pub fn run(device: &Device, opts: &BenchOptions) -> Result<BenchResult> {
     };
     read(&pairs)?; // warm-up: uploads finish, kernels compile
     let load_seconds = start.elapsed().as_secs_f64();
+    let device_bytes = device.bytes_in_use();
     let timed = Instant::now();
     for _ in 0..opts.iters {
         read(&pairs)?;
@@ -128,6 +132,7 @@ pub fn run(device: &Device, opts: &BenchOptions) -> Result<BenchResult> {
         gflops_per_second: flops / seconds / 1e9,
         load_seconds,
         dispatches,
+        device_bytes,
     })
 }
 

@@ -28,7 +28,7 @@ pub fn run_bench(device: &str, opts: &BenchOptions) -> Result<(), Error> {
         };
         let r = bench::run(&dev, opts)?;
         println!(
-            "{label:>8}: {:.3} pairs/s  {:.1} GFLOP/s  ({} pairs in {:.2} s; load + warm-up {:.1} s){}",
+            "{label:>8}: {:.3} pairs/s  {:.1} GFLOP/s  ({} pairs in {:.2} s; load + warm-up {:.1} s){}{}",
             r.pairs_per_second,
             r.gflops_per_second,
             r.pairs,
@@ -36,6 +36,9 @@ pub fn run_bench(device: &str, opts: &BenchOptions) -> Result<(), Error> {
             r.load_seconds,
             r.dispatches
                 .map(|n| format!("; {n} GPU dispatches per forward pass"))
+                .unwrap_or_default(),
+            r.device_bytes
+                .map(|b| format!("; {:.0} MB in device tensors", b as f64 / 1e6))
                 .unwrap_or_default()
         );
     }

@@ -298,6 +298,13 @@ impl PairRM {
         self.ranker.dtype().name().to_string()
     }
 
+    /// Bytes of live tensors on the GPU (WebGPU: the weights, mostly, and
+    /// those of any other model on the same device); `undefined` on the CPU.
+    #[wasm_bindgen(getter, js_name = deviceMemory)]
+    pub fn device_memory(&self) -> Option<f64> {
+        self.ranker.device().bytes_in_use().map(|b| b as f64)
+    }
+
     /// Warnings from loading (for example a full storage quota).
     #[wasm_bindgen(getter)]
     pub fn warnings(&self) -> Vec<String> {

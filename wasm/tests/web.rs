@@ -981,6 +981,44 @@ async fn converted_weights_stay_within_their_bounds() {
     );
 }
 
+/// On WebGPU int8 weights stay int8 (burn's block-quantized tensors, four
+/// to a word, one f32 scale per block of 16 to 128): a q8 model adds to the
+/// GPU's memory well under what an f32 one adds, by at least 60% of its
+/// Linear weights' f32 bytes (the position projections and norms stay f32 on
+/// both). The CPU has no device memory to report.
+#[wasm_bindgen_test]
+async fn int8_weights_stay_int8_on_webgpu() {
+    let config: Value =
+        serde_json::from_str(include_str!("../../tests/fixtures/tiny-hf/config.json")).unwrap();
+    let dim = |k: &str| config[k].as_f64().unwrap();
+    let (h, i) = (dim("hidden_size"), dim("intermediate_size"));
+    let linear_f32_bytes = 4.0 * dim("num_hidden_layers") * (4.0 * h * h + 2.0 * h * i);
+    let first = load_model(Some(model_url()), options("webgpu", None))
+        .await
+        .unwrap();
+    let base = first
+        .device_memory()
+        .expect("WebGPU reports the bytes it holds");
+    let q8 = load_model(Some(model_url()), default_options("webgpu", None))
+        .await
+        .unwrap();
+    assert_eq!(q8.dtype(), "q8");
+    let with_q8 = q8.device_memory().unwrap();
+    let f32 = load_model(Some(model_url()), options("webgpu", None))
+        .await
+        .unwrap();
+    let with_f32 = f32.device_memory().unwrap();
+    let (q8_bytes, f32_bytes) = (with_q8 - base, with_f32 - with_q8);
+    assert!(
+        f32_bytes - q8_bytes >= 0.6 * linear_f32_bytes,
+        "q8 adds {q8_bytes} bytes, f32 {f32_bytes} (Linear weights in f32: {linear_f32_bytes})"
+    );
+    let cpu = load_model(Some(model_url()), default_options("cpu", None))
+        .await
+        .unwrap();
+    assert_eq!(cpu.device_memory(), None);
+}
+
 /// Bytes of the cached weight chunks whose key contains `part`.
 async fn cached_chunk_bytes(part: &str) -> f64 {
     let pieces: Vec<(String, f64)> =

@@ -4,9 +4,11 @@
 
 use burn::module::Param;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::quantization::{QuantScheme, QuantStore, QuantValue, ScaleDtype};
+use burn::tensor::{DType, Device, Tensor, TensorData};
 
-use crate::weights::{HostTensor, LinearTensors, NormTensors};
+use crate::quant::Q8Matrix;
+use crate::weights::{HostTensor, LinearTensors, NormTensors, Weight};
 
 pub(crate) fn upload<const D: usize>(t: &HostTensor, device: &Device) -> Tensor<D> {
     Tensor::from_data(TensorData::new(t.data.clone(), t.shape.clone()), device)
@@ -21,12 +23,19 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// A `Linear` from PyTorch's weight (`[out, in]`, stored by burn as
-    /// `[in, out]`; int8 is computed in f32 here) and bias.
+    /// A `Linear` from PyTorch's weight (`[out, in]`, which burn's `Linear`
+    /// holds as `[in, out]`) and bias. int8 weights stay int8 on the device
+    /// where it can ([`upload_q8`]); elsewhere they are dequantized to f32.
     pub(crate) fn linear(&self, t: LinearTensors) -> Linear {
-        let weight = t.weight.into_f32().transposed();
+        let weight = match t.weight {
+            Weight::Q8(q) => match upload_q8(q, self.device) {
+                Ok(on_device) => on_device.transpose(),
+                Err(q) => upload(&Weight::Q8(q).into_f32().transposed(), self.device),
+            },
+            weight => upload(&weight.into_f32().transposed(), self.device),
+        };
         Linear {
-            weight: Param::from_tensor(upload(&weight, self.device)),
+            weight: Param::from_tensor(weight),
             bias: Some(Param::from_tensor(upload(&t.bias, self.device))),
         }
     }
@@ -40,5 +49,100 @@ impl Ctx<'_> {
         norm.gamma = Param::from_tensor(upload(&t.gamma, self.device));
         norm.beta = Some(Param::from_tensor(upload(&t.beta, self.device)));
         norm
+    }
+}
+
+/// The largest block of burn's block-quantized tensors that fits a row of
+/// `cols` values a whole number of times: a power of two from 16 to 128 (block
+/// sizes are bytes, and the GPU kernels read whole lines of them), or `None`.
+pub(crate) fn q8_block(cols: usize) -> Option<usize> {
+    [128, 64, 32, 16].into_iter().find(|b| cols % b == 0)
+}
+
+/// burn's symmetric int8 scheme, packed four to a `u32` (WebGPU has no 8-bit
+/// storage), one f32 scale per `block` values along a row.
+fn q8_scheme(block: usize) -> QuantScheme {
+    QuantScheme::default()
+        .with_value(QuantValue::Q8S)
+        .with_store(QuantStore::PackedU32(0))
+        .per_block([block as u8], ScaleDtype::F32)
+}
+
+/// An int8 matrix (`[rows, cols]`, one scale per row) as a block-quantized
+/// tensor on `device`: each row's scale repeated over its blocks, so the
+/// values the device multiplies by are exactly ours, at a quarter of f32's
+/// memory (the products dequantize inside the matmul kernel). The matrix is
+/// handed back where the device has no such tensors or the row length fits
+/// no block.
+pub(crate) fn upload_q8(q: Q8Matrix, device: &Device) -> Result<Tensor<2>, Q8Matrix> {
+    let Some(block) = q8_block(q.cols) else {
+        return Err(q);
+    };
+    let scheme = q8_scheme(block);
+    if !device.supports_dtype(DType::QFloat(scheme)) {
+        return Err(q);
+    }
+    let per_row = q.cols / block;
+    let scales: Vec<f32> = q
+        .scales
+        .iter()
+        .flat_map(|&s| std::iter::repeat_n(s, per_row))
+        .collect();
+    let data = TensorData::quantized(q.values, [q.rows, q.cols], scheme, &scales, None);
+    Ok(Tensor::from_data(data, device))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn q8_blocks_divide_rows() {
+        assert_eq!(q8_block(1024), Some(128));
+        assert_eq!(q8_block(4096), Some(128));
+        assert_eq!(q8_block(48), Some(16));
+        assert_eq!(q8_block(96), Some(32));
+        assert_eq!(q8_block(200), None);
+    }
+
+    fn matrix(rows: usize, cols: usize) -> Q8Matrix {
+        let mut random = crate::random::SplitMix64::new(3);
+        Q8Matrix {
+            rows,
+            cols,
+            values: (0..rows * cols)
+                .map(|_| (random.below(255) as i32 - 127) as i8)
+                .collect(),
+            scales: (0..rows).map(|r| 1e-3 * (r + 1) as f32).collect(),
+        }
+    }
+
+    /// On wgpu an int8 matrix is held block-quantized and stands for exactly
+    /// the values the CPU engine multiplies by.
+    #[cfg(feature = "gpu")]
+    #[test]
+    fn int8_weights_stay_int8_on_wgpu() {
+        let device = crate::device::wgpu().expect("a wgpu adapter (mesa-vulkan-drivers)");
+        let device = device.burn().unwrap();
+        let q = matrix(8, 96);
+        let want = Weight::Q8(q.clone()).into_f32().data;
+        let on_device = upload_q8(q, device).expect("wgpu holds block-quantized int8");
+        assert!(matches!(on_device.dtype(), DType::QFloat(_)));
+        let got = on_device
+            .dequantize()
+            .into_data()
+            .try_into_vec::<f32>()
+            .unwrap();
+        assert_eq!(got, want);
+    }
+
+    /// A row length no block divides, and burn's Flex CPU backend (which
+    /// stores such tensors but does not compute with them), get f32.
+    #[cfg(feature = "flex")]
+    #[test]
+    fn int8_weights_are_handed_back_where_they_cannot_stay_int8() {
+        let device = Device::flex();
+        assert!(upload_q8(matrix(2, 96), &device).is_err());
+        assert!(upload_q8(matrix(2, 200), &device).is_err());
     }
 }
