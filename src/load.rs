@@ -177,7 +177,8 @@ pub async fn build_ranker(
     let at = |offset: usize| (plan.data_start + offset) as u64;
     let total = plan.data_len as u64;
     let mut done = 0u64;
-    let mut builder = ModelBuilder::new(&config, tokenizer.special.pad, device);
+    let mut builder =
+        ModelBuilder::new(&config, tokenizer.special.pad, device).with_weight_dtype(computed);
     for group in load_groups(&config.backbone) {
         let mut weights = PairRmWeights::empty(plan.vocab_size, plan.n_tasks);
         let mut members = Vec::with_capacity(group.len());

@@ -100,7 +100,7 @@ pub fn run(device: &Device, opts: &BenchOptions) -> Result<BenchResult> {
     let start = Instant::now();
     let mut weights = PairRmWeights::random(&config.backbone, PAIRRM_VOCAB, 42);
     weights.convert(&config.backbone, opts.dtype);
-    let model = PairRmModel::load(&config, weights, 0, device)?;
+    let model = PairRmModel::load_as(&config, weights, 0, device, opts.dtype)?;
     let pairs = synthetic_pairs(opts.batch_size, opts.tokens, 7);
     let read = |batch: &[PairInput]| -> Result<()> {
         pairrm_web::block_on(model.logits(batch)).map(|_| ())

@@ -113,6 +113,19 @@ impl ModelBuilder {
         }
     }
 
+    /// What the weights were converted to (default f32): on burn's engine,
+    /// f16 weights compute in f16 where the device has f16 arithmetic. Set
+    /// before the first group.
+    pub fn with_weight_dtype(mut self, dtype: crate::quant::WeightDtype) -> Self {
+        debug_assert_eq!(self.groups_added, 0, "the dtype comes before the weights");
+        #[cfg(feature = "tensors")]
+        if let EngineBuilder::Tensors(b) = &mut self.engine {
+            b.set_weight_dtype(dtype);
+        }
+        let _ = dtype;
+        self
+    }
+
     /// Consume the next group's tensors from `weights` (see [`load_groups`]);
     /// an error names a tensor of the group that `weights` lacks, or says every
     /// group was added already.
@@ -190,11 +203,29 @@ impl PairRmModel {
     /// Upload checked weights to `device`.
     pub fn load(
         config: &PairRmConfig,
-        mut weights: PairRmWeights,
+        weights: PairRmWeights,
         pad_id: u32,
         device: &Device,
     ) -> Result<Self> {
-        let mut builder = ModelBuilder::new(config, pad_id, device);
+        Self::load_as(
+            config,
+            weights,
+            pad_id,
+            device,
+            crate::quant::WeightDtype::F32,
+        )
+    }
+
+    /// [`Self::load`] for weights converted to `dtype`
+    /// ([`PairRmWeights::convert`]; see [`ModelBuilder::with_weight_dtype`]).
+    pub fn load_as(
+        config: &PairRmConfig,
+        mut weights: PairRmWeights,
+        pad_id: u32,
+        device: &Device,
+        dtype: crate::quant::WeightDtype,
+    ) -> Result<Self> {
+        let mut builder = ModelBuilder::new(config, pad_id, device).with_weight_dtype(dtype);
         for _ in load_groups(&config.backbone) {
             builder.add_group(&mut weights)?;
         }

@@ -5,9 +5,9 @@
 
 use burn::module::Module;
 use burn::nn::{LayerNorm, Linear};
-use burn::tensor::{activation, Device, Int, Tensor, TensorData};
+use burn::tensor::{activation, Device, FloatDType, Int, Tensor, TensorData};
 
-use super::params::Ctx;
+use super::params::{norm, Ctx};
 use crate::model::relative::BucketTable;
 use crate::weights::{LinearTensors, NormTensors};
 
@@ -149,8 +149,11 @@ impl DisentangledSelfAttention {
             .matmul(pos_query_t)
             .gather(3, rel_index.p2c.clone().expand(full))
             .swap_dims(2, 3);
-        let scores = (c2c + c2p + p2c) * scale + mask_bias;
-        activation::softmax(scores, 3).matmul(v)
+        // Softmax in f32 (the mask bias is f32, and f16 would round the
+        // exponentials' sum), its weights back in the values' dtype.
+        let dtype = FloatDType::from(v.dtype());
+        let scores = ((c2c + c2p + p2c) * scale).cast(FloatDType::F32) + mask_bias;
+        activation::softmax(scores, 3).cast(dtype).matmul(v)
     }
 }
 
@@ -163,7 +166,7 @@ pub struct DebertaV2SelfOutput {
 
 impl DebertaV2SelfOutput {
     pub fn forward(&self, hidden: Tensor<3>, input: Tensor<3>) -> Tensor<3> {
-        self.layer_norm.forward(self.dense.forward(hidden) + input)
+        norm(&self.layer_norm, self.dense.forward(hidden) + input)
     }
 }
 

@@ -9,7 +9,7 @@
 
 use burn::module::Module;
 use burn::nn::LayerNorm;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, FloatDType, Tensor, TensorData};
 
 use super::params::Ctx;
 use crate::weights::{NormTensors, Weight};
@@ -21,6 +21,9 @@ pub struct DebertaV2Embeddings {
     #[module(skip)]
     pub word_embeddings: Weight,
     pub layer_norm: LayerNorm,
+    /// The layers' dtype, which the embeddings are handed on in.
+    #[module(skip)]
+    pub dtype: FloatDType,
 }
 
 impl DebertaV2Embeddings {
@@ -29,6 +32,7 @@ impl DebertaV2Embeddings {
         Self {
             word_embeddings: table,
             layer_norm: ctx.layer_norm(norm),
+            dtype: ctx.dtype,
         }
     }
 
@@ -53,6 +57,6 @@ impl DebertaV2Embeddings {
         }
         let x = Tensor::<3>::from_data(TensorData::new(rows, [batch, len, h]), device);
         let mask = Tensor::<3>::from_data(TensorData::new(mask.to_vec(), [batch, len, 1]), device);
-        self.layer_norm.forward(x) * mask
+        (self.layer_norm.forward(x) * mask).cast(self.dtype)
     }
 }

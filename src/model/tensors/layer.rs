@@ -8,7 +8,7 @@ use burn::nn::{LayerNorm, Linear};
 use burn::tensor::{activation, Tensor};
 
 use super::attention::{DebertaV2Attention, RelativeIndex};
-use super::params::Ctx;
+use super::params::{norm, Ctx};
 use crate::weights::LayerTensors;
 
 /// `DebertaV2Intermediate`: `gelu(dense(x))` (exact erf GELU, `hidden_act: gelu`).
@@ -32,7 +32,7 @@ pub struct DebertaV2Output {
 
 impl DebertaV2Output {
     pub fn forward(&self, hidden: Tensor<3>, input: Tensor<3>) -> Tensor<3> {
-        self.layer_norm.forward(self.dense.forward(hidden) + input)
+        norm(&self.layer_norm, self.dense.forward(hidden) + input)
     }
 }
 

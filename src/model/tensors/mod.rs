@@ -23,7 +23,7 @@ pub mod layer;
 pub mod pairrm;
 mod params;
 
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, FloatDType, Tensor};
 
 use crate::config::BackboneConfig;
 use crate::error::{Error, Result};
@@ -34,7 +34,7 @@ use embeddings::DebertaV2Embeddings;
 use encoder::{DebertaV2Encoder, DebertaV2Model};
 use layer::DebertaV2Layer;
 use pairrm::{DebertaV2PairRm, PairRmHead};
-use params::{upload, Ctx};
+use params::{compute_dtype, Ctx};
 
 /// The burn engine's model, the relative-position buckets it reads and the
 /// device it lives on.
@@ -51,10 +51,11 @@ impl TensorsModel {
         self.model.pretrained_model.embeddings.vocab_size()
     }
 
-    /// `logit(A, B)` per comparison, `[batch]`, on the device.
+    /// `logit(A, B)` per comparison, `[batch]`, on the device, in f32.
     pub fn forward(&self, batch: &[PairInput]) -> Tensor<1> {
         self.model
             .forward(batch, self.pad_id, &self.buckets, &self.device)
+            .cast(FloatDType::F32)
     }
 
     /// [`Self::forward`], read back to the host.
@@ -75,6 +76,8 @@ pub(crate) struct Builder {
     heads: usize,
     pad_id: u32,
     device: Device,
+    /// The products' dtype ([`Self::set_weight_dtype`]).
+    dtype: FloatDType,
     embeddings: Option<DebertaV2Embeddings>,
     /// The normalised relative-embedding table, on the device: each layer
     /// projects it at load.
@@ -90,6 +93,7 @@ impl Builder {
             heads: config.num_attention_heads,
             pad_id,
             device: device.clone(),
+            dtype: FloatDType::F32,
             embeddings: None,
             rel: None,
             layers: Vec::new(),
@@ -97,17 +101,24 @@ impl Builder {
         }
     }
 
+    /// The weights' dtype, before any group is added: f16 weights compute
+    /// in f16 where the device can ([`compute_dtype`]).
+    pub(crate) fn set_weight_dtype(&mut self, weights: crate::quant::WeightDtype) {
+        self.dtype = compute_dtype(weights, &self.device);
+    }
+
     fn ctx(&self) -> Ctx<'_> {
         Ctx {
             eps: self.eps,
             heads: self.heads,
             device: &self.device,
+            dtype: self.dtype,
         }
     }
 
     pub(crate) fn add_globals(&mut self, table: Weight, norm: NormTensors, rel: HostTensor) {
         self.embeddings = Some(DebertaV2Embeddings::load(table, norm, self.ctx()));
-        self.rel = Some(upload(&rel, &self.device));
+        self.rel = Some(self.ctx().upload(&rel));
     }
 
     pub(crate) fn add_layer(&mut self, layer: LayerTensors) {
@@ -117,7 +128,7 @@ impl Builder {
     }
 
     pub(crate) fn add_head(&mut self, head: HeadTensors) {
-        self.head = Some(PairRmHead::load(head, self.ctx()));
+        self.head = Some(PairRmHead::load(head, self.ctx().f32()));
     }
 
     /// Waits for the device's work of the groups added so far (see

@@ -4,7 +4,7 @@
 
 use burn::module::Module;
 use burn::nn::Linear;
-use burn::tensor::{activation, Device, Int, Tensor, TensorData};
+use burn::tensor::{activation, Device, FloatDType, Int, Tensor, TensorData};
 
 use super::encoder::DebertaV2Model;
 use super::params::Ctx;
@@ -28,8 +28,12 @@ impl PairRmHead {
         }
     }
 
-    /// `[rows, 2H]` (source and candidate side by side) → `[rows, n_tasks]`.
+    /// `[rows, 2H]` (source and candidate side by side) → `[rows, n_tasks]`,
+    /// in f32 whatever the layers computed in: a logit is a difference of
+    /// two scores, and f16 would round each by more than the difference's
+    /// bound.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        let x = x.cast(FloatDType::F32);
         self.out.forward(activation::tanh(self.dense.forward(x)))
     }
 }

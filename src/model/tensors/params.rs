@@ -5,7 +5,7 @@
 use burn::module::Param;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear};
 use burn::tensor::quantization::{QuantScheme, QuantStore, QuantValue, ScaleDtype};
-use burn::tensor::{DType, Device, Tensor, TensorData};
+use burn::tensor::{DType, Device, FloatDType, Tensor, TensorData};
 
 use crate::quant::Q8Matrix;
 use crate::weights::{HostTensor, LinearTensors, NormTensors, Weight};
@@ -20,9 +20,46 @@ pub(crate) struct Ctx<'a> {
     pub(crate) eps: f64,
     pub(crate) heads: usize,
     pub(crate) device: &'a Device,
+    /// What the layers' products compute in: f32, or f16 for f16 weights on
+    /// a device with f16 arithmetic ([`compute_dtype`]).
+    pub(crate) dtype: FloatDType,
+}
+
+/// f16 weights compute in f16 where the device has f16 arithmetic (WebGPU's
+/// `shader-f16`, lavapipe, burn's Flex): half the memory and, on a GPU, up to
+/// twice the products per second. LayerNorms, softmax and the head stay f32
+/// (see [`norm`], the attention and [`super::pairrm`]). Anything else
+/// computes in f32.
+pub(crate) fn compute_dtype(weights: crate::quant::WeightDtype, device: &Device) -> FloatDType {
+    if weights == crate::quant::WeightDtype::F16 && device.supports_dtype(DType::F16) {
+        FloatDType::F16
+    } else {
+        FloatDType::F32
+    }
+}
+
+/// A LayerNorm computed in f32 whatever `x` is in (f16's 10-bit mantissa
+/// would round the variance of 1024 values), its result in `x`'s dtype.
+pub(crate) fn norm<const D: usize>(layer_norm: &LayerNorm, x: Tensor<D>) -> Tensor<D> {
+    let dtype = FloatDType::from(x.dtype());
+    layer_norm.forward(x.cast(FloatDType::F32)).cast(dtype)
 }
 
 impl Ctx<'_> {
+    /// The same context computing in f32 (the head).
+    pub(crate) fn f32(self) -> Self {
+        Self {
+            dtype: FloatDType::F32,
+            ..self
+        }
+    }
+
+    /// A host tensor on the device, in the products' dtype.
+    pub(crate) fn upload<const D: usize>(&self, t: &HostTensor) -> Tensor<D> {
+        let data = TensorData::new(t.data.clone(), t.shape.clone());
+        Tensor::from_data(data, (self.device, DType::from(self.dtype)))
+    }
+
     /// A `Linear` from PyTorch's weight (`[out, in]`, which burn's `Linear`
     /// holds as `[in, out]`) and bias. int8 weights stay int8 on the device
     /// where it can ([`upload_q8`]); elsewhere they are dequantized to f32.
@@ -30,17 +67,17 @@ impl Ctx<'_> {
         let weight = match t.weight {
             Weight::Q8(q) => match upload_q8(q, self.device) {
                 Ok(on_device) => on_device.transpose(),
-                Err(q) => upload(&Weight::Q8(q).into_f32().transposed(), self.device),
+                Err(q) => self.upload(&Weight::Q8(q).into_f32().transposed()),
             },
-            weight => upload(&weight.into_f32().transposed(), self.device),
+            weight => self.upload(&weight.into_f32().transposed()),
         };
         Linear {
             weight: Param::from_tensor(weight),
-            bias: Some(Param::from_tensor(upload(&t.bias, self.device))),
+            bias: Some(Param::from_tensor(self.upload(&t.bias))),
         }
     }
 
-    /// A `LayerNorm` from γ and β, with the config's epsilon.
+    /// A `LayerNorm` from γ and β, with the config's epsilon; f32 (see [`norm`]).
     pub(crate) fn layer_norm(&self, t: NormTensors) -> LayerNorm {
         // `init` makes lazy parameters: replaced before they are ever materialised.
         let mut norm = LayerNormConfig::new(t.gamma.shape[0])
