@@ -10,7 +10,7 @@
 // --dtype q8|f16|f32 (default q8, as the package) says how the weights load; the
 // check uses that dtype's bound (tests/tolerance.json `dtypes`). Also reported:
 // browser storage used after the cold load (the cache keeps the converted
-// weights only) and the JS heap.
+// weights only), the JS heap, and on WebGPU the GPU's bytes in tensors (gpuMemory).
 //   node scripts/large_model_check.mjs DIR [--device cpu|webgpu] [--dtype q8|f16|f32] [--reference]
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -65,7 +65,7 @@ const report = await page.evaluate(async ([device, reference, dtype]) => {
   }
   const storage = (await navigator.storage.estimate()).usage;
   const jsHeap = performance.memory?.usedJSHeapSize;
-  return { device: m.device, dtype: m.dtype, coldLoadMs: loadMs, compareMs, value: r.value, memoryAfterLoad, memoryAfterCompare: mem(), storage, jsHeap, phases, warnings: m.warnings, checked };
+  return { device: m.device, dtype: m.dtype, coldLoadMs: loadMs, compareMs, value: r.value, memoryAfterLoad, memoryAfterCompare: mem(), gpuMemory: m.deviceMemory, storage, jsHeap, phases, warnings: m.warnings, checked };
 }, [device, reference, dtype]);
 // Warm: a fresh page, weights from IndexedDB.
 await page.goto(blank);
