@@ -118,7 +118,7 @@ impl Builder {
 
     pub(crate) fn add_globals(&mut self, table: Weight, norm: NormTensors, rel: HostTensor) {
         self.embeddings = Some(DebertaV2Embeddings::load(table, norm, self.ctx()));
-        self.rel = Some(self.ctx().upload(&rel));
+        self.rel = Some(self.ctx().upload(rel));
     }
 
     pub(crate) fn add_layer(&mut self, layer: LayerTensors) {

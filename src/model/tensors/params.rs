@@ -10,10 +10,6 @@ use burn::tensor::{DType, Device, FloatDType, Tensor, TensorData};
 use crate::quant::Q8Matrix;
 use crate::weights::{HostTensor, LinearTensors, NormTensors, Weight};
 
-pub(crate) fn upload<const D: usize>(t: &HostTensor, device: &Device) -> Tensor<D> {
-    Tensor::from_data(TensorData::new(t.data.clone(), t.shape.clone()), device)
-}
-
 /// What building a module needs besides its tensors.
 #[derive(Clone, Copy)]
 pub(crate) struct Ctx<'a> {
@@ -54,9 +50,10 @@ impl Ctx<'_> {
         }
     }
 
-    /// A host tensor on the device, in the products' dtype.
-    pub(crate) fn upload<const D: usize>(&self, t: &HostTensor) -> Tensor<D> {
-        let data = TensorData::new(t.data.clone(), t.shape.clone());
+    /// A host tensor on the device, in the products' dtype (taken, not
+    /// copied: at PairRM's size a Linear weight is 16 MB of f32).
+    pub(crate) fn upload<const D: usize>(&self, t: HostTensor) -> Tensor<D> {
+        let data = TensorData::new(t.data, t.shape);
         Tensor::from_data(data, (self.device, DType::from(self.dtype)))
     }
 
@@ -65,15 +62,16 @@ impl Ctx<'_> {
     /// where it can ([`upload_q8`]); elsewhere they are dequantized to f32.
     pub(crate) fn linear(&self, t: LinearTensors) -> Linear {
         let weight = match t.weight {
-            Weight::Q8(q) => match upload_q8(q, self.device) {
-                Ok(on_device) => on_device.transpose(),
-                Err(q) => self.upload(&Weight::Q8(q).into_f32().transposed()),
-            },
-            weight => self.upload(&weight.into_f32().transposed()),
-        };
+            Weight::Q8(q) => upload_q8(q, self.device).map_err(Weight::Q8),
+            other => Err(other),
+        }
+        .map_or_else(
+            |host| self.upload(host.into_f32().transposed()),
+            Tensor::transpose,
+        );
         Linear {
             weight: Param::from_tensor(weight),
-            bias: Some(Param::from_tensor(self.upload(&t.bias))),
+            bias: Some(Param::from_tensor(self.upload(t.bias))),
         }
     }
 
@@ -83,8 +81,8 @@ impl Ctx<'_> {
         let mut norm = LayerNormConfig::new(t.gamma.shape[0])
             .with_epsilon(self.eps)
             .init(self.device);
-        norm.gamma = Param::from_tensor(upload(&t.gamma, self.device));
-        norm.beta = Some(Param::from_tensor(upload(&t.beta, self.device)));
+        norm.gamma = Param::from_tensor(self.f32().upload(t.gamma));
+        norm.beta = Some(Param::from_tensor(self.f32().upload(t.beta)));
         norm
     }
 }
